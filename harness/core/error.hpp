@@ -1,0 +1,38 @@
+#pragma once
+// Error types that reach the user, and the documented exit codes they map to.
+#include <stdexcept>
+#include <string>
+
+namespace backlog_lab {
+
+/// Process exit codes; documented in docs/exit-codes.md and stable across releases.
+enum class exit_code : int {
+  ok = 0,                  ///< the run completed and every expectation held
+  expectations_failed = 1, ///< the run completed and at least one expectation failed
+  bad_input = 2,           ///< bad flag, scenario file, sysctl, or a lab that could not be built
+  interrupted = 130,       ///< stopped by SIGINT/SIGTERM after cleaning up
+};
+
+/// Bad user input: a flag, a scenario file or a value; says where and what was expected.
+class input_error : public std::runtime_error {
+public:
+  /// `where` is a file name and/or JSON pointer, `what_expected` the requirement that failed.
+  input_error(std::string where, std::string what_expected);
+  const std::string& where() const noexcept { return where_; }
+  const std::string& expected() const noexcept { return expected_; }
+
+private:
+  std::string where_;
+  std::string expected_;
+};
+
+/// The lab could not be built or driven: privileges, a kernel feature, a sysctl the kernel lacks.
+class lab_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Formats errno as "<what>: <strerror> (errno N)".
+std::string errno_message(const std::string& what, int err);
+
+} // namespace backlog_lab

@@ -1,0 +1,157 @@
+#include "harness/lab/netns.hpp"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+
+#include "harness/core/error.hpp"
+
+namespace backlog_lab::lab {
+namespace {
+
+void bring_loopback_up() {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw lab_error(errno_message("socket for loopback setup", errno));
+  ifreq req{};
+  std::snprintf(req.ifr_name, IFNAMSIZ, "lo");
+  int rc = ::ioctl(fd, SIOCGIFFLAGS, &req);
+  if (rc == 0) {
+    req.ifr_flags |= IFF_UP;
+    rc = ::ioctl(fd, SIOCSIFFLAGS, &req);
+  }
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw lab_error(errno_message("bringing up loopback", err));
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throw lab_error(errno_message("open " + path, errno));
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) throw lab_error(errno_message("write " + path, err));
+}
+
+} // namespace
+
+netns netns::create(std::string name) {
+  netns previous = current();
+  if (::unshare(CLONE_NEWNET) != 0) {
+    int err = errno;
+    throw lab_error(errno_message("creating network namespace '" + name + "' (unshare CLONE_NEWNET; "
+                                  "needs root or CAP_SYS_ADMIN in a user namespace)",
+                                  err));
+  }
+  int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int err = errno;
+  netns created = fd >= 0 ? netns(fd, std::move(name)) : netns();
+  try {
+    if (fd >= 0) bring_loopback_up();
+  } catch (...) {
+    ::setns(previous.fd(), CLONE_NEWNET);
+    throw;
+  }
+  if (::setns(previous.fd(), CLONE_NEWNET) != 0)
+    throw lab_error(errno_message("returning to the original network namespace", errno));
+  if (fd < 0) throw lab_error(errno_message("opening the new namespace", err));
+  return created;
+}
+
+netns netns::current() { return open("/proc/thread-self/ns/net"); }
+
+netns netns::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw lab_error(errno_message("opening network namespace " + path, errno));
+  return netns(fd, path);
+}
+
+netns netns::of_pid(pid_t pid) {
+  netns ns = open("/proc/" + std::to_string(pid) + "/ns/net");
+  ns.name_ = "pid " + std::to_string(pid);
+  return ns;
+}
+
+netns::netns(netns&& other) noexcept : fd_(other.fd_), name_(std::move(other.name_)) {
+  other.fd_ = -1;
+}
+
+netns& netns::operator=(netns&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    name_ = std::move(other.name_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+netns::~netns() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+netns netns::duplicate() const {
+  int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw lab_error(errno_message("dup of namespace fd", errno));
+  return netns(fd, name_);
+}
+
+unsigned long netns::inode() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) throw lab_error(errno_message("fstat namespace", errno));
+  return st.st_ino;
+}
+
+std::string netns::proc_path() const {
+  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd_);
+}
+
+netns_scope::netns_scope(const netns& ns) : previous_(netns::current()) {
+  if (::setns(ns.fd(), CLONE_NEWNET) != 0)
+    throw lab_error(errno_message("entering network namespace '" + ns.name() + "'", errno));
+}
+
+netns_scope::~netns_scope() { ::setns(previous_.fd(), CLONE_NEWNET); }
+
+void ensure_privileges() {
+  if (::geteuid() == 0) return;
+  uid_t uid = ::geteuid();
+  gid_t gid = ::getegid();
+  if (::unshare(CLONE_NEWUSER) != 0) {
+    int err = errno;
+    throw lab_error(errno_message(
+        "not root, and an unprivileged user namespace could not be created (run as root, or allow "
+        "user namespaces: sysctl user.max_user_namespaces > 0 and, on Debian kernels, "
+        "kernel.unprivileged_userns_clone=1)",
+        err));
+  }
+  write_file("/proc/self/setgroups", "deny");
+  write_file("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1");
+  write_file("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1");
+  // The host's namespace belongs to the initial user namespace, so we could not setns() back
+  // into it: give the process a home namespace of its own as well.
+  if (::unshare(CLONE_NEWNET) != 0)
+    throw lab_error(errno_message("creating a network namespace in the user namespace", errno));
+  bring_loopback_up();
+}
+
+unsigned long raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  return lim.rlim_cur;
+}
+
+} // namespace backlog_lab::lab

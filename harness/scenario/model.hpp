@@ -1,0 +1,117 @@
+#pragma once
+// The scenario model: plain data read from a scenario file (docs/scenario-format.md) and handed
+// to the actors. No I/O here; reader.hpp builds it and reports errors with JSON paths.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace backlog_lab::scenario {
+
+/// Sysctls per namespace role: "clients", "node", "pods" (every pod namespace).
+using sysctls_by_role = std::map<std::string, std::map<std::string, std::string>>;
+
+/// How the lab's namespaces are wired. `nodeport`: a client namespace linked to a node
+/// namespace (198.51.100.0/24, node 198.51.100.1, client group k at 198.51.100.(10+k)); the node
+/// holds a bridge cbr0 at 203.0.113.1/24 with one namespace per backend ("pod") at 203.0.113.(10+i).
+struct topology_spec {
+  std::string kind = "nodeport"; ///< "nodeport" (the only kind so far)
+};
+
+/// A fake pod (backends/).
+struct backend_spec {
+  std::string name;             ///< unique; used by services and timeline events
+  std::string kind = "http";    ///< "http", "grpc-preface", "echo", "sink"
+  uint16_t port = 8080;         ///< listening port inside the pod
+  int backlog = 128;            ///< listen() backlog (capped by the pod's somaxconn)
+  uint32_t service_time_ms = 0; ///< http: delay before each response
+  bool keep_alive = false;      ///< http: keep the connection open after a response
+  uint32_t response_bytes = 64; ///< http: body size of each response
+};
+
+/// A Kubernetes Service of type NodePort.
+struct service_spec {
+  std::string name;                   ///< "namespace/name:port", as kube-proxy's comments show
+  uint16_t node_port = 0;             ///< NodePort on the node (30000-32767 in Kubernetes)
+  uint16_t port = 80;                 ///< ClusterIP port (rules only)
+  std::string cluster_ip;             ///< optional ClusterIP (rules only), e.g. "10.96.0.10"
+  std::vector<std::string> endpoints; ///< backend names, in order
+};
+
+/// The kube-proxy simulator (proxy_sim/).
+struct proxy_spec {
+  std::string mode = "iptables"; ///< "iptables" or "userspace"
+  std::string preset = "1.5";    ///< "1.5", "1.6.5", "1.24": behaviour by version (kube-proxy.md)
+  int backlog = -1;              ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
+  uint32_t sync_delay_ms = 0;    ///< iptables: delay between an endpoint change and the rules
+  std::vector<uint32_t> dial_timeouts_ms = {250, 500, 1000, 2000}; ///< userspace: per try
+  bool half_close = false;         ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
+  std::string session_affinity = "None"; ///< "None" or "ClientIP"
+  uint32_t affinity_timeout_s = 10800;   ///< ClientIP affinity TTL (3 h)
+  bool masquerade_all = false;           ///< iptables: --masquerade-all
+};
+
+/// A request size: fixed, or uniform in [min, max]; `large` adds occasional bodies.
+struct size_spec {
+  uint32_t min = 0;
+  uint32_t max = 0;
+};
+
+/// A population of clients in the client namespace.
+struct client_group_spec {
+  std::string name;
+  std::string target_service;    ///< connect to the node's NodePort of this service, or
+  std::string target;            ///< "ADDR:PORT" within the lab (overrides target_service)
+  std::string arrival = "constant"; ///< "constant", "poisson", "closed", "heartbeat"
+  double rate_per_s = 10;        ///< constant/poisson: connections per second
+  uint32_t concurrency = 1;      ///< closed: connections kept in flight
+  uint32_t interval_ms = 20000;  ///< heartbeat: one connection per interval per checker
+  uint32_t checkers = 1;         ///< heartbeat: independent checkers (each its own address)
+  size_spec request_bytes{100, 100}; ///< bytes sent after connecting (0 = send nothing)
+  std::string request_kind = "http"; ///< "http" (GET/POST of that size), "raw", "none"
+  uint32_t connect_timeout_ms = 5000;  ///< give up connecting after this
+  uint32_t response_timeout_ms = 2000; ///< after sending, wait this long, then close (FIN)
+  uint32_t start_ms = 0;               ///< when the group starts, from the run's start
+  std::optional<uint32_t> stop_ms;     ///< when it stops making new connections
+  uint32_t max_connections = 0;        ///< stop after this many (0 = unlimited)
+};
+
+/// One event on the timeline.
+struct event_spec {
+  uint32_t at_ms = 0;
+  std::string action; ///< "kill", "freeze", "resume", "vanish", "restart", "close-listener",
+                      ///< "reset-all", "set-endpoints", "start-clients", "stop-clients"
+  std::string target; ///< backend, service or client group name
+  std::vector<std::string> endpoints; ///< set-endpoints: the service's new backends
+};
+
+/// An assertion on a named metric (docs/metrics.md): `metric op value` or `metric op other`.
+struct expectation_spec {
+  std::string metric;
+  std::string op = "==";               ///< "==", "!=", "<", "<=", ">", ">="
+  std::optional<double> value;         ///< compare with a number, or
+  std::optional<std::string> other;    ///< with another metric
+  std::string description;             ///< what it shows, printed in the report
+};
+
+/// A whole scenario file.
+struct scenario {
+  std::string name;
+  std::string description;
+  std::string source;            ///< file path or "builtin:NAME", for error messages
+  uint32_t duration_ms = 10000;  ///< the run stops then; every run is bounded
+  uint32_t sample_interval_ms = 100;
+  uint32_t drain_ms = 0;         ///< after clients stop, wait this long before the final census
+  std::optional<uint64_t> seed;  ///< random choices; default from the clock, printed
+  topology_spec topology;
+  sysctls_by_role sysctls;
+  std::optional<proxy_spec> proxy;
+  std::vector<service_spec> services;
+  std::vector<backend_spec> backends;
+  std::vector<client_group_spec> clients;
+  std::vector<event_spec> timeline;
+  std::vector<expectation_spec> expectations;
+};
+
+} // namespace backlog_lab::scenario
