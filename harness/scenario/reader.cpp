@@ -1,0 +1,438 @@
+#include "harness/scenario/reader.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "harness/core/error.hpp"
+#include "scenarios/builtin.hpp"
+
+namespace backlog_lab::scenario {
+namespace {
+
+using json = nlohmann::json;
+using pointer = json::json_pointer;
+
+std::string type_name(const json& j) {
+  if (j.is_number_integer() || j.is_number_unsigned()) return "an integer";
+  if (j.is_number_float()) return "a number";
+  return std::string("a") + (j.is_object() || j.is_array() ? "n " : " ") + j.type_name();
+}
+
+// A JSON object being read: records which keys were used so the rest can be rejected.
+class object_reader {
+public:
+  object_reader(const json& j, pointer path, const std::string& source)
+      : j_(j), path_(std::move(path)), source_(source) {
+    if (!j_.is_object()) fail(path_, "expected an object, got " + type_name(j_));
+  }
+
+  [[noreturn]] void fail(const pointer& at, const std::string& expected) const {
+    std::string where = at.to_string();
+    throw input_error(source_ + ": " + (where.empty() ? "/" : where), expected);
+  }
+
+  const json* find(const std::string& key) {
+    known_.insert(key);
+    auto it = j_.find(key);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  pointer at(const std::string& key) const { return path_ / key; }
+
+  void string(const std::string& key, std::string& out, bool required = false,
+              const std::vector<std::string>& allowed = {}) {
+    const json* v = find(key);
+    if (!v) {
+      if (required) fail(at(key), "required field '" + key + "' (a string) is missing");
+      return;
+    }
+    if (!v->is_string()) fail(at(key), "expected a string, got " + type_name(*v));
+    out = v->get<std::string>();
+    if (required && out.empty()) fail(at(key), "expected a non-empty string");
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), out) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + ("\"" + a + "\"");
+      fail(at(key), "expected one of " + list + ", got \"" + out + "\"");
+    }
+  }
+
+  template <class T>
+  void integer(const std::string& key, T& out, long long min, long long max, bool required = false) {
+    const json* v = find(key);
+    if (!v) {
+      if (required) fail(at(key), "required field '" + key + "' (an integer) is missing");
+      return;
+    }
+    out = static_cast<T>(integer_value(*v, at(key), min, max));
+  }
+
+  long long integer_value(const json& v, const pointer& p, long long min, long long max) const {
+    std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+    if (v.is_number_float()) {
+      double d = v.get<double>();
+      if (std::floor(d) != d) fail(p, "expected " + range + ", got " + v.dump());
+    } else if (!v.is_number()) {
+      fail(p, "expected " + range + ", got " + type_name(v));
+    }
+    if (v.is_number_unsigned() && v.get<unsigned long long>() > static_cast<unsigned long long>(max))
+      fail(p, "expected " + range + ", got " + v.dump());
+    long long n = v.is_number_float() ? static_cast<long long>(v.get<double>()) : v.get<long long>();
+    if (n < min || n > max) fail(p, "expected " + range + ", got " + v.dump());
+    return n;
+  }
+
+  void number(const std::string& key, double& out, double min, double max) {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_number()) fail(at(key), "expected a number, got " + type_name(*v));
+    out = v->get<double>();
+    if (!(out >= min && out <= max))
+      fail(at(key), "expected a number in [" + json(min).dump() + ", " + json(max).dump() +
+                        "], got " + v->dump());
+  }
+
+  void boolean(const std::string& key, bool& out) {
+    const json* v = find(key);
+    if (!v) return;
+    if (!v->is_boolean()) fail(at(key), "expected true or false, got " + type_name(*v));
+    out = v->get<bool>();
+  }
+
+  // Calls `each(element, path)` for every element of an array field.
+  void array(const std::string& key, const std::function<void(const json&, const pointer&)>& each,
+             bool required = false) {
+    const json* v = find(key);
+    if (!v) {
+      if (required) fail(at(key), "required field '" + key + "' (an array) is missing");
+      return;
+    }
+    if (!v->is_array()) fail(at(key), "expected an array, got " + type_name(*v));
+    for (size_t i = 0; i < v->size(); ++i) each((*v)[i], at(key) / i);
+  }
+
+  // Rejects keys nobody asked for: a typo must not silently become a default.
+  void finish() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      if (known_.count(it.key())) continue;
+      std::string list;
+      for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
+      fail(path_ / it.key(), "unknown field '" + it.key() + "' (expected one of: " + list + ")");
+    }
+  }
+
+private:
+  const json& j_;
+  pointer path_;
+  const std::string& source_;
+  std::set<std::string> known_;
+};
+
+std::vector<std::string> string_list(object_reader& r, const std::string& key,
+                                     const std::string& source) {
+  std::vector<std::string> out;
+  r.array(key, [&](const json& v, const pointer& p) {
+    if (!v.is_string() || v.get<std::string>().empty())
+      throw input_error(source + ": " + p.to_string(), "expected a non-empty string, got " +
+                                                         type_name(v));
+    out.push_back(v.get<std::string>());
+  });
+  return out;
+}
+
+constexpr long long max_ms = 24LL * 3600 * 1000;
+
+size_spec read_size(const json& v, const pointer& p, const std::string& source) {
+  size_spec s;
+  if (v.is_number()) {
+    object_reader dummy(json::object(), p, source);
+    s.min = s.max = static_cast<uint32_t>(dummy.integer_value(v, p, 0, 16 << 20));
+    return s;
+  }
+  object_reader r(v, p, source);
+  r.integer("min", s.min, 0, 16 << 20, true);
+  r.integer("max", s.max, 0, 16 << 20, true);
+  r.finish();
+  if (s.max < s.min) throw input_error(source + ": " + (p / "max").to_string(), "expected max >= min");
+  return s;
+}
+
+backend_spec read_backend(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  backend_spec b;
+  r.string("name", b.name, true);
+  r.string("kind", b.kind, false, {"http", "grpc-preface", "echo", "sink"});
+  r.integer("port", b.port, 1, 65535);
+  r.integer("backlog", b.backlog, 0, 65535);
+  r.integer("service_time_ms", b.service_time_ms, 0, max_ms);
+  r.boolean("keep_alive", b.keep_alive);
+  r.integer("response_bytes", b.response_bytes, 0, 16 << 20);
+  r.finish();
+  return b;
+}
+
+service_spec read_service(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  service_spec s;
+  r.string("name", s.name, true);
+  r.integer("node_port", s.node_port, 1, 65535, true);
+  r.integer("port", s.port, 1, 65535);
+  r.string("cluster_ip", s.cluster_ip);
+  s.endpoints = string_list(r, "endpoints", source);
+  r.finish();
+  return s;
+}
+
+proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  proxy_spec x;
+  r.string("mode", x.mode, true, {"iptables", "userspace"});
+  r.string("preset", x.preset, false, {"1.5", "1.6.5", "1.24"});
+  r.integer("backlog", x.backlog, -1, 65535);
+  r.integer("sync_delay_ms", x.sync_delay_ms, 0, max_ms);
+  if (r.find("dial_timeouts_ms")) {
+    x.dial_timeouts_ms.clear();
+    r.array("dial_timeouts_ms", [&](const json& t, const pointer& tp) {
+      x.dial_timeouts_ms.push_back(static_cast<uint32_t>(r.integer_value(t, tp, 1, 600000)));
+    });
+    if (x.dial_timeouts_ms.empty())
+      r.fail(r.at("dial_timeouts_ms"), "expected at least one timeout");
+  }
+  r.boolean("half_close", x.half_close);
+  r.string("session_affinity", x.session_affinity, false, {"None", "ClientIP"});
+  r.integer("affinity_timeout_s", x.affinity_timeout_s, 1, 86400);
+  r.boolean("masquerade_all", x.masquerade_all);
+  r.finish();
+  return x;
+}
+
+client_group_spec read_client(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  client_group_spec c;
+  r.string("name", c.name, true);
+  r.string("target_service", c.target_service);
+  r.string("target", c.target);
+  if (c.target.empty() && c.target_service.empty())
+    r.fail(p, "either 'target_service' (a service name) or 'target' (\"ADDR:PORT\")");
+  r.string("arrival", c.arrival, false, {"constant", "poisson", "closed", "heartbeat"});
+  r.number("rate_per_s", c.rate_per_s, 0.001, 1e6);
+  r.integer("concurrency", c.concurrency, 1, 1000000);
+  r.integer("interval_ms", c.interval_ms, 1, max_ms);
+  r.integer("checkers", c.checkers, 1, 200);
+  if (const json* rb = r.find("request_bytes")) c.request_bytes = read_size(*rb, r.at("request_bytes"), source);
+  r.string("request_kind", c.request_kind, false, {"http", "raw", "none"});
+  r.integer("connect_timeout_ms", c.connect_timeout_ms, 1, max_ms);
+  r.integer("response_timeout_ms", c.response_timeout_ms, 0, max_ms);
+  r.integer("start_ms", c.start_ms, 0, max_ms);
+  if (r.find("stop_ms")) {
+    uint32_t stop = 0;
+    r.integer("stop_ms", stop, 0, max_ms);
+    c.stop_ms = stop;
+  }
+  r.integer("max_connections", c.max_connections, 0, 100000000);
+  r.finish();
+  return c;
+}
+
+const std::vector<std::string> event_actions = {
+    "kill", "freeze", "resume", "vanish", "restart", "close-listener", "reset-all",
+    "set-endpoints", "start-clients", "stop-clients"};
+
+event_spec read_event(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  event_spec e;
+  r.integer("at_ms", e.at_ms, 0, max_ms, true);
+  r.string("action", e.action, true, event_actions);
+  r.string("target", e.target, true);
+  e.endpoints = string_list(r, "endpoints", source);
+  r.finish();
+  return e;
+}
+
+expectation_spec read_expectation(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  expectation_spec x;
+  r.string("metric", x.metric, true);
+  r.string("op", x.op, false, {"==", "!=", "<", "<=", ">", ">="});
+  if (const json* val = r.find("value")) {
+    if (!val->is_number()) r.fail(r.at("value"), "expected a number, got " + type_name(*val));
+    x.value = val->get<double>();
+  }
+  if (r.find("other")) {
+    std::string other;
+    r.string("other", other, true);
+    x.other = other;
+  }
+  if (x.value.has_value() == x.other.has_value())
+    r.fail(p, "exactly one of 'value' (a number) or 'other' (a metric name)");
+  r.string("description", x.description);
+  r.finish();
+  return x;
+}
+
+// Cross-field checks: names are unique and every reference resolves.
+void check_references(const scenario& s, const std::string& source) {
+  auto fail = [&](const std::string& where, const std::string& what) {
+    throw input_error(source + ": " + where, what);
+  };
+  std::set<std::string> backends, services, groups;
+  for (size_t i = 0; i < s.backends.size(); ++i)
+    if (!backends.insert(s.backends[i].name).second)
+      fail("/backends/" + std::to_string(i) + "/name", "a unique backend name; '" +
+                                                           s.backends[i].name + "' is used twice");
+  std::set<uint16_t> node_ports;
+  for (size_t i = 0; i < s.services.size(); ++i) {
+    const auto& svc = s.services[i];
+    std::string at = "/services/" + std::to_string(i);
+    if (!services.insert(svc.name).second)
+      fail(at + "/name", "a unique service name; '" + svc.name + "' is used twice");
+    if (!node_ports.insert(svc.node_port).second)
+      fail(at + "/node_port", "a node_port not used by another service");
+    for (size_t k = 0; k < svc.endpoints.size(); ++k)
+      if (!backends.count(svc.endpoints[k]))
+        fail(at + "/endpoints/" + std::to_string(k),
+             "the name of a backend in /backends; '" + svc.endpoints[k] + "' is not one");
+  }
+  for (size_t i = 0; i < s.clients.size(); ++i) {
+    const auto& c = s.clients[i];
+    std::string at = "/clients/" + std::to_string(i);
+    if (!groups.insert(c.name).second)
+      fail(at + "/name", "a unique client group name; '" + c.name + "' is used twice");
+    if (c.target.empty() && !services.count(c.target_service))
+      fail(at + "/target_service", "the name of a service in /services; '" + c.target_service +
+                                       "' is not one");
+  }
+  if (!s.services.empty() && !s.proxy)
+    fail("/proxy", "a proxy (the services need one to reach their backends)");
+  for (size_t i = 0; i < s.timeline.size(); ++i) {
+    const auto& e = s.timeline[i];
+    std::string at = "/timeline/" + std::to_string(i);
+    if (e.at_ms > s.duration_ms)
+      fail(at + "/at_ms", "a time within duration_ms (" + std::to_string(s.duration_ms) + ")");
+    bool on_service = e.action == "set-endpoints";
+    bool on_clients = e.action == "start-clients" || e.action == "stop-clients";
+    const auto& names = on_service ? services : on_clients ? groups : backends;
+    if (!names.count(e.target))
+      fail(at + "/target", std::string("the name of a ") +
+                               (on_service ? "service" : on_clients ? "client group" : "backend") +
+                               "; '" + e.target + "' is not one");
+    if (!on_service && !e.endpoints.empty())
+      fail(at + "/endpoints", "no endpoints (only set-endpoints takes them)");
+    for (size_t k = 0; k < e.endpoints.size(); ++k)
+      if (!backends.count(e.endpoints[k]))
+        fail(at + "/endpoints/" + std::to_string(k),
+             "the name of a backend; '" + e.endpoints[k] + "' is not one");
+  }
+}
+
+size_t line_of(const std::string& text, size_t byte, size_t& column) {
+  size_t line = 1, last_nl = 0;
+  for (size_t i = 0; i < std::min(byte, text.size()); ++i)
+    if (text[i] == '\n') {
+      ++line;
+      last_nl = i + 1;
+    }
+  column = byte >= last_nl ? byte - last_nl : 0;
+  return line;
+}
+
+} // namespace
+
+scenario parse_scenario(const std::string& text, const std::string& source) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    size_t column = 0;
+    size_t line = line_of(text, e.byte, column);
+    std::string msg = e.what();
+    auto pos = msg.find("syntax error");
+    throw input_error(source + ":" + std::to_string(line) + ":" + std::to_string(column),
+                      "expected valid JSON (" + (pos == std::string::npos ? msg : msg.substr(pos)) +
+                          ")");
+  }
+  object_reader r(doc, pointer(), source);
+  scenario s;
+  s.source = source;
+  r.string("name", s.name, true);
+  r.string("description", s.description);
+  if (r.find("$schema")) {
+    std::string ignored;
+    r.string("$schema", ignored);
+  }
+  r.integer("duration_ms", s.duration_ms, 1, 3600 * 1000, true);
+  r.integer("sample_interval_ms", s.sample_interval_ms, 1, 60000);
+  r.integer("drain_ms", s.drain_ms, 0, 600000);
+  if (const json* seed = r.find("seed")) {
+    if (!seed->is_number_unsigned() && !(seed->is_number_integer() && seed->get<long long>() >= 0))
+      r.fail(r.at("seed"), "expected a non-negative integer, got " + type_name(*seed));
+    s.seed = seed->get<uint64_t>();
+  }
+  if (const json* topo = r.find("topology")) {
+    object_reader t(*topo, r.at("topology"), source);
+    t.string("kind", s.topology.kind, false, {"nodeport"});
+    t.finish();
+  }
+  if (const json* sys = r.find("sysctls")) {
+    object_reader roles(*sys, r.at("sysctls"), source);
+    for (const auto& role : {"clients", "node", "pods"}) {
+      const json* m = roles.find(role);
+      if (!m) continue;
+      pointer rp = r.at("sysctls") / role;
+      if (!m->is_object()) roles.fail(rp, "expected an object of sysctl keys to values");
+      for (auto it = m->begin(); it != m->end(); ++it) {
+        if (it.key().rfind("net.", 0) != 0)
+          roles.fail(rp / it.key(), "a per-network-namespace sysctl key starting with 'net.'");
+        if (it->is_number_integer())
+          s.sysctls[role][it.key()] = std::to_string(it->get<long long>());
+        else if (it->is_string())
+          s.sysctls[role][it.key()] = it->get<std::string>();
+        else
+          roles.fail(rp / it.key(), "expected an integer or a string, got " + type_name(*it));
+      }
+    }
+    roles.finish();
+  }
+  if (const json* px = r.find("proxy")) s.proxy = read_proxy(*px, r.at("proxy"), source);
+  r.array("services", [&](const json& v, const pointer& p) { s.services.push_back(read_service(v, p, source)); });
+  r.array("backends", [&](const json& v, const pointer& p) { s.backends.push_back(read_backend(v, p, source)); });
+  r.array("clients", [&](const json& v, const pointer& p) { s.clients.push_back(read_client(v, p, source)); });
+  r.array("timeline", [&](const json& v, const pointer& p) { s.timeline.push_back(read_event(v, p, source)); });
+  r.array("expectations", [&](const json& v, const pointer& p) {
+    s.expectations.push_back(read_expectation(v, p, source));
+  });
+  r.finish();
+  check_references(s, source);
+  return s;
+}
+
+std::vector<std::string> builtin_scenario_names() {
+  std::vector<std::string> names;
+  for (const auto& b : scenarios::builtin_scenarios()) names.emplace_back(b.name);
+  return names;
+}
+
+scenario load_scenario(const std::string& name_or_path) {
+  bool is_path = name_or_path.find('/') != std::string::npos ||
+                 (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
+  if (!is_path) {
+    for (const auto& b : scenarios::builtin_scenarios())
+      if (b.name == name_or_path)
+        return parse_scenario(std::string(b.json), "builtin:" + name_or_path);
+    std::string names;
+    for (const auto& n : builtin_scenario_names()) names += (names.empty() ? "" : ", ") + n;
+    throw input_error("scenario '" + name_or_path + "'",
+                      "the name of a shipped scenario (" + names + ") or a path to a .json file");
+  }
+  std::ifstream in(name_or_path);
+  if (!in) throw input_error(name_or_path, "a readable scenario file (it cannot be opened)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_scenario(text.str(), name_or_path);
+}
+
+} // namespace backlog_lab::scenario
