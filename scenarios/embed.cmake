@@ -1,4 +1,6 @@
 # Writes OUTPUT: a C++ table of (name, JSON text) for every file in INPUTS.
+file(GLOB INPUTS ${SCENARIO_DIR}/*.json)
+list(SORT INPUTS)
 set(entries "")
 set(count 0)
 foreach(file IN LISTS INPUTS)

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "harness/core/error.hpp"
@@ -133,6 +134,8 @@ TEST(reader, loads_files_and_rejects_unknown_names) {
 }
 
 TEST(reader, every_shipped_scenario_parses) {
+  auto names = builtin_scenario_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), default_scenario), names.end());
   for (const auto& name : builtin_scenario_names()) {
     SCOPED_TRACE(name);
     scenario s = load_scenario(name);
