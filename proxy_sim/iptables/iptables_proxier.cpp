@@ -1,0 +1,192 @@
+#include "proxy_sim/iptables/iptables_proxier.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <regex>
+
+#include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
+#include "harness/lab/sysctl.hpp"
+#include "proxy_sim/iptables/rules.hpp"
+
+namespace backlog_lab::proxy_sim {
+namespace {
+
+constexpr auto tool_timeout = std::chrono::seconds(10);
+
+// The line of `text` that iptables-restore names in "line N failed", for the error message.
+std::string failing_line(const std::string& err, const std::string& text) {
+  std::smatch m;
+  if (!std::regex_search(err, m, std::regex("line ([0-9]+) failed"))) return {};
+  std::size_t wanted = std::stoul(m[1]), n = 1, start = 0;
+  while (n < wanted && start != std::string::npos) {
+    start = text.find('\n', start);
+    if (start != std::string::npos) ++start;
+    ++n;
+  }
+  if (start == std::string::npos) return {};
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+class iptables_proxier final : public proxier {
+public:
+  iptables_proxier(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
+                   std::vector<service_endpoints> services)
+      : node_(node.duplicate()), spec_(spec), options_(iptables::make_rule_options(spec)),
+        services_(std::move(services)), sync_timer_(io), io_(io) {
+    if (spec.backlog < -1)
+      throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");
+    iptables::validate_services(services_);
+  }
+
+  ~iptables_proxier() override {
+    try {
+      stop();
+    } catch (...) {
+      // The namespace goes away with its rules anyway; nothing more to do in a destructor.
+    }
+  }
+
+  void start() override {
+    if (started_) return;
+    started_ = true;
+    // kube-proxy opened the ports before committing the rules (#108496, item 1).
+    if (iptables::holds_node_ports(options_.version)) hold_node_ports();
+    sync_rules();
+  }
+
+  void update_endpoints(const std::string& service, std::vector<tcp::endpoint> endpoints) override {
+    auto it = std::find_if(services_.begin(), services_.end(),
+                           [&](const service_endpoints& s) { return s.service == service; });
+    if (it == services_.end())
+      throw input_error("update_endpoints",
+                        "a service of this proxier; \"" + service + "\" is not one");
+    service_endpoints changed = *it;
+    changed.endpoints = std::move(endpoints);
+    iptables::validate_services({changed});
+    *it = std::move(changed);
+    schedule_sync();
+  }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    sync_timer_.cancel();
+    // Closing a listener resets every connection still in its accept queue (kernel.md 3).
+    for (auto& socket : held_) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    }
+    held_.clear();
+    if (linked_) {
+      apply(iptables::render_teardown(installed_, options_, linked_), "teardown");
+      linked_ = false;
+      installed_ = {};
+    }
+  }
+
+  proxier_stats stats() const override { return stats_; }
+
+  std::string rules_listing() const override {
+    auto result = lab::run_command(&node_, {"iptables", "-t", "nat", "-S"}, {}, tool_timeout);
+    if (result.exit_status != 0 || result.timed_out)
+      throw lab_error("iptables -t nat -S in namespace '" + node_.name() +
+                      "' failed: " + result.err);
+    return result.out;
+  }
+
+private:
+  // Go's net.Listen backlog: /proc/sys/net/core/somaxconn of the listener's namespace, 128 if
+  // it reads 0, truncated to 16 bits by the Go releases of the 1.5-1.9 era (Go issue 5030).
+  int listen_backlog() const {
+    if (spec_.backlog >= 0) return spec_.backlog;
+    long somaxconn = 0;
+    try {
+      somaxconn = std::stol(lab::read_sysctl(node_, "net.core.somaxconn"));
+    } catch (const std::logic_error&) {
+      somaxconn = 0;
+    }
+    if (somaxconn <= 0) return 128;
+    return static_cast<int>(std::min(somaxconn, 65535L));
+  }
+
+  // One `[::]:node_port` listener per NodePort, dual stack like Go's net.Listen("tcp", ":N").
+  void hold_node_ports() {
+    const int backlog = listen_backlog();
+    for (const auto& s : services_) {
+      if (s.node_port == 0) continue;
+      tcp::acceptor socket(io_);
+      try {
+        lab::netns_scope in(node_);
+        socket.open(tcp::v6());
+        socket.set_option(net::ip::v6_only(false));
+        socket.set_option(net::socket_base::reuse_address(true)); // Go sets SO_REUSEADDR
+        socket.bind(tcp::endpoint(net::ip::address_v6::any(), s.node_port));
+        socket.listen(backlog); // and never accept(): that is the point
+      } catch (const boost::system::system_error& e) {
+        throw lab_error("holding NodePort " + std::to_string(s.node_port) + " of \"" + s.service +
+                        "\" in namespace '" + node_.name() + "': " + e.what());
+      }
+      held_.push_back(std::move(socket));
+    }
+  }
+
+  // Endpoint changes wait for the sync delay; changes arriving meanwhile ride on the same sync.
+  // Until it runs, the old rules stay in force (kube-proxy.md section 5).
+  void schedule_sync() {
+    if (!started_ || stopped_ || sync_pending_) return;
+    sync_pending_ = true;
+    sync_timer_.expires_after(std::chrono::milliseconds(spec_.sync_delay_ms));
+    std::weak_ptr<bool> alive = alive_;
+    sync_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+      if (ec || alive.expired()) return; // cancelled, or the proxier is gone
+      sync_pending_ = false;
+      if (!stopped_) sync_rules();
+    });
+  }
+
+  // A full rewrite of every chain of ours, like syncProxyRules().
+  void sync_rules() {
+    auto plan = iptables::render_sync(services_, options_, installed_.nat_chains, !linked_);
+    apply(plan.text, "sync");
+    linked_ = true;
+    installed_ = std::move(plan);
+    ++stats_.rule_syncs;
+  }
+
+  // --noflush: only the chains we declare are flushed, as kube-proxy did, so rules others put
+  // in the node's tables (the topology's, a test's) survive our syncs.
+  void apply(const std::string& text, const char* what) const {
+    auto result = lab::run_command(&node_, {"iptables-restore", "--noflush"}, text, tool_timeout);
+    if (result.exit_status == 0 && !result.timed_out) return;
+    std::string line = failing_line(result.err, text);
+    throw lab_error(std::string("iptables-restore (") + what + ") in namespace '" + node_.name() +
+                    "' failed" + (result.timed_out ? " (timed out)" : "") + ": " + result.err +
+                    (line.empty() ? "" : " [input: " + line + "]"));
+  }
+
+  lab::netns node_;
+  scenario::proxy_spec spec_;
+  iptables::rule_options options_;
+  std::vector<service_endpoints> services_; ///< desired state; rules follow at the next sync
+  net::steady_timer sync_timer_;
+  net::io_context& io_;
+  std::vector<tcp::acceptor> held_;
+  iptables::restore_plan installed_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool started_ = false;
+  bool stopped_ = false;
+  bool linked_ = false; ///< the jumps from the built-in chains are in place
+  bool sync_pending_ = false;
+  proxier_stats stats_;
+};
+
+} // namespace
+
+std::unique_ptr<proxier> make_iptables_proxier(net::io_context& io, const lab::netns& node,
+                                               const scenario::proxy_spec& spec,
+                                               std::vector<service_endpoints> services) {
+  return std::make_unique<iptables_proxier>(io, node, spec, std::move(services));
+}
+
+} // namespace backlog_lab::proxy_sim

@@ -1,0 +1,345 @@
+#include "proxy_sim/iptables/rules.hpp"
+
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <openssl/evp.h>
+#include <stdexcept>
+
+#include "harness/core/error.hpp"
+
+namespace backlog_lab::proxy_sim::iptables {
+namespace {
+
+// Chain names and comment texts exactly as kube-proxy wrote them.
+constexpr std::string_view services_chain = "KUBE-SERVICES";
+constexpr std::string_view external_services_chain = "KUBE-EXTERNAL-SERVICES";
+constexpr std::string_view node_ports_chain = "KUBE-NODEPORTS";
+constexpr std::string_view postrouting_chain = "KUBE-POSTROUTING";
+constexpr std::string_view mark_masq_chain = "KUBE-MARK-MASQ";
+constexpr std::string_view portals_comment = "kubernetes service portals";
+constexpr std::string_view external_portals_comment =
+    "kubernetes externally-visible service portals";
+constexpr std::string_view postrouting_comment = "kubernetes postrouting rules";
+constexpr std::string_view snat_comment = "kubernetes service traffic requiring SNAT";
+constexpr std::string_view node_ports_comment =
+    "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
+constexpr std::string_view masq_mark = "0x4000/0x4000";
+
+std::string quoted(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
+
+std::string comment(std::string_view text) {
+  return "-m comment --comment " + quoted(text);
+}
+
+// RFC 4648 base32 with padding, as Go's base32.StdEncoding.
+std::string base32(const unsigned char* data, std::size_t size) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    buffer = (buffer << 8) | data[i];
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(buffer >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  while (out.size() % 8 != 0)
+    out += '=';
+  return out;
+}
+
+// The jumps from built-in chains, as "CHAIN rule-spec"; kube-proxy prepended them.
+std::vector<std::string> nat_jumps() {
+  return {"PREROUTING " + comment(portals_comment) + " -j " + std::string(services_chain),
+          "OUTPUT " + comment(portals_comment) + " -j " + std::string(services_chain),
+          "POSTROUTING " + comment(postrouting_comment) + " -j " + std::string(postrouting_chain)};
+}
+
+std::vector<std::string> filter_jumps(preset version) {
+  std::string to_services = comment(portals_comment) + " -j " + std::string(services_chain);
+  switch (version) {
+  case preset::v1_5: // filter KUBE-SERVICES (ClusterIP REJECTs) was linked from OUTPUT only
+    return {"OUTPUT " + to_services};
+  case preset::v1_6_5: // #43972: "applies to both INPUT and OUTPUT chains"
+    return {"INPUT " + to_services, "OUTPUT " + to_services};
+  case preset::v1_24: // #56164 (1.10) and #60306: external REJECTs in their own chain, NEW only
+    return {"INPUT -m conntrack --ctstate NEW " + comment(external_portals_comment) + " -j " +
+                std::string(external_services_chain),
+            "FORWARD -m conntrack --ctstate NEW " + to_services,
+            "OUTPUT -m conntrack --ctstate NEW " + to_services};
+  }
+  return {};
+}
+
+std::set<std::string> base_filter_chains(preset version) {
+  if (version == preset::v1_24)
+    return {std::string(services_chain), std::string(external_services_chain)};
+  return {std::string(services_chain)};
+}
+
+bool is_service_chain(const std::string& chain) {
+  return chain.rfind("KUBE-SVC-", 0) == 0 || chain.rfind("KUBE-SEP-", 0) == 0;
+}
+
+// Table text in iptables-restore order: declarations, then rules, then deletions.
+struct table_text {
+  std::vector<std::string> chains;
+  std::vector<std::string> rules;
+  std::vector<std::string> deletions;
+
+  void declare(std::string_view chain) { chains.push_back(":" + std::string(chain) + " - [0:0]"); }
+  void add(std::string_view chain, const std::string& spec) {
+    rules.push_back("-A " + std::string(chain) + " " + spec);
+  }
+  std::string render(std::string_view table) const {
+    std::string out = "*" + std::string(table) + "\n";
+    for (const auto* lines : {&chains, &rules, &deletions})
+      for (const auto& line : *lines)
+        out += line + "\n";
+    return out + "COMMIT\n";
+  }
+};
+
+std::string cluster_ip_match(const service_endpoints& s, std::string_view text) {
+  return "-d " + s.cluster_ip + "/32 -p tcp " + comment(text) + " -m tcp --dport " +
+         std::to_string(s.port);
+}
+
+void write_service(const service_endpoints& s, const rule_options& options, table_text& nat,
+                   table_text& filter, std::set<std::string>& nat_chains) {
+  const std::string svc_chain = service_chain_name(s.service);
+  const bool has_endpoints = !s.endpoints.empty();
+  // 1.5 and 1.6 always wrote the ClusterIP and NodePort jumps; later releases only with
+  // endpoints (else the filter REJECT alone speaks for the service).
+  const bool write_jumps = has_endpoints || options.version != preset::v1_24;
+  if (write_jumps) {
+    nat.declare(svc_chain);
+    nat_chains.insert(svc_chain);
+  }
+
+  if (!s.cluster_ip.empty()) {
+    if (write_jumps) {
+      std::string match = cluster_ip_match(s, s.service + " cluster IP");
+      if (options.masquerade_all)
+        nat.add(services_chain, match + " -j " + std::string(mark_masq_chain));
+      nat.add(services_chain, match + " -j " + svc_chain);
+    }
+    if (!has_endpoints)
+      filter.add(services_chain, cluster_ip_match(s, s.service + " has no endpoints") +
+                                     " -j REJECT --reject-with icmp-port-unreachable");
+  }
+
+  if (s.node_port != 0) {
+    std::string match =
+        "-p tcp " + comment(s.service) + " -m tcp --dport " + std::to_string(s.node_port);
+    if (write_jumps) {
+      nat.add(node_ports_chain, match + " -j " + std::string(mark_masq_chain));
+      nat.add(node_ports_chain, match + " -j " + svc_chain);
+    }
+    // #43415 (1.6.0) added this REJECT; 1.5 had none, which is the incident.
+    if (!has_endpoints && options.version != preset::v1_5) {
+      std::string_view chain =
+          options.version == preset::v1_24 ? external_services_chain : services_chain;
+      filter.add(chain, "-p tcp " + comment(s.service + " has no endpoints") +
+                            " -m addrtype --dst-type LOCAL -m tcp --dport " +
+                            std::to_string(s.node_port) +
+                            " -j REJECT --reject-with icmp-port-unreachable");
+    }
+  }
+
+  // Endpoint chains: a service without endpoints keeps an empty KUBE-SVC chain (1.5, 1.6), so
+  // its NodePort packets leave nat un-DNATed and meet the local socket or the filter REJECT.
+  std::vector<std::string> sep_chains;
+  for (const auto& ep : s.endpoints) {
+    sep_chains.push_back(endpoint_chain_name(s.service, "tcp", endpoint_string(ep)));
+    nat.declare(sep_chains.back());
+    nat_chains.insert(sep_chains.back());
+  }
+  const std::string recent_mask = " --mask 255.255.255.255 --rsource";
+  if (options.client_ip_affinity)
+    for (const auto& sep : sep_chains)
+      nat.add(svc_chain, comment(s.service) + " -m recent --rcheck --seconds " +
+                             std::to_string(options.affinity_timeout_s) + " --reap --name " + sep +
+                             recent_mask + " -j " + sep);
+  const std::size_t n = sep_chains.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string spec = comment(s.service);
+    if (i + 1 < n) spec += " -m statistic --mode random --probability " + probability_text(i, n);
+    nat.add(svc_chain, spec + " -j " + sep_chains[i]);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& ep = s.endpoints[i];
+    // Hairpin: a pod reaching itself through the service must be masqueraded.
+    nat.add(sep_chains[i], "-s " + ep.address().to_string() + "/32 " + comment(s.service) + " -j " +
+                               std::string(mark_masq_chain));
+    std::string affinity = options.client_ip_affinity
+                               ? " -m recent --set --name " + sep_chains[i] + recent_mask
+                               : std::string();
+    nat.add(sep_chains[i], "-p tcp " + comment(s.service) + affinity +
+                               " -m tcp -j DNAT --to-destination " + endpoint_string(ep));
+  }
+}
+
+} // namespace
+
+std::string chain_hash(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1)
+    throw lab_error("OpenSSL EVP_Digest(sha256) failed");
+  return base32(digest.data(), size).substr(0, 16);
+}
+
+std::string service_chain_name(std::string_view service_port_name, std::string_view protocol) {
+  return "KUBE-SVC-" + chain_hash(std::string(service_port_name) + std::string(protocol));
+}
+
+std::string endpoint_chain_name(std::string_view service_port_name, std::string_view protocol,
+                                std::string_view endpoint) {
+  return "KUBE-SEP-" +
+         chain_hash(std::string(service_port_name) + std::string(protocol) + std::string(endpoint));
+}
+
+std::string endpoint_string(const tcp::endpoint& endpoint) {
+  std::string host = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+std::string probability_text(std::size_t i, std::size_t n) {
+  if (i >= n) throw std::out_of_range("probability_text: rule index beyond endpoint count");
+  char text[32];
+  std::snprintf(text, sizeof text, "%0.5f", 1.0 / static_cast<double>(n - i));
+  return text;
+}
+
+preset parse_preset(const std::string& text) {
+  if (text == "1.5") return preset::v1_5;
+  if (text == "1.6.5") return preset::v1_6_5;
+  if (text == "1.24") return preset::v1_24;
+  throw input_error("/proxy/preset", "one of \"1.5\", \"1.6.5\", \"1.24\"; got \"" + text + "\"");
+}
+
+bool holds_node_ports(preset version) {
+  return version != preset::v1_24;
+}
+
+rule_options make_rule_options(const scenario::proxy_spec& spec) {
+  rule_options options;
+  options.version = parse_preset(spec.preset);
+  options.masquerade_all = spec.masquerade_all;
+  if (spec.session_affinity != "None" && spec.session_affinity != "ClientIP")
+    throw input_error("/proxy/session_affinity",
+                      "\"None\" or \"ClientIP\"; got \"" + spec.session_affinity + "\"");
+  options.client_ip_affinity = spec.session_affinity == "ClientIP";
+  // Kubernetes validates timeoutSeconds to 1..86400.
+  if (spec.affinity_timeout_s == 0 || spec.affinity_timeout_s > 86400)
+    throw input_error("/proxy/affinity_timeout_s", "seconds in 1..86400");
+  options.affinity_timeout_s = spec.affinity_timeout_s;
+  return options;
+}
+
+void validate_services(const std::vector<service_endpoints>& services) {
+  std::set<uint16_t> node_ports;
+  for (const auto& s : services) {
+    // The name goes into a quoted iptables comment (256 bytes at most in xt_comment).
+    bool plain = !s.service.empty() && s.service.size() < 200;
+    for (char c : s.service)
+      plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == ':' ||
+                        c == '-' || c == '.' || c == '_');
+    if (!plain)
+      throw input_error("/services", "a service name like \"namespace/name:port\" (letters, "
+                                     "digits, / : - . _); got \"" +
+                                         s.service + "\"");
+    if (s.node_port != 0 && !node_ports.insert(s.node_port).second)
+      throw input_error("/services", "distinct node_port values; " + std::to_string(s.node_port) +
+                                         " is used twice");
+    if (!s.cluster_ip.empty()) {
+      boost::system::error_code ec;
+      net::ip::make_address_v4(s.cluster_ip, ec);
+      if (ec)
+        throw input_error("/services", "an IPv4 cluster_ip for \"" + s.service + "\"; got \"" +
+                                           s.cluster_ip + "\"");
+    }
+    std::set<tcp::endpoint> seen;
+    for (const auto& ep : s.endpoints) {
+      if (!ep.address().is_v4())
+        throw input_error("/services", "IPv4 endpoints for \"" + s.service +
+                                           "\" (iptables mode writes the IPv4 nat table)");
+      if (!seen.insert(ep).second)
+        throw input_error("/services", "distinct endpoints for \"" + s.service + "\"; " +
+                                           endpoint_string(ep) + " is listed twice");
+    }
+  }
+}
+
+restore_plan render_sync(const std::vector<service_endpoints>& services,
+                         const rule_options& options,
+                         const std::set<std::string>& installed_nat_chains,
+                         bool link_builtin_chains) {
+  restore_plan plan;
+  table_text nat, filter;
+
+  plan.filter_chains = base_filter_chains(options.version);
+  for (const auto& chain : plan.filter_chains)
+    filter.declare(chain);
+  for (std::string_view chain :
+       {services_chain, node_ports_chain, postrouting_chain, mark_masq_chain}) {
+    nat.declare(chain);
+    plan.nat_chains.insert(std::string(chain));
+  }
+  if (link_builtin_chains) {
+    for (const auto& jump : filter_jumps(options.version))
+      filter.rules.push_back("-I " + jump);
+    for (const auto& jump : nat_jumps())
+      nat.rules.push_back("-I " + jump);
+  }
+  nat.add(postrouting_chain,
+          comment(snat_comment) + " -m mark --mark " + std::string(masq_mark) + " -j MASQUERADE");
+  nat.add(mark_masq_chain, "-j MARK --set-xmark " + std::string(masq_mark));
+
+  for (const auto& s : services)
+    write_service(s, options, nat, filter, plan.nat_chains);
+
+  // Last rule of KUBE-SERVICES: anything addressed to the node goes on to the NodePorts.
+  nat.add(services_chain, comment(node_ports_comment) + " -m addrtype --dst-type LOCAL -j " +
+                              std::string(node_ports_chain));
+
+  // Chains of endpoints that went away: declared (flushed), then deleted, as syncProxyRules did.
+  for (const auto& chain : installed_nat_chains) {
+    if (!is_service_chain(chain) || plan.nat_chains.count(chain)) continue;
+    nat.declare(chain);
+    nat.deletions.push_back("-X " + chain);
+  }
+
+  plan.text = filter.render("filter") + nat.render("nat");
+  return plan;
+}
+
+std::string render_teardown(const restore_plan& installed, const rule_options& options,
+                            bool linked) {
+  table_text nat, filter;
+  for (const auto& chain : installed.filter_chains) {
+    filter.declare(chain);
+    filter.deletions.push_back("-X " + chain);
+  }
+  for (const auto& chain : installed.nat_chains) {
+    nat.declare(chain);
+    nat.deletions.push_back("-X " + chain);
+  }
+  if (linked) {
+    for (const auto& jump : filter_jumps(options.version))
+      filter.rules.push_back("-D " + jump);
+    for (const auto& jump : nat_jumps())
+      nat.rules.push_back("-D " + jump);
+  }
+  return filter.render("filter") + nat.render("nat");
+}
+
+} // namespace backlog_lab::proxy_sim::iptables
