@@ -1,0 +1,619 @@
+#include <unistd.h>
+
+#include <chrono>
+#include <gtest/gtest.h>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
+#include "harness/lab/sysctl.hpp"
+#include "proxy_sim/userspace/userspace_proxier.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::proxy_sim {
+namespace {
+
+using namespace std::chrono_literals;
+using error_code = boost::system::error_code;
+
+constexpr uint16_t node_port = 30080;
+const std::string service_name = "default/web:http";
+
+// ---- the kernel's view: `ss -tanHe` in a namespace ------------------------------------------
+
+struct ss_line {
+  std::string state;
+  uint64_t recv_q = 0;
+  uint64_t send_q = 0;
+  std::string local;
+  std::string peer;
+  uint64_t ino = 0;
+
+  uint16_t local_port() const { return port_of(local); }
+  uint16_t peer_port() const { return port_of(peer); }
+  static uint16_t port_of(const std::string& a) {
+    auto colon = a.rfind(':');
+    return a.substr(colon + 1) == "*" ? 0 : static_cast<uint16_t>(std::stoul(a.substr(colon + 1)));
+  }
+};
+
+std::vector<ss_line> ss(const lab::netns& ns, const std::string& flags = "-tanHe") {
+  std::istringstream out(testing::run_ok(ns, {"ss", flags}));
+  std::vector<ss_line> lines;
+  for (std::string text; std::getline(out, text);) {
+    std::istringstream words(text);
+    ss_line l;
+    words >> l.state >> l.recv_q >> l.send_q >> l.local >> l.peer;
+    for (std::string w; words >> w;)
+      if (w.rfind("ino:", 0) == 0) l.ino = std::stoull(w.substr(4));
+    lines.push_back(l);
+  }
+  return lines;
+}
+
+std::optional<ss_line> listener(const lab::netns& ns, uint16_t port) {
+  for (auto& l : ss(ns, "-ltnH"))
+    if (l.local_port() == port) return l;
+  return std::nullopt;
+}
+
+// ---- actors on the test's io_context ---------------------------------------------------------
+
+/// Runs the io_context until `done()` or the hang guard; fails the test on the guard.
+template <class Pred>
+::testing::AssertionResult run_until(net::io_context& io, Pred done,
+                                     std::chrono::milliseconds guard = 8s) {
+  auto deadline = std::chrono::steady_clock::now() + guard;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return ::testing::AssertionFailure() << "not done within " << guard.count() << " ms";
+    if (io.stopped()) io.restart();
+    io.run_one_for(10ms);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void run_for(net::io_context& io, std::chrono::milliseconds d) {
+  if (io.stopped()) io.restart();
+  io.run_for(d);
+}
+
+/// What a fake backend does with each accepted connection.
+enum class backend_mode {
+  greet_and_close, ///< writes "<name>\n" and closes (like an HTTP/1.0 server)
+  greet_and_hold,  ///< writes "<name>\n" and keeps the socket, never reading or closing
+};
+
+/// A fake pod: a listener in `ns` that says which instance answered.
+class test_backend {
+public:
+  test_backend(net::io_context& io, const lab::netns& ns, std::string name, backend_mode mode,
+               const char* address = "127.0.0.1", int backlog = 128)
+      : io_(io), name_(std::move(name) + "\n"), mode_(mode), acceptor_(io) {
+    lab::netns_scope in(ns);
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({net::ip::make_address(address), 0});
+    acceptor_.listen(backlog);
+    net::co_spawn(io, serve(), net::detached);
+  }
+  tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
+
+private:
+  net::awaitable<void> serve() {
+    for (;;) {
+      error_code ec;
+      auto s = std::make_shared<tcp::socket>(
+          co_await acceptor_.async_accept(net::redirect_error(net::use_awaitable, ec)));
+      if (ec) co_return;
+      co_await net::async_write(*s, net::buffer(name_),
+                                net::redirect_error(net::use_awaitable, ec));
+      if (mode_ == backend_mode::greet_and_close)
+        s->close(ec);
+      else
+        held_.push_back(s);
+    }
+  }
+  net::io_context& io_;
+  std::string name_;
+  backend_mode mode_;
+  tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<tcp::socket>> held_;
+};
+
+/// A backend whose SYNs are dropped: listen(0) admits one connection, which we queue and never
+/// accept, so the accept queue is full (1 > 0) and the kernel drops every further SYN.
+class blackholed_backend {
+public:
+  blackholed_backend(net::io_context& io, const lab::netns& ns) : acceptor_(io), filler_(io) {
+    lab::netns_scope in(ns);
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen(0);
+    filler_.connect(acceptor_.local_endpoint());
+  }
+  tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
+
+private:
+  tcp::acceptor acceptor_;
+  tcp::socket filler_;
+};
+
+/// One client connection and what it saw.
+struct client_conn {
+  explicit client_conn(net::io_context& io) : socket(io) {}
+  tcp::socket socket;
+  bool connected = false;
+  bool finished = false;
+  std::string data;
+  error_code end; ///< why reading stopped (eof: the proxy closed)
+  /// The first line: the name of the backend that answered.
+  std::string answered_by() const { return data.substr(0, data.find('\n')); }
+};
+
+struct client_options {
+  const char* bind_address = nullptr; ///< source address (affinity keys on it)
+  bool stop_at_newline = false;       ///< stop reading after the greeting instead of at EOF
+  bool close_when_done = true;        ///< close (FIN) when done, or keep the socket open
+};
+
+net::awaitable<void> run_client(std::shared_ptr<client_conn> c, tcp::endpoint target,
+                                client_options o) {
+  error_code ec;
+  co_await c->socket.async_connect(target, net::redirect_error(net::use_awaitable, ec));
+  if (!ec) {
+    c->connected = true;
+    std::array<char, 256> buf;
+    for (;;) {
+      std::size_t n = co_await c->socket.async_read_some(
+          net::buffer(buf), net::redirect_error(net::use_awaitable, ec));
+      c->data.append(buf.data(), n);
+      if (ec || (o.stop_at_newline && c->data.find('\n') != std::string::npos)) break;
+    }
+  }
+  c->end = ec;
+  if (o.close_when_done) c->socket.close(ec);
+  c->finished = true;
+}
+
+/// Starts a client in `ns` towards `target`.
+std::shared_ptr<client_conn> spawn_client(net::io_context& io, const lab::netns& ns,
+                                          tcp::endpoint target, client_options o = {}) {
+  auto c = std::make_shared<client_conn>(io);
+  {
+    lab::netns_scope in(ns);
+    c->socket.open(tcp::v4());
+    if (o.bind_address) c->socket.bind({net::ip::make_address(o.bind_address), 0});
+  }
+  net::co_spawn(io, run_client(c, target, o), net::detached);
+  return c;
+}
+
+/// Connects, waits for the end, returns the client.
+std::shared_ptr<client_conn> fetch(net::io_context& io, const lab::netns& ns, client_options o = {},
+                                   tcp::endpoint target = {net::ip::make_address("127.0.0.1"),
+                                                           node_port}) {
+  auto c = spawn_client(io, ns, target, o);
+  EXPECT_TRUE(run_until(io, [&] { return c->finished; }));
+  return c;
+}
+
+service_endpoints service(std::vector<tcp::endpoint> endpoints, uint16_t port = node_port) {
+  service_endpoints s;
+  s.service = service_name;
+  s.node_port = port;
+  s.endpoints = std::move(endpoints);
+  return s;
+}
+
+scenario::proxy_spec userspace_spec() {
+  scenario::proxy_spec spec;
+  spec.mode = "userspace";
+  return spec;
+}
+
+// ---- tests -----------------------------------------------------------------------------------
+
+struct backlog_case {
+  int backlog;
+  const char* somaxconn;
+  uint64_t send_q;
+};
+
+class node_port_listener : public ::testing::TestWithParam<backlog_case> {};
+
+TEST_P(node_port_listener, is_dual_stack_with_backlog_capped_by_somaxconn) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  lab::write_sysctl(ns, "net.core.somaxconn", GetParam().somaxconn);
+  net::io_context io{1};
+  auto spec = userspace_spec();
+  spec.backlog = GetParam().backlog;
+  userspace_proxier proxy(io, ns, spec, {service({})}, 1);
+  proxy.start();
+  auto l = listener(ns, node_port);
+  ASSERT_TRUE(l);
+  // A dual-stack [::] socket (IPV6_V6ONLY 0) is printed by ss as "*"; v6-only would be "[::]".
+  EXPECT_EQ(l->state, "LISTEN");
+  EXPECT_EQ(l->local, "*:" + std::to_string(node_port));
+  EXPECT_EQ(l->recv_q, 0u);
+  EXPECT_EQ(l->send_q, GetParam().send_q);
+  EXPECT_EQ(proxy.node_port(service_name), node_port);
+  if (GetParam().backlog == -1) {
+    EXPECT_EQ(proxy.listen_backlog(), std::stoi(GetParam().somaxconn));
+  }
+  // IPv4 reaches it (as ::ffff:127.0.0.1): with no endpoints the proxy closes at once.
+  auto c = fetch(io, ns);
+  EXPECT_TRUE(c->connected);
+  EXPECT_EQ(c->end, net::error::eof);
+  EXPECT_EQ(proxy.detail().closed_no_endpoints, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(backlogs, node_port_listener,
+                         ::testing::Values(backlog_case{5, "4096", 5},
+                                           backlog_case{4096, "128", 128},
+                                           backlog_case{-1, "100", 100}));
+
+TEST(userspace_proxier, round_robin_reaches_every_backend_in_turn) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend a(io, ns, "a", backend_mode::greet_and_close);
+  test_backend b(io, ns, "b", backend_mode::greet_and_close);
+  test_backend c(io, ns, "c", backend_mode::greet_and_close);
+  userspace_proxier proxy(io, ns, userspace_spec(),
+                          {service({a.endpoint(), b.endpoint(), c.endpoint()})}, 42);
+  proxy.start();
+  std::vector<std::string> answered;
+  for (int i = 0; i < 6; ++i) {
+    auto conn = fetch(io, ns);
+    EXPECT_EQ(conn->end, net::error::eof);
+    answered.push_back(conn->answered_by());
+  }
+  EXPECT_EQ(std::set<std::string>(answered.begin(), answered.begin() + 3),
+            (std::set<std::string>{"a", "b", "c"}));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(answered[i], answered[i + 3]);
+  auto st = proxy.stats();
+  EXPECT_EQ(st.accepted, 6u);
+  EXPECT_EQ(st.dial_attempts, 6u);
+  EXPECT_EQ(st.dial_failures, 0u);
+  EXPECT_EQ(st.bytes_to_client, 12u); // "x\n" each
+  EXPECT_TRUE(run_until(io, [&] { return proxy.detail().sessions_open == 0; }));
+  EXPECT_EQ(proxy.detail().sessions_started, 6u);
+}
+
+TEST(userspace_proxier, client_ip_affinity_sticks_per_client_address) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend a(io, ns, "a", backend_mode::greet_and_close);
+  test_backend b(io, ns, "b", backend_mode::greet_and_close);
+  test_backend c(io, ns, "c", backend_mode::greet_and_close);
+  auto spec = userspace_spec();
+  spec.session_affinity = "ClientIP";
+  userspace_proxier proxy(io, ns, spec, {service({a.endpoint(), b.endpoint(), c.endpoint()})}, 42);
+  proxy.start();
+  auto first = fetch(io, ns, {.bind_address = "127.0.0.1"})->answered_by();
+  ASSERT_FALSE(first.empty());
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(fetch(io, ns, {.bind_address = "127.0.0.1"})->answered_by(), first);
+  // A new client address takes the next endpoint in turn, then sticks to it.
+  auto second = fetch(io, ns, {.bind_address = "127.0.0.2"})->answered_by();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(fetch(io, ns, {.bind_address = "127.0.0.2"})->answered_by(), second);
+  EXPECT_EQ(fetch(io, ns, {.bind_address = "127.0.0.1"})->answered_by(), first);
+}
+
+TEST(userspace_proxier, refused_endpoint_is_skipped_to_the_next_on_the_first_try) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend good(io, ns, "good", backend_mode::greet_and_close);
+  tcp::endpoint dead{net::ip::make_address("127.0.0.1"), 1}; // nothing listens: RST
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({dead, good.endpoint()})}, 7);
+  proxy.start();
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(fetch(io, ns)->answered_by(), "good");
+  auto st = proxy.stats();
+  auto d = proxy.detail();
+  // Round robin: after a failed try the index has moved on, so 3 or 4 of the 4 connections try
+  // the dead endpoint first, depending on the shuffle.
+  EXPECT_GE(d.dial_refused, 3u);
+  EXPECT_EQ(st.dial_failures, d.dial_refused);
+  EXPECT_EQ(d.dial_timeouts, 0u);
+  EXPECT_EQ(st.dial_attempts, 4 + d.dial_refused);
+  EXPECT_EQ(st.dial_gave_up, 0u);
+}
+
+TEST(userspace_proxier, blackholed_endpoint_costs_a_dial_timeout_then_the_next_answers) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  blackholed_backend hole(io, ns);
+  test_backend good(io, ns, "good", backend_mode::greet_and_close);
+  auto hole_line = listener(ns, hole.endpoint().port());
+  ASSERT_TRUE(hole_line);
+  ASSERT_EQ(hole_line->recv_q, 1u); // full: LISTEN 1 0
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({hole.endpoint(), good.endpoint()})},
+                          7);
+  proxy.start();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(fetch(io, ns)->answered_by(), "good");
+  auto d = proxy.detail();
+  EXPECT_GE(d.dial_timeouts, 2u); // as above: 2 or 3 of 3 try the hole first
+  EXPECT_EQ(proxy.stats().dial_failures, d.dial_timeouts);
+  EXPECT_EQ(d.dial_refused, 0u);
+  EXPECT_EQ(proxy.stats().dial_gave_up, 0u);
+}
+
+TEST(userspace_proxier, synchronous_dial_stalls_the_node_port_accept_queue) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  blackholed_backend hole(io, ns);
+  test_backend good(io, ns, "good", backend_mode::greet_and_close);
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({hole.endpoint()})}, 7);
+  proxy.start();
+  tcp::endpoint np{net::ip::make_address("127.0.0.1"), node_port};
+  auto first = spawn_client(io, ns, np);
+  ASSERT_TRUE(run_until(io, [&] { return proxy.stats().dial_attempts == 1; }));
+  std::vector<std::shared_ptr<client_conn>> queued;
+  for (int i = 0; i < 3; ++i)
+    queued.push_back(spawn_client(io, ns, np));
+  // The loop keeps running (timers, the kernel completing handshakes) but the accept loop is
+  // inside tryConnect: 250 ms, then 500 ms, ... for the first connection. A proxy that dialed
+  // asynchronously would have accepted the three by now.
+  run_for(io, 500ms);
+  EXPECT_TRUE(std::all_of(queued.begin(), queued.end(), [](auto& c) { return c->connected; }));
+  auto l = listener(ns, node_port);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->recv_q, 3u) << "the three handshakes wait, un-accepted, in the accept queue";
+  EXPECT_EQ(proxy.stats().accepted, 1u);
+  // A healthy endpoint appears: the stalled dial's next try uses it and the queue drains.
+  proxy.update_endpoints(service_name, {good.endpoint()});
+  ASSERT_TRUE(run_until(io, [&] {
+    return first->finished &&
+           std::all_of(queued.begin(), queued.end(), [](auto& c) { return c->finished; });
+  }));
+  EXPECT_EQ(first->answered_by(), "good");
+  for (auto& c : queued)
+    EXPECT_EQ(c->answered_by(), "good");
+  EXPECT_EQ(listener(ns, node_port)->recv_q, 0u);
+  EXPECT_GE(proxy.detail().dial_timeouts, 1u);
+  EXPECT_EQ(proxy.stats().accepted, 4u);
+}
+
+TEST(userspace_proxier, all_endpoints_blackholed_closes_the_inbound_after_four_tries) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  blackholed_backend hole1(io, ns);
+  blackholed_backend hole2(io, ns);
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({hole1.endpoint(), hole2.endpoint()})},
+                          7);
+  proxy.start();
+  auto started = std::chrono::steady_clock::now();
+  auto c = fetch(io, ns);
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(c->connected);
+  EXPECT_EQ(c->end, net::error::eof);
+  EXPECT_TRUE(c->data.empty());
+  auto st = proxy.stats();
+  EXPECT_EQ(st.dial_attempts, 4u);
+  EXPECT_EQ(st.dial_failures, 4u);
+  EXPECT_EQ(proxy.detail().dial_timeouts, 4u);
+  EXPECT_EQ(st.dial_gave_up, 1u);
+  EXPECT_EQ(proxy.detail().sessions_started, 0u);
+  // Timers never fire early, so this lower bound cannot flake: 250 + 500 + 1000 + 2000 ms.
+  EXPECT_GE(elapsed, 3750ms);
+}
+
+TEST(userspace_proxier, zero_endpoints_closes_the_inbound_at_once) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({})}, 7);
+  proxy.start();
+  auto c = fetch(io, ns);
+  EXPECT_TRUE(c->connected);
+  EXPECT_EQ(c->end, net::error::eof);
+  EXPECT_EQ(proxy.stats().accepted, 1u);
+  EXPECT_EQ(proxy.stats().dial_attempts, 0u);
+  EXPECT_EQ(proxy.stats().dial_gave_up, 0u);
+  EXPECT_EQ(proxy.detail().closed_no_endpoints, 1u);
+}
+
+TEST(userspace_proxier, update_endpoints_moves_new_connections) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend a(io, ns, "a", backend_mode::greet_and_close);
+  test_backend b(io, ns, "b", backend_mode::greet_and_close);
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({a.endpoint()})}, 7);
+  proxy.start();
+  EXPECT_EQ(fetch(io, ns)->answered_by(), "a");
+  proxy.update_endpoints(service_name, {b.endpoint()});
+  EXPECT_EQ(fetch(io, ns)->answered_by(), "b");
+  EXPECT_EQ(fetch(io, ns)->answered_by(), "b");
+  proxy.update_endpoints(service_name, {});
+  EXPECT_TRUE(fetch(io, ns)->data.empty());
+  EXPECT_EQ(proxy.detail().closed_no_endpoints, 1u);
+  EXPECT_THROW(proxy.update_endpoints("default/nope:http", {}), input_error);
+}
+
+/// Proxy-owned sockets (inode != 0) of the proxied connections, by state: the inbound side has
+/// local port `np`, the outbound side peer port `backend_port`.
+std::map<std::string, int> proxy_owned(const lab::netns& ns, uint16_t np, uint16_t backend_port,
+                                       bool inbound) {
+  std::map<std::string, int> by_state;
+  for (auto& l : ss(ns)) {
+    if (l.ino == 0 || l.state == "LISTEN") continue;
+    if (inbound ? l.local_port() == np : l.peer_port() == backend_port) ++by_state[l.state];
+  }
+  return by_state;
+}
+
+class close_behaviour : public ::testing::TestWithParam<bool> {};
+
+// The backend answers and closes; the client stays connected and silent (a keep-alive front
+// proxy, a client that never reads its socket to EOF).
+TEST_P(close_behaviour, backend_closes_first) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const bool half_close = GetParam();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend backend(io, ns, "a", backend_mode::greet_and_close);
+  auto spec = userspace_spec();
+  spec.half_close = half_close;
+  userspace_proxier proxy(io, ns, spec, {service({backend.endpoint()})}, 7);
+  proxy.start();
+  std::vector<std::shared_ptr<client_conn>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(fetch(io, ns, {.close_when_done = false}));
+    EXPECT_EQ(clients.back()->answered_by(), "a");
+    EXPECT_EQ(clients.back()->end, net::error::eof); // the proxy's FIN reached the client
+  }
+  run_for(io, 100ms);
+  auto outbound = proxy_owned(ns, node_port, backend.endpoint().port(), false);
+  auto inbound = proxy_owned(ns, node_port, backend.endpoint().port(), true);
+  if (half_close) {
+    // Backend FIN -> CloseWrite toward the client, CloseRead on the backend socket; the
+    // client->backend copy still waits for the client, so both sockets stay open and owned.
+    EXPECT_EQ(outbound["CLOSE-WAIT"], 3) << "kube-proxy's outbound CLOSE_WAIT (#14641, #18270)";
+    EXPECT_EQ(inbound["FIN-WAIT-2"], 3);
+    EXPECT_EQ(proxy.detail().sessions_open, 3u);
+  } else {
+    EXPECT_TRUE(outbound.empty());
+    EXPECT_TRUE(inbound.empty()) << "closed sockets are orphans: inode 0";
+    EXPECT_EQ(proxy.detail().sessions_open, 0u);
+  }
+}
+
+// The client sends FIN after the greeting; the backend keeps its socket open and never closes.
+TEST_P(close_behaviour, client_closes_first) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const bool half_close = GetParam();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
+  auto spec = userspace_spec();
+  spec.half_close = half_close;
+  userspace_proxier proxy(io, ns, spec, {service({backend.endpoint()})}, 7);
+  proxy.start();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(fetch(io, ns, {.stop_at_newline = true})->answered_by(), "a");
+  run_for(io, 100ms);
+  auto outbound = proxy_owned(ns, node_port, backend.endpoint().port(), false);
+  auto inbound = proxy_owned(ns, node_port, backend.endpoint().port(), true);
+  if (half_close) {
+    // The client's FIN is forwarded (CloseWrite) but the backend->client copy never ends: the
+    // NodePort side sits in CLOSE-WAIT and the outbound side in FIN-WAIT-2, both owned, so
+    // tcp_fin_timeout never applies (#18354: "~14K are in FIN_WAIT2").
+    EXPECT_EQ(inbound["CLOSE-WAIT"], 3);
+    EXPECT_EQ(outbound["FIN-WAIT-2"], 3);
+  } else {
+    EXPECT_TRUE(inbound.empty());
+    EXPECT_TRUE(outbound.empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(userspace_proxier, close_behaviour, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "half_close" : "full_close"; });
+
+TEST(userspace_proxier, stop_closes_listeners_and_sessions) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({backend.endpoint()})}, 7);
+  proxy.start();
+  auto c = spawn_client(io, ns, {net::ip::make_address("127.0.0.1"), node_port});
+  ASSERT_TRUE(run_until(io, [&] { return c->data == "a\n"; }));
+  EXPECT_EQ(proxy.detail().sessions_open, 1u);
+  proxy.stop();
+  ASSERT_TRUE(run_until(io, [&] { return c->finished; }));
+  EXPECT_EQ(c->end, net::error::eof);
+  EXPECT_FALSE(listener(ns, node_port));
+  EXPECT_EQ(proxy.detail().sessions_open, 0u);
+  auto refused = fetch(io, ns);
+  EXPECT_FALSE(refused->connected);
+  EXPECT_EQ(refused->end, net::error::connection_refused);
+}
+
+TEST(userspace_proxier, proxy_and_backend_in_different_namespaces) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (!lab::have_program("ip")) GTEST_SKIP() << "needs ip(8)";
+  auto node = lab::netns::create("node");
+  auto pod = lab::netns::create("pod");
+  // `ip link ... netns` takes a name or a pid, not an fd path: park a process in the pod.
+  auto holder = lab::child_process::spawn(&pod, [] {
+    ::pause();
+    return 0;
+  });
+  testing::run_ok(node, {"ip", "link", "add", "veth-node", "type", "veth", "peer", "name",
+                         "veth-pod", "netns", std::to_string(holder.pid())});
+  testing::run_ok(node, {"ip", "addr", "add", "192.0.2.1/24", "dev", "veth-node"});
+  testing::run_ok(node, {"ip", "link", "set", "veth-node", "up"});
+  testing::run_ok(pod, {"ip", "addr", "add", "192.0.2.2/24", "dev", "veth-pod"});
+  testing::run_ok(pod, {"ip", "link", "set", "veth-pod", "up"});
+  net::io_context io{1};
+  test_backend backend(io, pod, "pod", backend_mode::greet_and_close, "192.0.2.2");
+  userspace_proxier proxy(io, node, userspace_spec(), {service({backend.endpoint()})}, 7);
+  proxy.start();
+  // Through the node's own address: the outbound leg leaves the node over the veth.
+  auto c = fetch(io, node, {}, {net::ip::make_address("192.0.2.1"), node_port});
+  EXPECT_EQ(c->answered_by(), "pod");
+  auto n = proxy.stats();
+  EXPECT_EQ(n.dial_attempts, 1u);
+  EXPECT_EQ(n.bytes_to_client, 4u);
+}
+
+TEST(userspace_proxier, bad_input_is_an_input_error) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  auto make = [&](auto edit, std::vector<service_endpoints> services = {service({})}) {
+    auto spec = userspace_spec();
+    edit(spec);
+    userspace_proxier p(io, ns, spec, std::move(services), 1);
+  };
+  EXPECT_THROW(make([](auto& s) { s.session_affinity = "Cookie"; }), input_error);
+  EXPECT_THROW(make([](auto& s) { s.dial_timeouts_ms.clear(); }), input_error);
+  EXPECT_THROW(make([](auto& s) { s.dial_timeouts_ms = {250, 0}; }), input_error);
+  EXPECT_THROW(make([](auto& s) { s.backlog = -2; }), input_error);
+  auto twin = service({});
+  twin.service = "default/other:http";
+  EXPECT_THROW(make([](auto&) {}, {service({}), twin}), input_error);
+  EXPECT_NO_THROW(make([](auto&) {}));
+}
+
+TEST(userspace_proxier, make_proxier_builds_userspace_mode) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  auto p = make_proxier(io, ns, userspace_spec(), {service({})}, "198.51.100.1", 1);
+  EXPECT_NE(dynamic_cast<userspace_proxier*>(p.get()), nullptr);
+  EXPECT_EQ(p->rules_listing(), "");
+}
+
+TEST(userspace_proxier, busy_port_is_a_lab_error) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  tcp::acceptor squatter(io);
+  {
+    lab::netns_scope in(ns);
+    squatter.open(tcp::v6());
+    squatter.set_option(net::ip::v6_only(false));
+    squatter.bind({net::ip::address_v6::any(), node_port});
+    squatter.listen();
+  }
+  userspace_proxier proxy(io, ns, userspace_spec(), {service({})}, 1);
+  EXPECT_THROW(proxy.start(), lab_error);
+}
+
+} // namespace
+} // namespace backlog_lab::proxy_sim
