@@ -1,0 +1,442 @@
+// The iptables proxier on a real kernel: rules checked against `iptables -S`, traffic through
+// three namespaces (client -> node -> pod) as in kernel.md section 7.
+#include <poll.h>
+
+#include <gtest/gtest.h>
+#include <sstream>
+#include <thread>
+
+#include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
+#include "harness/lab/sysctl.hpp"
+#include "proxy_sim/iptables/iptables_proxier.hpp"
+#include "proxy_sim/iptables/rules.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::proxy_sim {
+namespace {
+
+using testing::run_ok;
+using namespace std::chrono_literals;
+
+constexpr uint16_t node_port = 30720;
+const std::string service_name = "backend/neo-prod-ccapi-inner-lb:http";
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> words(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  for (std::string w; in >> w;)
+    out.push_back(w);
+  return out;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  for (const auto& l : split_lines(text))
+    if (l == line) return true;
+  return false;
+}
+
+// One TCP socket as `ss -Htane` shows it.
+struct ss_entry {
+  std::string state;
+  uint64_t recv_q = 0;
+  uint64_t send_q = 0;
+  std::string local;
+  std::string peer;
+  std::string ino;
+};
+
+std::vector<ss_entry> sockets_on_port(const lab::netns& ns, uint16_t port) {
+  std::vector<ss_entry> out;
+  const std::string suffix = ":" + std::to_string(port);
+  for (const auto& line : split_lines(run_ok(ns, {"ss", "-Htane"}))) {
+    auto w = words(line);
+    if (w.size() < 5) continue;
+    if (w[3].size() < suffix.size() ||
+        w[3].compare(w[3].size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    ss_entry e{w[0], std::stoull(w[1]), std::stoull(w[2]), w[3], w[4], {}};
+    for (const auto& x : w)
+      if (x.rfind("ino:", 0) == 0) e.ino = x.substr(4);
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<ss_entry> in_state(const std::vector<ss_entry>& all, const std::string& state) {
+  std::vector<ss_entry> out;
+  for (const auto& e : all)
+    if (e.state == state) out.push_back(e);
+  return out;
+}
+
+// One counter of `nstat -az NAME`, as the kernel prints it.
+uint64_t counter(const lab::netns& ns, const std::string& name) {
+  for (const auto& line : split_lines(run_ok(ns, {"nstat", "-az", name}))) {
+    auto w = words(line);
+    if (w.size() >= 2 && w[0] == name) return std::stoull(w[1]);
+  }
+  ADD_FAILURE() << "nstat has no " << name;
+  return 0;
+}
+
+bool wait_readable(int fd, std::chrono::milliseconds timeout) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+}
+
+// Client, node and pod namespaces linked by veth, with plain `ip` commands (test-only wiring):
+// client 198.51.100.10 -> node 198.51.100.1 | node 203.0.113.1 -> pod 203.0.113.10.
+struct nodeport_lab {
+  lab::netns client = lab::netns::create("client");
+  lab::netns node = lab::netns::create("node");
+  lab::netns pod = lab::netns::create("pod");
+  net::io_context io{1};
+
+  nodeport_lab() {
+    run_ok(client, {"ip", "link", "add", "cl0", "type", "veth", "peer", "name", "nd0", "netns",
+                    node.proc_path()});
+    run_ok(node, {"ip", "link", "add", "nd1", "type", "veth", "peer", "name", "be0", "netns",
+                  pod.proc_path()});
+    run_ok(client, {"ip", "addr", "add", "198.51.100.10/24", "dev", "cl0"});
+    run_ok(client, {"ip", "link", "set", "cl0", "up"});
+    run_ok(node, {"ip", "addr", "add", "198.51.100.1/24", "dev", "nd0"});
+    run_ok(node, {"ip", "link", "set", "nd0", "up"});
+    run_ok(node, {"ip", "addr", "add", "203.0.113.1/24", "dev", "nd1"});
+    run_ok(node, {"ip", "link", "set", "nd1", "up"});
+    run_ok(pod, {"ip", "addr", "add", "203.0.113.10/24", "dev", "be0"});
+    run_ok(pod, {"ip", "link", "set", "be0", "up"});
+    run_ok(client, {"ip", "route", "add", "default", "via", "198.51.100.1"});
+    run_ok(pod, {"ip", "route", "add", "default", "via", "203.0.113.1"});
+    lab::write_sysctl(node, "net.ipv4.ip_forward", "1");
+    lab::write_sysctl(node, "net.core.somaxconn", "128");
+    // Hang guard: a dropped SYN fails connect() within about 3 s.
+    lab::write_sysctl(client, "net.ipv4.tcp_syn_retries", "1");
+    if (lab::sysctl_exists(client, "net.ipv4.tcp_syn_linear_timeouts"))
+      lab::write_sysctl(client, "net.ipv4.tcp_syn_linear_timeouts", "0");
+  }
+
+  /// A pod listening on 203.0.113.10:8080.
+  tcp::acceptor backend() {
+    tcp::acceptor a(io);
+    lab::netns_scope in(pod);
+    a.open(tcp::v4());
+    a.set_option(net::socket_base::reuse_address(true));
+    a.bind(tcp::endpoint(net::ip::make_address_v4("203.0.113.10"), 8080));
+    a.listen(16);
+    return a;
+  }
+
+  /// Connects from the client namespace to the node's NodePort.
+  boost::system::error_code connect(tcp::socket& s) {
+    {
+      lab::netns_scope in(client);
+      s.open(tcp::v4());
+    }
+    // A non-blocking connect (Asio then polls for the outcome): with a blocking one, the ICMP
+    // answer to the SYN can arrive over veth while connect() still owns the socket, and
+    // tcp_v4_err() then keeps it as a soft error until the SYN is retransmitted (1 s later).
+    s.non_blocking(true);
+    boost::system::error_code ec;
+    s.connect(tcp::endpoint(net::ip::make_address_v4("198.51.100.1"), node_port), ec);
+    s.non_blocking(false);
+    return ec;
+  }
+
+  /// Runs the io_context (the proxier's sync timer) until it has nothing left or `limit`.
+  void run_io(std::chrono::milliseconds limit = 2s) {
+    io.restart();
+    io.run_for(limit);
+  }
+
+  /// The held listener on the NodePort as `ss` shows it; state empty if there is none.
+  ss_entry listener() {
+    for (const auto& e : sockets_on_port(node, node_port))
+      if (e.state == "LISTEN") return e;
+    return {};
+  }
+};
+
+std::vector<service_endpoints> one_service(std::vector<tcp::endpoint> endpoints) {
+  service_endpoints s;
+  s.service = service_name;
+  s.node_port = node_port;
+  s.endpoints = std::move(endpoints);
+  return {s};
+}
+
+tcp::endpoint pod_endpoint() {
+  return {net::ip::make_address_v4("203.0.113.10"), 8080};
+}
+
+scenario::proxy_spec spec_for(const std::string& preset, uint32_t sync_delay_ms = 0) {
+  scenario::proxy_spec spec;
+  spec.mode = "iptables";
+  spec.preset = preset;
+  spec.sync_delay_ms = sync_delay_ms;
+  return spec;
+}
+
+// A request through the NodePort reaches the pod (which answers) instead of the held socket.
+::testing::AssertionResult served_by_backend(nodeport_lab& lab, tcp::acceptor& backend) {
+  tcp::socket client(lab.io);
+  if (auto ec = lab.connect(client)) return ::testing::AssertionFailure() << "connect: " << ec;
+  net::write(client, net::buffer(std::string("ping")));
+  if (!wait_readable(backend.native_handle(), 2s))
+    return ::testing::AssertionFailure() << "nothing reached the pod";
+  tcp::socket conn = backend.accept();
+  // KUBE-MARK-MASQ + KUBE-POSTROUTING: the pod sees the node's address, not the client's.
+  if (conn.remote_endpoint().address().to_string() != "203.0.113.1")
+    return ::testing::AssertionFailure() << "pod saw peer " << conn.remote_endpoint();
+  std::string got(4, '\0');
+  net::read(conn, net::buffer(got));
+  net::write(conn, net::buffer(std::string("pong")));
+  if (!wait_readable(client.native_handle(), 2s))
+    return ::testing::AssertionFailure() << "no answer";
+  std::string answer(4, '\0');
+  net::read(client, net::buffer(answer));
+  if (got != "ping" || answer != "pong")
+    return ::testing::AssertionFailure() << "got '" << got << "', answer '" << answer << "'";
+  return ::testing::AssertionSuccess();
+}
+
+// A client that connects, sends `bytes` and closes, as the front proxies of the report did.
+void send_and_close(nodeport_lab& lab, std::size_t bytes) {
+  tcp::socket client(lab.io);
+  auto ec = lab.connect(client);
+  ASSERT_FALSE(ec) << ec.message();
+  net::write(client, net::buffer(std::string(bytes, 'x')));
+  client.close();
+}
+
+// Waits for `count` CLOSE-WAIT children on the NodePort; returns them.
+std::vector<ss_entry> wait_close_wait(nodeport_lab& lab, std::size_t count) {
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  std::vector<ss_entry> found;
+  do {
+    found = in_state(sockets_on_port(lab.node, node_port), "CLOSE-WAIT");
+    if (found.size() >= count) break;
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return found;
+}
+
+TEST(iptables_proxier, with_an_endpoint_node_port_is_dnated_and_held_socket_stays_empty) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto proxier =
+      make_iptables_proxier(lab.io, lab.node, spec_for("1.5"), one_service({pod_endpoint()}));
+  proxier->start();
+
+  const std::string svc = "KUBE-SVC-RK4J2BHJ4QTMGP2E"; // as in the incident report
+  const std::string sep = iptables::endpoint_chain_name(service_name, "tcp", "203.0.113.10:8080");
+  auto listing = proxier->rules_listing();
+  EXPECT_EQ(listing, run_ok(lab.node, {"iptables", "-t", "nat", "-S"}));
+  for (const std::string& line : std::vector<std::string>{
+           "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+           "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+           "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j "
+           "KUBE-POSTROUTING",
+           "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+           "-A KUBE-NODEPORTS -p tcp -m comment --comment \"" + service_name +
+               "\" -m tcp --dport 30720 -j KUBE-MARK-MASQ",
+           "-A KUBE-NODEPORTS -p tcp -m comment --comment \"" + service_name +
+               "\" -m tcp --dport 30720 -j " + svc,
+           "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must "
+           "be "
+           "the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS",
+           "-A " + svc + " -m comment --comment \"" + service_name + "\" -j " + sep,
+           "-A " + sep + " -s 203.0.113.10/32 -m comment --comment \"" + service_name +
+               "\" -j KUBE-MARK-MASQ",
+           "-A " + sep + " -p tcp -m comment --comment \"" + service_name +
+               "\" -m tcp -j DNAT --to-destination 203.0.113.10:8080"})
+    EXPECT_TRUE(has_line(listing, line)) << line << "\n--- listing:\n" << listing;
+
+  auto held = lab.listener();
+  EXPECT_EQ(held.state, "LISTEN");
+  EXPECT_EQ(held.local, "*:30720"); // [::]:30720, dual stack
+  EXPECT_EQ(held.send_q, 128u);     // backlog = the node's somaxconn
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(served_by_backend(lab, backend));
+  held = lab.listener();
+  EXPECT_EQ(held.recv_q, 0u);
+  EXPECT_TRUE(in_state(sockets_on_port(lab.node, node_port), "CLOSE-WAIT").empty());
+  EXPECT_EQ(proxier->stats().rule_syncs, 1u);
+}
+
+TEST(iptables_proxier, v1_5_without_endpoints_queues_connections_in_the_held_socket) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for("1.5"), one_service({}));
+  proxier->start();
+  auto listing = proxier->rules_listing();
+  EXPECT_TRUE(has_line(listing, "-N KUBE-SVC-RK4J2BHJ4QTMGP2E")) << listing;
+  EXPECT_EQ(listing.find("DNAT"), std::string::npos) << listing;
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-S"}).find("REJECT"), std::string::npos);
+
+  for (int i = 0; i < 3; ++i)
+    send_and_close(lab, 30);
+  auto children = wait_close_wait(lab, 3);
+  ASSERT_EQ(children.size(), 3u);
+  for (const auto& c : children) {
+    EXPECT_EQ(c.recv_q, 31u); // 30 request bytes + the FIN
+    EXPECT_EQ(c.ino, "0");    // never accepted
+    EXPECT_EQ(c.local, "[::ffff:198.51.100.1]:30720");
+  }
+  auto held = lab.listener();
+  EXPECT_EQ(held.recv_q, 3u);
+  EXPECT_EQ(held.send_q, 128u);
+
+  // stop() closes the held socket, which resets its queue, and removes every chain of ours.
+  proxier->stop();
+  EXPECT_TRUE(sockets_on_port(lab.node, node_port).empty());
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-t", "nat", "-S"}).find("KUBE-"), std::string::npos);
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-S"}).find("KUBE-"), std::string::npos);
+}
+
+TEST(iptables_proxier, v1_6_5_without_endpoints_rejects_and_nothing_queues) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for("1.6.5"), one_service({}));
+  proxier->start();
+  auto filter = run_ok(lab.node, {"iptables", "-S"});
+  EXPECT_TRUE(has_line(filter, "-A INPUT -m comment --comment \"kubernetes service portals\" -j "
+                               "KUBE-SERVICES"))
+      << filter;
+  EXPECT_TRUE(has_line(filter, "-A KUBE-SERVICES -p tcp -m comment --comment \"" + service_name +
+                                   " has no endpoints\" -m addrtype --dst-type LOCAL -m tcp "
+                                   "--dport 30720 -j REJECT --reject-with icmp-port-unreachable"))
+      << filter;
+
+  for (int i = 0; i < 3; ++i) {
+    tcp::socket client(lab.io);
+    // ICMP port-unreachable in answer to a SYN: the kernel fails connect() with ECONNREFUSED.
+    EXPECT_EQ(lab.connect(client), net::error::connection_refused);
+  }
+  EXPECT_EQ(counter(lab.client, "IcmpInDestUnreachs"), 3u);
+  EXPECT_EQ(counter(lab.node, "TcpPassiveOpens"), 0u);
+  auto held = lab.listener();
+  EXPECT_EQ(held.state, "LISTEN"); // 1.6.5 still holds the port ...
+  EXPECT_EQ(held.recv_q, 0u);      // ... but nothing reaches it
+  EXPECT_EQ(sockets_on_port(lab.node, node_port).size(), 1u);
+}
+
+TEST(iptables_proxier, v1_24_holds_no_port) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for("1.24"), one_service({}));
+  proxier->start();
+  EXPECT_EQ(run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"}), "");
+  tcp::socket client(lab.io);
+  EXPECT_EQ(lab.connect(client), net::error::connection_refused);
+  EXPECT_TRUE(sockets_on_port(lab.node, node_port).empty());
+
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.run_io();
+  EXPECT_EQ(proxier->stats().rule_syncs, 2u);
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  EXPECT_EQ(run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"}), "");
+}
+
+TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto proxier =
+      make_iptables_proxier(lab.io, lab.node, spec_for("1.5", 300), one_service({pod_endpoint()}));
+  proxier->start();
+
+  // Scale to zero: until the sync runs, the old rules still DNAT.
+  proxier->update_endpoints(service_name, {});
+  EXPECT_NE(proxier->rules_listing().find("DNAT"), std::string::npos);
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  lab.run_io();
+  EXPECT_EQ(proxier->stats().rule_syncs, 2u);
+  auto listing = proxier->rules_listing();
+  EXPECT_EQ(listing.find("DNAT"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("KUBE-SEP-"), std::string::npos) << listing; // stale chain deleted
+
+  // Now NodePort traffic falls through to the held socket.
+  send_and_close(lab, 30);
+  ASSERT_EQ(wait_close_wait(lab, 1).size(), 1u);
+  EXPECT_EQ(lab.listener().recv_q, 1u);
+
+  // Two changes inside one delay: one sync, the last state wins.
+  proxier->update_endpoints(service_name, {});
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.run_io();
+  EXPECT_EQ(proxier->stats().rule_syncs, 3u);
+  // The rule is back: the port serves although its held socket keeps a queued connection.
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  EXPECT_EQ(lab.listener().recv_q, 1u);
+}
+
+// The probabilities as the kernel stores them, copied from the incident report's
+// `iptables -t nat -S` for the 40-endpoint service (node-report-2018-03.md).
+const std::vector<std::string> report_probabilities = {
+    "0.02499999991", "0.02564000012", "0.02632000018", "0.02703000000", "0.02778000012",
+    "0.02857000008", "0.02940999996", "0.03030000022", "0.03125000000", "0.03225999977",
+    "0.03333000001", "0.03447999991", "0.03570999997", "0.03703999985", "0.03845999995",
+    "0.04000000004", "0.04167000018", "0.04347999999", "0.04545000009", "0.04761999985",
+    "0.04999999981", "0.05262999982", "0.05555999978", "0.05881999992", "0.06250000000",
+    "0.06667000009", "0.07143000001", "0.07691999990", "0.08332999982", "0.09090999980",
+    "0.10000000009", "0.11110999994", "0.12500000000", "0.14286000002", "0.16667000018",
+    "0.20000000019", "0.25000000000", "0.33332999982", "0.50000000000"};
+
+TEST(iptables_proxier, forty_endpoints_list_the_report_probabilities) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto node = lab::netns::create("node");
+  net::io_context io{1};
+  std::vector<tcp::endpoint> endpoints;
+  for (int i = 0; i < 40; ++i)
+    endpoints.emplace_back(net::ip::make_address_v4("203.0.113." + std::to_string(10 + i)), 8080);
+  auto services = one_service(endpoints);
+  auto proxier = make_iptables_proxier(io, node, spec_for("1.5"), services);
+  proxier->start();
+
+  const std::string svc = "KUBE-SVC-RK4J2BHJ4QTMGP2E";
+  std::vector<std::string> listed;
+  for (const auto& line : split_lines(proxier->rules_listing()))
+    if (line.rfind("-A " + svc + " ", 0) == 0) listed.push_back(line);
+  ASSERT_EQ(listed.size(), 40u);
+  // Our own rendering, with the kernel's value in place of each %0.5f text.
+  auto rendered = iptables::render_sync(services, iptables::rule_options{}).text;
+  std::vector<std::string> expected;
+  for (const auto& line : split_lines(rendered))
+    if (line.rfind("-A " + svc + " ", 0) == 0) expected.push_back(line);
+  ASSERT_EQ(expected.size(), 40u);
+  for (std::size_t i = 0; i < 39; ++i) {
+    auto text = iptables::probability_text(i, 40);
+    auto at = expected[i].find("--probability " + text);
+    ASSERT_NE(at, std::string::npos) << expected[i];
+    expected[i].replace(at + 14, text.size(), report_probabilities[i]);
+  }
+  EXPECT_EQ(listed, expected);
+  // Backlog -1 is the node's somaxconn, here the kernel default of a new namespace.
+  EXPECT_EQ(sockets_on_port(node, node_port).at(0).send_q, 4096u);
+}
+
+TEST(iptables_proxier, bad_preset_is_input_error) {
+  lab::netns node = lab::netns::current();
+  net::io_context io{1};
+  try {
+    // Through the mode dispatch, as the runner builds it.
+    make_proxier(io, node, spec_for("1.7"), one_service({}), "198.51.100.1", 1);
+    FAIL() << "expected input_error";
+  } catch (const input_error& e) {
+    EXPECT_EQ(e.where(), "/proxy/preset");
+  }
+}
+
+} // namespace
+} // namespace backlog_lab::proxy_sim
