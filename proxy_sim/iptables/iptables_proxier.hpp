@@ -13,7 +13,8 @@ namespace backlog_lab::proxy_sim {
 
 /// Builds the iptables-mode proxier for `services` in namespace `node` (kept open by a
 /// duplicate handle). Checks `spec` (preset, affinity) and the services now; throws
-/// input_error naming the field. Nothing is opened or installed before start().
+/// input_error naming the field. Nothing is opened or installed before start(). `io` must
+/// outlive the proxier (its sync timer and held sockets belong to it).
 std::unique_ptr<proxier> make_iptables_proxier(net::io_context& io, const lab::netns& node,
                                                const scenario::proxy_spec& spec,
                                                std::vector<service_endpoints> services);
