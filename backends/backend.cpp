@@ -1,5 +1,7 @@
 #include "backends/backend.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <boost/intrusive/list.hpp>
 #include <chrono>
@@ -117,6 +119,13 @@ struct backend_impl {
 };
 
 namespace {
+
+// Asio opens and accepts without O_CLOEXEC. A command run meanwhile (ss, nstat) would inherit
+// the fds, and a socket is only closed in the kernel when its last fd goes: kill() must not
+// depend on what else the process forked.
+void set_cloexec(int fd) {
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
 
 /// Returns a read buffer to the pool however the coroutine ends.
 struct pooled_buffer {
@@ -337,6 +346,7 @@ net::awaitable<void> accept_loop(std::shared_ptr<backend_impl> self, uint64_t li
       // Accepted before a kill() reached us: it was the dead process's fd; closing it here does
       // what exit() would have done. Otherwise serve it, even if the listener closed meanwhile.
       if (b.process_generation != process_gen) continue;
+      set_cloexec(s.native_handle());
       ++b.counters.accepted;
       auto c = std::make_shared<connection>(std::move(s));
       b.connections.push_back(*c);
@@ -404,6 +414,7 @@ void backend::start() {
   try {
     lab::netns_scope in(b.ns);
     b.acceptor.open(b.endpoint.protocol());
+    detail::set_cloexec(b.acceptor.native_handle());
     b.acceptor.set_option(tcp::acceptor::reuse_address(true)); // rebind over TIME_WAIT on restart
     b.acceptor.bind(b.endpoint);
     b.acceptor.listen(b.spec.backlog);
