@@ -1,0 +1,695 @@
+#include "harness/clients/client_group.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <random>
+
+#include "harness/clients/http_message.hpp"
+#include "harness/core/error.hpp"
+
+namespace backlog_lab::clients {
+namespace detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::nanoseconds;
+
+enum class arrival_kind : std::uint8_t { constant, poisson, closed, heartbeat };
+
+enum class phase : std::uint8_t { idle, connecting, sending, awaiting };
+
+/// Launches per generator turn before yielding to other handlers (a generator that fell far
+/// behind catches up in bursts instead of starving the io_context).
+constexpr int max_burst = 256;
+/// Pre-created sockets per namespace switch, at most.
+constexpr std::size_t max_socket_batch = 64;
+
+struct deadline_list;
+
+/// One connection's state; slots are reused, `generation` tells stale handlers apart.
+struct connection_slot {
+  explicit connection_slot(net::io_context& io) : socket(io) {}
+  tcp::socket socket;
+  connection_slot* prev = nullptr; ///< deadline list links
+  connection_slot* next = nullptr;
+  connection_slot* next_free = nullptr;
+  deadline_list* list = nullptr;
+  clock::time_point deadline;
+  std::int64_t intended_ns = 0;
+  std::int64_t started_ns = 0;
+  std::int64_t connected_ns = -1;
+  std::uint32_t generation = 0;
+  std::uint32_t request_size = 0;
+  std::uint32_t sent = 0;
+  std::uint32_t response_bytes = 0;
+  std::uint16_t source_index = 0;
+  std::uint16_t local_port = 0;
+  phase state = phase::idle;
+  http_response_parser parser;
+};
+
+/// Connections waiting on one kind of timeout. All share one timeout, so appending at "now"
+/// keeps the list sorted by deadline and one timer armed for the head suffices.
+struct deadline_list {
+  explicit deadline_list(net::io_context& io) : timer(io) {}
+  net::steady_timer timer;
+  connection_slot* head = nullptr;
+  connection_slot* tail = nullptr;
+  clock::duration timeout{};
+  outcome on_expiry = outcome::other;
+  bool armed = false;
+};
+
+arrival_kind parse_arrival(const std::string& text, const std::string& where) {
+  if (text == "constant") return arrival_kind::constant;
+  if (text == "poisson") return arrival_kind::poisson;
+  if (text == "closed") return arrival_kind::closed;
+  if (text == "heartbeat") return arrival_kind::heartbeat;
+  throw input_error(where,
+                    "arrival \"constant\", \"poisson\", \"closed\" or \"heartbeat\", got \"" +
+                        text + "\"");
+}
+
+outcome classify_connect_error(const boost::system::error_code& ec) {
+  if (ec == net::error::connection_refused) return outcome::refused;
+  // The kernel gave up first (tcp_syn_retries): its SYNs went unanswered just the same.
+  if (ec == net::error::timed_out) return outcome::syn_unanswered;
+  return outcome::other;
+}
+
+outcome classify_io_error(const boost::system::error_code& ec) {
+  if (ec == net::error::connection_reset || ec == net::error::broken_pipe) return outcome::reset;
+  if (ec == net::error::eof) return outcome::closed_early;
+  return outcome::other;
+}
+
+} // namespace
+
+/// Everything a client_group owns; shared with its pending handlers.
+class group_state : public std::enable_shared_from_this<group_state> {
+public:
+  group_state(net::io_context& io, const lab::netns& ns, const scenario::client_group_spec& spec,
+              tcp::endpoint target, const std::vector<std::string>& sources, std::uint64_t seed,
+              clock::time_point run_start, group_options options)
+      : io_(io), ns_(ns.duplicate()), spec_(spec), where_("client group '" + spec.name + "'"),
+        kind_(parse_arrival(spec.arrival, where_)), target_(target), run_start_(run_start),
+        options_(options), request_(parse_request_kind(spec.request_kind, where_),
+                                    spec.request_bytes.min, spec.request_bytes.max, where_),
+        arrival_rng_(seed), size_rng_(seed ^ 0x9e3779b97f4a7c15ULL), generator_(io),
+        connect_list_(io), response_list_(io) {
+    validate();
+    for (const auto& text : sources) {
+      boost::system::error_code ec;
+      auto address = net::ip::make_address(text, ec);
+      if (ec) throw input_error(where_, "a source IP address, got \"" + text + "\"");
+      if (address.is_v4() != target_.address().is_v4())
+        throw input_error(where_, "source address " + text + " of the target's family (" +
+                                      target_.address().to_string() + ")");
+      sources_.push_back(address);
+    }
+    http_response_ = request_.kind() == request_kind::http && spec_.request_bytes.max > 0;
+    connect_list_.timeout = std::chrono::milliseconds(spec_.connect_timeout_ms);
+    connect_list_.on_expiry = outcome::syn_unanswered;
+    // With no response to wait for, sending must still end some time: the connect timeout.
+    response_list_.timeout = std::chrono::milliseconds(
+        spec_.response_timeout_ms > 0 ? spec_.response_timeout_ms : spec_.connect_timeout_ms);
+    response_list_.on_expiry = outcome::unanswered;
+    results_.records.reserve(std::min<std::size_t>(options_.max_records, 4096));
+  }
+
+  ~group_state() {
+    for (int fd : pool_)
+      ::close(fd);
+  }
+
+  void start() {
+    if (aborted_ || running_) return;
+    running_ = true;
+    started_once_ = true;
+    ++epoch_;
+    begin_ns_ = std::max<std::int64_t>(std::int64_t(spec_.start_ms) * 1'000'000, now_ns());
+    stop_ns_ = spec_.stop_ms ? std::int64_t(*spec_.stop_ms) * 1'000'000
+                             : std::numeric_limits<std::int64_t>::max();
+    seq_ = 0;
+    next_ns_ = begin_ns_;
+    if (kind_ == arrival_kind::poisson) next_ns_ += exponential_ns();
+    arm_generator(kind_ == arrival_kind::closed ? begin_ns_ : next_ns_);
+  }
+
+  void stop() {
+    running_ = false;
+    ++epoch_;
+    generator_.cancel();
+  }
+
+  void abort() {
+    if (aborted_) return;
+    stop();
+    aborted_ = true;
+    for (auto& s : slots_)
+      if (s.state != phase::idle) complete(s, outcome::aborted, 0);
+    connect_list_.timer.cancel();
+    response_list_.timer.cancel();
+    for (int fd : pool_)
+      ::close(fd);
+    pool_.clear();
+  }
+
+  bool idle() const noexcept { return in_flight_ == 0; }
+  bool finished() const noexcept { return started_once_ && !running_ && in_flight_ == 0; }
+  std::size_t in_flight() const noexcept { return in_flight_; }
+  const client_results& results() const noexcept { return results_; }
+  const scenario::client_group_spec& spec() const noexcept { return spec_; }
+  void on_finished(std::function<void(const connection_record&)> cb) {
+    on_finished_ = std::move(cb);
+  }
+
+private:
+  void validate() const {
+    auto bad = [&](const std::string& expected) { throw input_error(where_, expected); };
+    if (kind_ == arrival_kind::constant || kind_ == arrival_kind::poisson) {
+      if (!std::isfinite(spec_.rate_per_s) || spec_.rate_per_s <= 0 || spec_.rate_per_s > 1e7)
+        bad("rate_per_s in (0, 10000000], got " + std::to_string(spec_.rate_per_s));
+    }
+    if (kind_ == arrival_kind::closed && spec_.concurrency == 0) bad("concurrency >= 1");
+    if (kind_ == arrival_kind::heartbeat) {
+      if (spec_.checkers == 0 || spec_.checkers > 65535) bad("checkers in [1, 65535]");
+      if (spec_.interval_ms == 0) bad("interval_ms >= 1");
+    }
+    if (spec_.connect_timeout_ms == 0) bad("connect_timeout_ms >= 1");
+  }
+
+  std::int64_t now_ns() const noexcept {
+    return std::chrono::duration_cast<nanoseconds>(clock::now() - run_start_).count();
+  }
+
+  // --- arrivals -------------------------------------------------------------------------------
+
+  std::int64_t exponential_ns() {
+    // u in (0, 1], from 53 random bits: reproducible across standard libraries, unlike
+    // std::exponential_distribution.
+    double u = static_cast<double>((arrival_rng_() >> 11) + 1) * 0x1.0p-53;
+    return std::llround(-std::log(u) / spec_.rate_per_s * 1e9);
+  }
+
+  void advance() {
+    ++seq_;
+    switch (kind_) {
+    case arrival_kind::constant:
+      // From the sequence number, never by accumulation: the schedule cannot drift.
+      next_ns_ = begin_ns_ + std::llround(static_cast<double>(seq_) * 1e9 / spec_.rate_per_s);
+      break;
+    case arrival_kind::poisson:
+      next_ns_ += exponential_ns();
+      break;
+    case arrival_kind::heartbeat:
+      next_ns_ = begin_ns_ + std::int64_t(seq_ / spec_.checkers) * spec_.interval_ms * 1'000'000;
+      break;
+    case arrival_kind::closed:
+      break;
+    }
+  }
+
+  bool may_start(std::int64_t intended) const noexcept {
+    return intended < stop_ns_ &&
+           (spec_.max_connections == 0 || results_.started < spec_.max_connections);
+  }
+
+  void arm_generator(std::int64_t at_ns) {
+    generator_.expires_at(run_start_ + nanoseconds(at_ns));
+    generator_.async_wait(
+        [self = shared_from_this(), epoch = epoch_](boost::system::error_code ec) {
+          if (!ec) self->tick(epoch);
+        });
+  }
+
+  void tick(std::uint64_t epoch) {
+    if (epoch != epoch_ || !running_) return;
+    std::int64_t now = now_ns();
+    if (kind_ == arrival_kind::closed) {
+      fill_closed(now);
+      return;
+    }
+    for (int launched = 0;; ++launched) {
+      if (!may_start(next_ns_)) {
+        running_ = false;
+        return;
+      }
+      if (next_ns_ > now) break;
+      if (launched == max_burst) {
+        net::post(io_, [self = shared_from_this(), epoch] { self->tick(epoch); });
+        return;
+      }
+      std::uint16_t source = kind_ == arrival_kind::heartbeat
+                                 ? static_cast<std::uint16_t>(seq_ % spec_.checkers)
+                                 : next_source();
+      launch(next_ns_, source);
+      advance();
+    }
+    arm_generator(next_ns_);
+  }
+
+  /// Closed loop: top up to `concurrency`; each new connection's intended start is now.
+  void fill_closed(std::int64_t now) {
+    while (running_ && in_flight_ < spec_.concurrency) {
+      if (!may_start(now)) {
+        running_ = false;
+        return;
+      }
+      if (!launch(now, next_source())) {
+        // It failed before connecting (EMFILE, say): try again after other handlers ran
+        // rather than spinning here.
+        net::post(io_, [self = shared_from_this(), epoch = epoch_] { self->tick(epoch); });
+        return;
+      }
+    }
+  }
+
+  std::uint16_t next_source() noexcept {
+    if (sources_.size() <= 1) return 0;
+    auto i = static_cast<std::uint16_t>(round_robin_ % sources_.size());
+    ++round_robin_;
+    return i;
+  }
+
+  std::uint32_t pick_size() {
+    auto lo = spec_.request_bytes.min;
+    auto hi = spec_.request_bytes.max;
+    if (lo >= hi) return lo;
+    return lo + static_cast<std::uint32_t>(size_rng_() % (std::uint64_t(hi - lo) + 1));
+  }
+
+  // --- sockets --------------------------------------------------------------------------------
+
+  /// A socket of the client namespace. Sockets are made in batches so the thread switches
+  /// namespace (two setns calls) once per batch, not once per connection; the batch adapts to
+  /// the rate so that a slow group holds few spare descriptors. On failure returns -1 with the
+  /// errno in `err` (EMFILE included: the group counts it and goes on).
+  int take_socket(int& err) {
+    if (pool_.empty()) {
+      auto now = clock::now();
+      batch_ = now - last_refill_ < std::chrono::milliseconds(10)
+                   ? std::min(batch_ * 2, max_socket_batch)
+                   : std::max<std::size_t>(batch_ / 2, 1);
+      last_refill_ = now;
+      refill(err);
+      if (pool_.empty()) return -1;
+    }
+    int fd = pool_.back();
+    pool_.pop_back();
+    return fd;
+  }
+
+  /// What lab::netns_scope does, but failing with an errno rather than an exception: at the
+  /// open-file limit, opening the way back is what fails first.
+  void refill(int& err) {
+    int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+      err = errno;
+      return;
+    }
+    if (::setns(ns_.fd(), CLONE_NEWNET) != 0) {
+      err = errno;
+      ::close(home);
+      return;
+    }
+    int family = target_.address().is_v4() ? AF_INET : AF_INET6;
+    for (std::size_t i = 0; i < batch_; ++i) {
+      int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        err = errno;
+        break;
+      }
+      pool_.push_back(fd);
+    }
+    int rc = ::setns(home, CLONE_NEWNET);
+    int setns_err = errno;
+    ::close(home);
+    if (rc != 0) // the thread is stuck in the lab namespace: nothing sane can continue
+      throw lab_error(errno_message("returning from namespace '" + ns_.name() + "'", setns_err));
+    // Hand them out in creation order.
+    std::reverse(pool_.begin(), pool_.end());
+  }
+
+  connection_slot& acquire() {
+    connection_slot* s = free_;
+    if (s) {
+      free_ = s->next_free;
+    } else {
+      s = &slots_.emplace_back(io_);
+    }
+    ++s->generation;
+    return *s;
+  }
+
+  void release(connection_slot& s) {
+    s.state = phase::idle;
+    s.next_free = free_;
+    free_ = &s;
+  }
+
+  /// Starts one connection; false if it failed before connect() (already counted as other).
+  bool launch(std::int64_t intended, std::uint16_t source) {
+    ++results_.started;
+    std::int64_t started = now_ns();
+    results_.max_start_lag = std::max(results_.max_start_lag, nanoseconds(started - intended));
+    std::uint32_t size = pick_size();
+    int err = 0;
+    int fd = take_socket(err);
+    if (fd < 0) return fail_start(intended, started, size, source, err);
+    connection_slot& s = acquire();
+    boost::system::error_code ec;
+    s.socket.assign(target_.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      release(s);
+      return fail_start(intended, started, size, source, ec.value());
+    }
+    s.socket.non_blocking(true, ec);
+    if (!ec && !sources_.empty()) {
+      // Pick the port at connect() time, per destination, so a bound source address does not
+      // exhaust ephemeral ports faster than an unbound socket would.
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      s.socket.bind(tcp::endpoint(sources_[source % sources_.size()], 0), ec);
+    }
+    if (ec) {
+      boost::system::error_code ignored;
+      s.socket.close(ignored);
+      release(s);
+      return fail_start(intended, started, size, source, ec.value());
+    }
+    s.intended_ns = intended;
+    s.started_ns = started;
+    s.connected_ns = -1;
+    s.request_size = size;
+    s.sent = 0;
+    s.response_bytes = 0;
+    s.source_index = source;
+    s.local_port = 0;
+    s.parser.reset();
+    s.state = phase::connecting;
+    ++in_flight_;
+    results_.peak_in_flight = std::max<std::uint64_t>(results_.peak_in_flight, in_flight_);
+    push(connect_list_, s);
+    s.socket.async_connect(target_, [self = shared_from_this(), slot = &s,
+                                     gen = s.generation](const boost::system::error_code& e) {
+      self->on_connect(*slot, gen, e);
+    });
+    return true;
+  }
+
+  bool fail_start(std::int64_t intended, std::int64_t started, std::uint32_t size,
+                  std::uint16_t source, int err) {
+    connection_record r;
+    r.intended_start = nanoseconds(intended);
+    r.started = nanoseconds(started);
+    r.finished = nanoseconds(now_ns());
+    r.kind = outcome::other;
+    r.error = static_cast<std::uint16_t>(err);
+    r.source_index = source;
+    r.request_bytes = size;
+    account(r);
+    return false;
+  }
+
+  void on_connect(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
+    if (s.generation != gen || s.state != phase::connecting) return; // timed out or aborted
+    unlink(s);
+    if (ec) {
+      outcome kind = classify_connect_error(ec);
+      return complete(s, kind, ec.value());
+    }
+    std::int64_t now = now_ns();
+    s.connected_ns = now;
+    ++results_.connected;
+    results_.connect_latency.record(nanoseconds(now - s.intended_ns));
+    if (results_.records.size() < options_.max_records) {
+      boost::system::error_code ignored;
+      s.local_port = s.socket.local_endpoint(ignored).port();
+    }
+    if (s.request_size == 0 && spec_.response_timeout_ms == 0) {
+      // A pure TCP health check: the handshake was the answer.
+      return complete(s, outcome::answered, 0);
+    }
+    push(response_list_, s);
+    if (s.request_size > 0) {
+      s.state = phase::sending;
+      send(s);
+    } else {
+      s.state = phase::awaiting;
+      await_response(s);
+    }
+  }
+
+  void send(connection_slot& s) {
+    while (s.sent < s.request_size) {
+      // The pieces are a pure function of the size (a POST header is re-formatted into the
+      // shared scratch), so nothing per connection is kept between partial writes.
+      auto pieces = request_.pieces(s.request_size, scratch_);
+      std::array<net::const_buffer, 2> buffers;
+      std::size_t skip = s.sent;
+      for (std::size_t i = 0; i < 2; ++i) {
+        std::size_t cut = std::min(skip, pieces[i].size());
+        buffers[i] = net::buffer(pieces[i].data() + cut, pieces[i].size() - cut);
+        skip -= cut;
+      }
+      boost::system::error_code ec;
+      std::size_t n = s.socket.write_some(buffers, ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        s.socket.async_wait(tcp::socket::wait_write,
+                            [self = shared_from_this(), slot = &s,
+                             gen = s.generation](const boost::system::error_code& e) {
+                              self->on_writable(*slot, gen, e);
+                            });
+        return;
+      }
+      if (ec) return complete(s, classify_io_error(ec), ec.value());
+      s.sent += static_cast<std::uint32_t>(n);
+    }
+    if (spec_.response_timeout_ms == 0) return complete(s, outcome::answered, 0);
+    s.state = phase::awaiting;
+    await_response(s);
+  }
+
+  void on_writable(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
+    if (s.generation != gen || s.state != phase::sending) return;
+    if (ec) return complete(s, classify_io_error(ec), ec.value());
+    send(s);
+  }
+
+  void await_response(connection_slot& s) {
+    s.socket.async_wait(tcp::socket::wait_read,
+                        [self = shared_from_this(), slot = &s,
+                         gen = s.generation](const boost::system::error_code& e) {
+                          self->on_readable(*slot, gen, e);
+                        });
+  }
+
+  void on_readable(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
+    if (s.generation != gen || s.state != phase::awaiting) return;
+    if (ec) return complete(s, classify_io_error(ec), ec.value());
+    for (;;) {
+      // One receive buffer for the whole group: the read is synchronous, after readiness.
+      boost::system::error_code e;
+      std::size_t n = s.socket.read_some(net::buffer(read_buffer_), e);
+      if (n > 0) {
+        s.response_bytes += static_cast<std::uint32_t>(n);
+        if (!http_response_) return answered(s);
+        auto r = s.parser.feed(read_buffer_.data(), n);
+        if (r == http_response_parser::result::complete) return answered(s);
+        if (r == http_response_parser::result::malformed)
+          return complete(s, outcome::other, EPROTO);
+      }
+      if (e == net::error::would_block || e == net::error::try_again) return await_response(s);
+      if (e == net::error::eof) {
+        if (http_response_ && s.parser.on_eof()) return answered(s);
+        return complete(s, outcome::closed_early, 0);
+      }
+      if (e) return complete(s, classify_io_error(e), e.value());
+    }
+  }
+
+  void answered(connection_slot& s) {
+    results_.response_latency.record(nanoseconds(now_ns() - s.intended_ns));
+    std::uint16_t status = s.parser.status();
+    ++results_.status_classes[status >= 100 && status < 600 ? status / 100 : 0];
+    complete(s, outcome::answered, 0);
+  }
+
+  /// Decides a connection's outcome, closes it (FIN, as nothing unread is left behind), and
+  /// tops up a closed loop.
+  void complete(connection_slot& s, outcome kind, int err) {
+    unlink(s);
+    boost::system::error_code ignored;
+    s.socket.close(ignored);
+    connection_record r;
+    r.intended_start = nanoseconds(s.intended_ns);
+    r.started = nanoseconds(s.started_ns);
+    r.connected = nanoseconds(s.connected_ns);
+    r.finished = nanoseconds(now_ns());
+    r.kind = kind;
+    r.error = static_cast<std::uint16_t>(err);
+    r.local_port = s.local_port;
+    r.source_index = s.source_index;
+    r.http_status = s.parser.status();
+    r.request_bytes = s.request_size;
+    r.response_bytes = s.response_bytes;
+    --in_flight_;
+    release(s);
+    account(r);
+    if (kind_ == arrival_kind::closed && running_) fill_closed(now_ns());
+  }
+
+  void account(const connection_record& r) {
+    ++results_.counts[r.kind];
+    if (r.kind == outcome::other) ++results_.other_errors[r.error];
+    if (results_.records.size() < options_.max_records)
+      results_.records.push_back(r);
+    else
+      ++results_.records_dropped;
+    if (on_finished_) on_finished_(r);
+  }
+
+  // --- deadlines ------------------------------------------------------------------------------
+
+  void push(deadline_list& list, connection_slot& s) {
+    s.deadline = clock::now() + list.timeout;
+    s.list = &list;
+    s.next = nullptr;
+    s.prev = list.tail;
+    if (list.tail)
+      list.tail->next = &s;
+    else
+      list.head = &s;
+    list.tail = &s;
+    if (!list.armed) arm(list);
+  }
+
+  void unlink(connection_slot& s) {
+    deadline_list* list = s.list;
+    if (!list) return;
+    (s.prev ? s.prev->next : list->head) = s.next;
+    (s.next ? s.next->prev : list->tail) = s.prev;
+    s.prev = s.next = nullptr;
+    s.list = nullptr;
+  }
+
+  void arm(deadline_list& list) {
+    // The head may finish before this fires; then it fires early, finds nothing due, re-arms.
+    list.armed = true;
+    list.timer.expires_at(list.head->deadline);
+    list.timer.async_wait([self = shared_from_this(), l = &list](boost::system::error_code) {
+      self->on_deadline(*l);
+    });
+  }
+
+  void on_deadline(deadline_list& list) {
+    list.armed = false;
+    if (aborted_) return;
+    auto now = clock::now();
+    while (list.head && list.head->deadline <= now)
+      complete(*list.head, list.on_expiry, 0);
+    if (list.head && !list.armed) arm(list);
+  }
+
+  net::io_context& io_;
+  lab::netns ns_;
+  scenario::client_group_spec spec_;
+  std::string where_;
+  arrival_kind kind_;
+  tcp::endpoint target_;
+  std::vector<net::ip::address> sources_;
+  clock::time_point run_start_;
+  group_options options_;
+  request_source request_;
+  bool http_response_ = false;
+  std::mt19937_64 arrival_rng_;
+  std::mt19937_64 size_rng_;
+
+  net::steady_timer generator_;
+  bool running_ = false;
+  bool started_once_ = false;
+  bool aborted_ = false;
+  std::uint64_t epoch_ = 0; ///< invalidates generator handlers from before a stop()
+  std::int64_t begin_ns_ = 0;
+  std::int64_t stop_ns_ = 0;
+  std::int64_t next_ns_ = 0; ///< intended start of the next arrival
+  std::uint64_t seq_ = 0;
+  std::uint64_t round_robin_ = 0;
+
+  std::deque<connection_slot> slots_; ///< stable addresses; never shrinks
+  connection_slot* free_ = nullptr;
+  std::size_t in_flight_ = 0;
+  std::vector<int> pool_;
+  std::size_t batch_ = 1;
+  clock::time_point last_refill_{};
+  deadline_list connect_list_;
+  deadline_list response_list_;
+
+  client_results results_;
+  std::function<void(const connection_record&)> on_finished_;
+  std::array<char, 16384> read_buffer_{};
+  char scratch_[request_source::scratch_bytes]{};
+};
+
+} // namespace detail
+
+client_group::client_group(net::io_context& io, const lab::netns& ns,
+                           const scenario::client_group_spec& spec, tcp::endpoint target,
+                           std::vector<std::string> source_addresses, std::uint64_t seed,
+                           clock::time_point run_start, group_options options)
+    : state_(std::make_shared<detail::group_state>(io, ns, spec, target, source_addresses, seed,
+                                                   run_start, options)) {}
+
+client_group::client_group(client_group&&) noexcept = default;
+client_group& client_group::operator=(client_group&& other) noexcept {
+  if (this != &other) {
+    if (state_) state_->abort();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+client_group::~client_group() {
+  if (state_) state_->abort();
+}
+
+void client_group::start() {
+  state_->start();
+}
+void client_group::stop() {
+  state_->stop();
+}
+void client_group::abort() {
+  state_->abort();
+}
+bool client_group::idle() const noexcept {
+  return state_->idle();
+}
+bool client_group::finished() const noexcept {
+  return state_->finished();
+}
+std::size_t client_group::in_flight() const noexcept {
+  return state_->in_flight();
+}
+const client_results& client_group::results() const noexcept {
+  return state_->results();
+}
+const scenario::client_group_spec& client_group::spec() const noexcept {
+  return state_->spec();
+}
+void client_group::on_finished(std::function<void(const connection_record&)> callback) {
+  state_->on_finished(std::move(callback));
+}
+
+} // namespace backlog_lab::clients
