@@ -104,8 +104,9 @@ protected:
     pod_ = lab::netns::create("pod");
   }
 
-  scenario::backend_spec spec(std::string kind) {
+  scenario::backend_spec spec(std::string kind, bool keep_alive = false) {
     scenario::backend_spec s;
+    s.keep_alive = keep_alive;
     s.name = "pod-a";
     s.kind = std::move(kind);
     s.port = port;
@@ -218,9 +219,7 @@ constexpr std::string_view get = "GET / HTTP/1.1\r\nHost: pod\r\n\r\n";
 // ---- kinds ----------------------------------------------------------------------------------
 
 TEST_F(backend_test, http_answers_with_a_content_length_body_and_keeps_alive) {
-  auto s = spec("http");
-  s.keep_alive = true;
-  backend b(io_, pod_, s);
+  backend b(io_, pod_, spec("http", true));
   b.start();
   EXPECT_EQ(b.state(), backend_state::running);
   client c(pod_);
@@ -246,9 +245,7 @@ TEST_F(backend_test, http_answers_with_a_content_length_body_and_keeps_alive) {
 }
 
 TEST_F(backend_test, http_closes_after_the_response_when_asked_or_configured) {
-  auto s = spec("http");
-  s.keep_alive = true;
-  backend keep(io_, pod_, s);
+  backend keep(io_, pod_, spec("http", true));
   keep.start();
   client c(pod_);
   ASSERT_EQ(connect(c), 0);
@@ -259,8 +256,8 @@ TEST_F(backend_test, http_closes_after_the_response_when_asked_or_configured) {
   EXPECT_TRUE(r.eof);
   keep.kill();
 
-  s.keep_alive = false; // the backend closes even though HTTP/1.1 defaults to keep-alive
-  backend closing(io_, pod_, s);
+  // keep_alive off: the backend closes although HTTP/1.1 defaults to keep-alive.
+  backend closing(io_, pod_, spec("http"));
   closing.start();
   client d(pod_);
   ASSERT_EQ(connect(d), 0);
@@ -273,9 +270,7 @@ TEST_F(backend_test, http_closes_after_the_response_when_asked_or_configured) {
 }
 
 TEST_F(backend_test, http_reads_bodies_in_pieces_and_pipelined_requests) {
-  auto s = spec("http");
-  s.keep_alive = true;
-  backend b(io_, pod_, s);
+  backend b(io_, pod_, spec("http", true));
   b.start();
   client c(pod_);
   ASSERT_EQ(connect(c), 0);
@@ -437,9 +432,7 @@ TEST_F(backend_test, kill_resets_unread_connections_fins_idle_ones_and_refuses_n
 }
 
 TEST_F(backend_test, freeze_fills_the_accept_queue_to_backlog_plus_one_then_drops_syns) {
-  auto s = spec("http");
-  s.keep_alive = true;
-  backend b(io_, pod_, s); // backlog 2: the queue holds 3
+  backend b(io_, pod_, spec("http", true)); // backlog 2: the queue holds 3
   b.start();
   client served(pod_);
   ASSERT_EQ(connect(served), 0);
@@ -513,9 +506,7 @@ TEST_F(backend_test, kill_of_a_frozen_backend_resets_its_queued_children) {
 }
 
 TEST_F(backend_test, close_listener_refuses_new_connects_resets_queued_and_serves_accepted) {
-  auto s = spec("http");
-  s.keep_alive = true;
-  backend b(io_, pod_, s);
+  backend b(io_, pod_, spec("http", true));
   b.start();
   client accepted(pod_);
   ASSERT_EQ(connect(accepted), 0);
@@ -567,9 +558,7 @@ TEST_F(backend_test, reset_all_resets_every_accepted_connection_and_keeps_listen
 }
 
 TEST_F(backend_test, restart_serves_again_on_the_same_port) {
-  auto s = spec("http");
-  s.keep_alive = true;
-  backend b(io_, pod_, s);
+  backend b(io_, pod_, spec("http", true));
   b.start();
   client before(pod_);
   ASSERT_EQ(connect(before), 0);
