@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -133,9 +134,15 @@ void ensure_privileges() {
         "kernel.unprivileged_userns_clone=1)",
         err));
   }
+  // A process that changed its credentials (a dropped-privilege daemon, su) is not dumpable, and
+  // then its /proc/self files belong to root and the maps cannot be written: lift that for the
+  // writes only.
+  int dumpable = ::prctl(PR_GET_DUMPABLE);
+  if (dumpable != 1) ::prctl(PR_SET_DUMPABLE, 1);
   write_file("/proc/self/setgroups", "deny");
   write_file("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1");
   write_file("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1");
+  if (dumpable != 1) ::prctl(PR_SET_DUMPABLE, 0);
   // The host's namespace belongs to the initial user namespace, so we could not setns() back
   // into it: give the process a home namespace of its own as well.
   if (::unshare(CLONE_NEWNET) != 0)

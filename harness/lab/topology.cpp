@@ -1,0 +1,169 @@
+#include "harness/lab/topology.hpp"
+
+#include <cstdio>
+
+#include "harness/core/error.hpp"
+#include "harness/lab/link.hpp"
+
+namespace backlog_lab::lab {
+namespace {
+
+constexpr size_t pods_per_subnet = 240; // .10 .. .249 of a /24
+
+const sysctl_map& role_sysctls(const nodeport_plan& plan, const std::string& role) {
+  static const sysctl_map none;
+  auto it = plan.sysctls_by_role.find(role);
+  return it == plan.sysctls_by_role.end() ? none : it->second;
+}
+
+void check_plan(const nodeport_plan& plan) {
+  for (const auto& [role, values] : plan.sysctls_by_role)
+    if (role != "clients" && role != "node" && role != "pods")
+      throw input_error("sysctls role '" + role + "'", "one of \"clients\", \"node\", \"pods\"");
+  if (plan.client_addresses < 1 || plan.client_addresses > topology::max_client_addresses)
+    throw input_error("nodeport topology: client addresses " +
+                          std::to_string(plan.client_addresses),
+                      "1 to " + std::to_string(topology::max_client_addresses));
+  if (plan.pods > topology::max_pods)
+    throw input_error("nodeport topology: pods " + std::to_string(plan.pods),
+                      "at most " + std::to_string(topology::max_pods));
+}
+
+// Lab defaults first, then the role's sysctls (which may override them), before any link exists.
+void prepare(const netns& ns, const sysctl_map& role) {
+  // The lab speaks IPv4 only: links without IPv6 send no DAD, router solicitations or MLD
+  // reports (noise for observers), and spare the kernel that work on every link.
+  write_sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1");
+  apply_sysctls(ns, role);
+}
+
+} // namespace
+
+topology topology::build_nodeport(const nodeport_plan& plan) {
+  check_plan(plan);
+  // Every namespace lives in `t` from the moment it exists, so a throw anywhere releases all.
+  topology t;
+  t.client_addresses_ = plan.client_addresses;
+  t.clients_ = netns::create("clients");
+  t.node_ = netns::create("node");
+  prepare(t.clients_, role_sysctls(plan, "clients"));
+  write_sysctl(t.node_, "net.ipv4.ip_forward", "1");
+  prepare(t.node_, role_sysctls(plan, "node"));
+
+  rtnl_socket node(t.node_);
+  node.create_bridge(bridge());
+  node.add_address(bridge(), "203.0.113.1/24");
+  if (plan.pods > pods_per_subnet) node.add_address(bridge(), "192.0.2.1/24");
+  node.set_link_up(bridge());
+
+  node.create_veth(node_link(), t.clients_, clients_link());
+  node.add_address(node_link(), t.node_address() + "/24");
+  node.set_link_up(node_link());
+  {
+    rtnl_socket clients(t.clients_);
+    for (size_t k = 0; k < plan.client_addresses; ++k)
+      clients.add_address(clients_link(), t.client_address(k) + "/24");
+    clients.set_link_up(clients_link());
+    clients.add_route("default", t.node_address());
+  }
+
+  const sysctl_map& pod_sysctls = role_sysctls(plan, "pods");
+  t.pods_.reserve(plan.pods);
+  for (size_t i = 0; i < plan.pods; ++i) {
+    t.pods_.push_back(netns::create("pod" + std::to_string(i)));
+    t.reachable_.push_back(true);
+    const netns& pod_ns = t.pods_.back();
+    prepare(pod_ns, pod_sysctls);
+    node.create_veth(node_pod_link(i), pod_ns, pod_link(i), {}, pod_mac(i));
+    node.set_master(node_pod_link(i), bridge());
+    node.set_link_up(node_pod_link(i));
+    rtnl_socket pod(pod_ns);
+    pod.add_address(pod_link(i), t.pod_address(i) + "/24");
+    pod.set_link_up(pod_link(i));
+    pod.add_route("default", pod_gateway(i));
+    pod.wait_operational(pod_link(i));
+  }
+  // Ready means ready: every link has carrier and the kernel has applied it (see
+  // rtnl_socket::wait_operational), so the first SYN of a run is not lost.
+  rtnl_socket(t.clients_).wait_operational(clients_link());
+  node.wait_operational(node_link());
+  for (size_t i = 0; i < plan.pods; ++i)
+    node.wait_operational(node_pod_link(i));
+  if (plan.pods > 0) node.wait_operational(bridge());
+  return t;
+}
+
+const netns& topology::pod(size_t i) const {
+  if (i >= pods_.size())
+    throw input_error("pod " + std::to_string(i),
+                      "a pod index below " + std::to_string(pods_.size()));
+  return pods_[i];
+}
+
+std::string topology::client_address(size_t k) const {
+  if (k >= client_addresses_)
+    throw input_error("client address " + std::to_string(k),
+                      "an index below " + std::to_string(client_addresses_));
+  return "198.51.100." + std::to_string(10 + k);
+}
+
+std::string topology::pod_address(size_t i) const {
+  pod(i); // range check
+  if (i < pods_per_subnet) return "203.0.113." + std::to_string(10 + i);
+  return "192.0.2." + std::to_string(10 + i - pods_per_subnet);
+}
+
+std::string topology::pod_gateway(size_t i) {
+  return i < pods_per_subnet ? "203.0.113.1" : "192.0.2.1";
+}
+
+std::string topology::pod_mac(size_t i) {
+  char text[32];
+  std::snprintf(text, sizeof text, "02:62:6c:00:%02x:%02x", static_cast<unsigned>((i >> 8) & 0xff),
+                static_cast<unsigned>(i & 0xff));
+  return text;
+}
+
+void topology::set_pod_reachable(size_t i, bool reachable) {
+  const netns& pod_ns = pod(i);
+  if (reachable_[i] == reachable) return;
+  rtnl_socket node(node_);
+  rtnl_socket pod(pod_ns);
+  if (!reachable) {
+    // Pin first: from then on the node never asks ARP, so it never learns the pod is gone.
+    node.pin_neighbour(bridge(), pod_address(i), pod_mac(i));
+    pod.set_link_up(pod_link(i), false);
+  } else {
+    pod.set_link_up(pod_link(i), true);
+    pod.add_route("default", pod_gateway(i), true);
+    pod.wait_operational(pod_link(i));
+    node.wait_operational(node_pod_link(i));
+    node.delete_neighbour(bridge(), pod_address(i));
+  }
+  reachable_[i] = reachable;
+}
+
+bool topology::pod_reachable(size_t i) const {
+  pod(i);
+  return reachable_[i];
+}
+
+std::vector<const netns*> topology::namespaces() const {
+  std::vector<const netns*> all;
+  if (clients_.valid()) all.push_back(&clients_);
+  if (node_.valid()) all.push_back(&node_);
+  for (const auto& p : pods_)
+    all.push_back(&p);
+  return all;
+}
+
+std::vector<std::string> topology::veth_names() const {
+  std::vector<std::string> names{clients_link(), node_link()};
+  for (size_t i = 0; i < pods_.size(); ++i) {
+    names.push_back(node_pod_link(i));
+    names.push_back(pod_link(i));
+  }
+  return names;
+}
+
+} // namespace backlog_lab::lab

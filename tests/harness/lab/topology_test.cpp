@@ -1,0 +1,290 @@
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "harness/core/error.hpp"
+#include "harness/lab/sysctl.hpp"
+#include "harness/lab/topology.hpp"
+#include "tests/harness/lab/leftovers.hpp"
+#include "tests/harness/lab/tcp_util.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::lab {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::unique_fd;
+
+json ip_json(const netns& ns, std::vector<std::string> args) {
+  args.insert(args.begin(), {"ip", "-j"});
+  return json::parse(testing::run_ok(ns, args));
+}
+
+json find_link(const json& links, const std::string& name) {
+  for (const auto& l : links)
+    if (l.value("ifname", "") == name) return l;
+  return nullptr;
+}
+
+std::vector<std::string> inet_addresses(const json& link) {
+  std::vector<std::string> out;
+  if (link.is_null()) return out;
+  for (const auto& a : link.at("addr_info"))
+    if (a.at("family") == "inet")
+      out.push_back(a.at("local").get<std::string>() + "/" +
+                    std::to_string(a.at("prefixlen").get<int>()));
+  return out;
+}
+
+// dst -> "gateway@dev" for every IPv4 route of `ns`.
+std::map<std::string, std::string> routes(const netns& ns) {
+  std::map<std::string, std::string> out;
+  for (const auto& r : ip_json(ns, {"route", "show"}))
+    out[r.at("dst")] = r.value("gateway", "") + "@" + r.value("dev", "");
+  return out;
+}
+
+// A counter of `ns` as nstat prints it (absolute, history untouched).
+long counter(const netns& ns, const std::string& name) {
+  std::istringstream out(testing::run_ok(ns, {"nstat", "-asz", name}));
+  std::string key;
+  long value = -1;
+  while (out >> key)
+    if (key == name) out >> value;
+  return value;
+}
+
+bool is_up(const netns& ns, const std::string& link) {
+  json l = find_link(ip_json(ns, {"link", "show"}), link);
+  return !l.is_null() && l.at("operstate") == "UP";
+}
+
+std::set<unsigned long> inodes_of(const topology& t) {
+  std::set<unsigned long> inodes;
+  for (const netns* ns : t.namespaces())
+    inodes.insert(ns->inode());
+  return inodes;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v)
+    out += s + "\n";
+  return out;
+}
+
+TEST(topology, nodeport_wiring_matches_ip) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  topology t = topology::build_nodeport(
+      {2,
+       3,
+       {{"node", {{"net.core.somaxconn", "128"}}}, {"pods", {{"net.core.somaxconn", "64"}}}}});
+  ASSERT_EQ(t.pod_count(), 3u);
+  ASSERT_EQ(t.namespaces().size(), 5u);
+  EXPECT_EQ(t.client_address(1), "198.51.100.11");
+  EXPECT_EQ(t.pod_address(2), "203.0.113.12");
+
+  // Clients: both addresses on one link, default route through the node.
+  EXPECT_EQ(inet_addresses(find_link(ip_json(t.clients(), {"addr", "show"}), "bl-clients")),
+            (std::vector<std::string>{"198.51.100.10/24", "198.51.100.11/24"}));
+  EXPECT_EQ(routes(t.clients())["default"], "198.51.100.1@bl-clients");
+  EXPECT_TRUE(is_up(t.clients(), "bl-clients"));
+
+  // Node: uplink, bridge with every pod's veth as a port, forwarding on, sysctls applied.
+  json node_addrs = ip_json(t.node(), {"addr", "show"});
+  EXPECT_EQ(inet_addresses(find_link(node_addrs, "bl-node")),
+            std::vector<std::string>{"198.51.100.1/24"});
+  EXPECT_EQ(inet_addresses(find_link(node_addrs, "cbr0")),
+            std::vector<std::string>{"203.0.113.1/24"});
+  json node_links = ip_json(t.node(), {"link", "show"});
+  for (size_t i = 0; i < 3; ++i) {
+    json port = find_link(node_links, "bl-veth" + std::to_string(i));
+    ASSERT_FALSE(port.is_null()) << node_links.dump();
+    EXPECT_EQ(port.value("master", ""), "cbr0");
+    EXPECT_EQ(port.at("operstate"), "UP");
+  }
+  EXPECT_EQ(testing::run_ok(t.node(), {"sysctl", "-n", "net.ipv4.ip_forward"}), "1\n");
+  EXPECT_EQ(testing::run_ok(t.node(), {"sysctl", "-n", "net.core.somaxconn"}), "128\n");
+  EXPECT_EQ(testing::run_ok(t.clients(), {"sysctl", "-n", "net.ipv4.ip_forward"}), "0\n");
+
+  // Pods: own address, fixed MAC, default route via the bridge, pod sysctls.
+  for (size_t i = 0; i < 3; ++i) {
+    const netns& pod = t.pod(i);
+    std::string link = "bl-pod" + std::to_string(i);
+    json addrs = ip_json(pod, {"addr", "show"});
+    EXPECT_EQ(inet_addresses(find_link(addrs, link)),
+              std::vector<std::string>{"203.0.113." + std::to_string(10 + i) + "/24"});
+    EXPECT_EQ(find_link(addrs, link).at("address"), topology::pod_mac(i));
+    EXPECT_EQ(routes(pod)["default"], "203.0.113.1@" + link);
+    EXPECT_TRUE(is_up(pod, link));
+    EXPECT_EQ(read_sysctl(pod, "net.core.somaxconn"), "64");
+    // Each pod sees only its own end.
+    EXPECT_EQ(find_link(ip_json(pod, {"link", "show"}), "bl-pod" + std::to_string((i + 1) % 3)),
+              nullptr);
+  }
+  for (const auto& name : testing::current_links())
+    EXPECT_NE(name.rfind("bl-", 0), 0u) << name << " is in the host namespace";
+}
+
+TEST(topology, node_forwards_clients_to_pods_and_back) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  topology t = topology::build_nodeport({2, 2, {}});
+  unique_fd listener = testing::tcp_listen(t.pod(1), "0.0.0.0", 8080);
+  unique_fd client =
+      testing::tcp_connect_start(t.clients(), t.client_address(1), t.pod_address(1), 8080);
+  ASSERT_EQ(testing::tcp_connect_finish(client, 5s), 0);
+  unique_fd served = testing::tcp_accept(listener, 5s);
+  ASSERT_GE(served.get(), 0);
+  // No NAT on the way: the pod sees the client's own address.
+  EXPECT_EQ(testing::peer_address(served), "198.51.100.11");
+  ASSERT_EQ(::write(client.get(), "ping", 4), 4);
+  EXPECT_EQ(testing::read_some(served, 5s), "ping");
+  ASSERT_EQ(::write(served.get(), "pong", 4), 4);
+  EXPECT_EQ(testing::read_some(client, 5s), "pong");
+  // The node routed it: its forwarding counter moved.
+  EXPECT_GT(counter(t.node(), "IpForwDatagrams"), 0);
+
+  // A dual-stack [::] listener on the node, as kube-proxy holds NodePorts, takes IPv4 clients
+  // although the lab's links carry no IPv6.
+  int v6 = -1;
+  {
+    netns_scope in(t.node());
+    v6 = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  unique_fd node_port(v6);
+  int off = 0;
+  ASSERT_EQ(::setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off), 0);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_port = htons(30080);
+  ASSERT_EQ(::bind(v6, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  ASSERT_EQ(::listen(v6, 16), 0);
+  unique_fd to_node = testing::tcp_connect_start(t.clients(), "", t.node_address(), 30080);
+  EXPECT_EQ(testing::tcp_connect_finish(to_node, 5s), 0);
+}
+
+TEST(topology, vanished_pod_leaves_syns_unanswered_and_comes_back) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // One SYN retransmission: an unanswered connect() ends with ETIMEDOUT after about 2 s.
+  sysctl_map quick{{"net.ipv4.tcp_syn_retries", "1"}};
+  topology t = topology::build_nodeport({1, 2, {{"node", quick}, {"clients", quick}}});
+  unique_fd listener = testing::tcp_listen(t.pod(0), "0.0.0.0", 8080);
+  auto connect_from = [&](const netns& ns) {
+    return testing::tcp_connect_start(ns, "", t.pod_address(0), 8080);
+  };
+  {
+    unique_fd c = connect_from(t.node());
+    ASSERT_EQ(testing::tcp_connect_finish(c, 5s), 0);
+    EXPECT_GE(testing::tcp_accept(listener, 5s).get(), 0); // keep the queue empty
+    unique_fd refused = testing::tcp_connect_start(t.node(), "", t.pod_address(0), 8081);
+    EXPECT_EQ(testing::tcp_connect_finish(refused, 5s), ECONNREFUSED);
+  }
+  t.set_pod_reachable(0, false);
+  EXPECT_FALSE(t.pod_reachable(0));
+  json neigh = ip_json(t.node(), {"neigh", "show", "dev", "cbr0"});
+  ASSERT_EQ(neigh.size(), 1u) << neigh.dump();
+  EXPECT_EQ(neigh[0].at("state"), json::array({"PERMANENT"}));
+  {
+    // From the node and, forwarded, from the clients: both time out, nothing answers.
+    unique_fd from_node = connect_from(t.node());
+    unique_fd from_clients = connect_from(t.clients());
+    unique_fd to_closed_port = testing::tcp_connect_start(t.node(), "", t.pod_address(0), 8081);
+    EXPECT_EQ(testing::tcp_connect_finish(from_node, 8s), ETIMEDOUT);
+    EXPECT_EQ(testing::tcp_connect_finish(from_clients, 8s), ETIMEDOUT);
+    EXPECT_EQ(testing::tcp_connect_finish(to_closed_port, 8s), ETIMEDOUT);
+    EXPECT_EQ(testing::tcp_accept(listener, 0ms).get(), -1);
+    // Not even an ICMP error came back to the clients.
+    EXPECT_EQ(counter(t.clients(), "IcmpInDestUnreachs"), 0);
+    EXPECT_EQ(counter(t.node(), "IcmpOutDestUnreachs"), 0);
+  }
+  // The other pod is unaffected.
+  unique_fd other_listener = testing::tcp_listen(t.pod(1), "0.0.0.0", 8080);
+  unique_fd other = testing::tcp_connect_start(t.clients(), "", t.pod_address(1), 8080);
+  EXPECT_EQ(testing::tcp_connect_finish(other, 5s), 0);
+
+  t.set_pod_reachable(0, true);
+  EXPECT_TRUE(ip_json(t.node(), {"neigh", "show", "dev", "cbr0", "nud", "permanent"}).empty());
+  EXPECT_EQ(routes(t.pod(0))["default"], "203.0.113.1@bl-pod0");
+  unique_fd back = connect_from(t.clients());
+  EXPECT_EQ(testing::tcp_connect_finish(back, 5s), 0);
+  unique_fd served = testing::tcp_accept(listener, 5s);
+  EXPECT_GE(served.get(), 0);
+}
+
+TEST(topology, second_pod_subnet_beyond_240_pods) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  topology t = topology::build_nodeport({1, 242, {}});
+  EXPECT_EQ(t.pod_address(239), "203.0.113.249");
+  EXPECT_EQ(t.pod_address(240), "192.0.2.10");
+  EXPECT_EQ(t.pod_address(241), "192.0.2.11");
+  EXPECT_EQ(inet_addresses(find_link(ip_json(t.node(), {"addr", "show"}), "cbr0")),
+            (std::vector<std::string>{"203.0.113.1/24", "192.0.2.1/24"}));
+  EXPECT_EQ(routes(t.pod(241))["default"], "192.0.2.1@bl-pod241");
+  for (size_t i : {size_t{0}, size_t{239}, size_t{241}}) {
+    unique_fd listener = testing::tcp_listen(t.pod(i), "0.0.0.0", 8080);
+    unique_fd c = testing::tcp_connect_start(t.clients(), "", t.pod_address(i), 8080);
+    EXPECT_EQ(testing::tcp_connect_finish(c, 5s), 0) << "pod " << i;
+  }
+}
+
+TEST(topology, bad_plans_are_clear_errors_and_leave_nothing) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto our_namespaces = [] {
+    // Namespaces this process refers to (fds and thread links), by inode.
+    std::set<std::string> seen;
+    for (int fd = 0; fd < 4096; ++fd) {
+      char buf[64];
+      ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), buf, sizeof buf);
+      if (n > 0 && std::string(buf, static_cast<size_t>(n)).rfind("net:", 0) == 0)
+        seen.insert(std::string(buf, static_cast<size_t>(n)));
+    }
+    return seen;
+  };
+  auto before = our_namespaces();
+  for (const char* role : {"clients", "node", "pods"}) {
+    nodeport_plan plan{1, 2, {{role, {{"net.ipv4.tcp_no_such_key", "1"}}}}};
+    try {
+      topology::build_nodeport(plan);
+      ADD_FAILURE() << "expected lab_error for role " << role;
+    } catch (const lab_error& e) {
+      EXPECT_NE(std::string(e.what()).find("net.ipv4.tcp_no_such_key"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(our_namespaces(), before) << role;
+  }
+  EXPECT_THROW(topology::build_nodeport({1, 0, {{"proxy", {}}}}), input_error);
+  EXPECT_THROW(topology::build_nodeport({0, 0, {}}), input_error);
+  EXPECT_THROW(topology::build_nodeport({1, 481, {}}), input_error);
+  EXPECT_THROW(topology::build_nodeport({246, 0, {}}), input_error);
+  EXPECT_EQ(our_namespaces(), before);
+  for (const auto& name : testing::current_links())
+    EXPECT_NE(name.rfind("bl-", 0), 0u) << name;
+}
+
+TEST(topology, destroyed_topology_leaves_nothing) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  std::set<unsigned long> inodes;
+  {
+    topology t = topology::build_nodeport({2, 3, {}});
+    inodes = inodes_of(t);
+    ASSERT_EQ(inodes.size(), 5u);
+    unique_fd listener = testing::tcp_listen(t.pod(0), "0.0.0.0", 8080);
+    unique_fd c = testing::tcp_connect_start(t.clients(), "", t.pod_address(0), 8080);
+    ASSERT_EQ(testing::tcp_connect_finish(c, 5s), 0);
+    EXPECT_FALSE(testing::holders_of(inodes).empty()); // the check can see them while they live
+  }
+  std::vector<std::string> left;
+  EXPECT_TRUE(eventually([&] { return (left = testing::holders_of(inodes)).empty(); }))
+      << joined(left);
+  for (const auto& name : testing::current_links())
+    EXPECT_NE(name.rfind("bl-", 0), 0u) << name;
+}
+
+} // namespace
+} // namespace backlog_lab::lab
