@@ -1,44 +1,33 @@
 #include "proxy_sim/userspace/socket_pool.hpp"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 namespace backlog_lab::proxy_sim {
 
-socket_pool::socket_pool(const lab::netns& ns, std::size_t batch)
-    : ns_(ns.duplicate()), batch_(batch == 0 ? 1 : batch) {}
+socket_pool::socket_pool(net::io_context& io, const lab::netns& ns, std::size_t batch)
+    : io_(io), ns_(ns.duplicate()), batch_(batch == 0 ? 1 : batch) {}
 
-socket_pool::~socket_pool() {
-  clear();
-}
-
-int socket_pool::take(int family) {
-  auto& spare = family == AF_INET6 ? v6_ : v4_;
+tcp::socket socket_pool::take(const tcp& protocol, boost::system::error_code& ec) {
+  ec.clear();
+  auto& spare = protocol == tcp::v6() ? v6_ : v4_;
   if (spare.empty()) {
-    int err = 0;
     lab::netns_scope in(ns_);
     for (std::size_t i = 0; i < batch_; ++i) {
-      int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) {
-        err = errno;
-        break;
-      }
-      spare.push_back(fd);
+      tcp::socket s(io_);
+      // Opened by Asio itself (not assign()ed), so it knows the descriptor is no dup and
+      // close() skips an EPOLL_CTL_DEL; non-blocking now, so the proxier can connect() directly.
+      s.open(protocol, ec);
+      if (!ec) s.native_non_blocking(true, ec);
+      if (ec) break;
+      spare.push_back(std::move(s));
     }
-    if (spare.empty()) return -err;
+    if (spare.empty()) return tcp::socket(io_);
   }
-  int fd = spare.back();
+  ec.clear();
+  tcp::socket s = std::move(spare.back());
   spare.pop_back();
-  return fd;
+  return s;
 }
 
 void socket_pool::clear() {
-  for (int fd : v4_)
-    ::close(fd);
-  for (int fd : v6_)
-    ::close(fd);
   v4_.clear();
   v6_.clear();
 }

@@ -60,6 +60,19 @@ std::optional<ss_line> listener(const lab::netns& ns, uint16_t port) {
   return std::nullopt;
 }
 
+/// A counter of the namespace as `nstat -asz` prints it (absolute, history untouched).
+uint64_t nstat_value(const lab::netns& ns, const std::string& name) {
+  std::istringstream out(testing::run_ok(ns, {"nstat", "-asz", name}));
+  for (std::string line; std::getline(out, line);) {
+    std::istringstream words(line);
+    std::string key;
+    uint64_t value = 0;
+    if (words >> key >> value && key == name) return value;
+  }
+  ADD_FAILURE() << "nstat printed no " << name;
+  return 0;
+}
+
 // ---- actors on the test's io_context ---------------------------------------------------------
 
 /// Runs the io_context until `done()` or the hang guard; fails the test on the guard.
@@ -411,6 +424,35 @@ TEST(userspace_proxier, all_endpoints_blackholed_closes_the_inbound_after_four_t
   EXPECT_GE(elapsed, 3750ms);
 }
 
+TEST(userspace_proxier, giving_up_on_an_unread_request_resets_the_client) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto ns = lab::netns::create("node");
+  net::io_context io{1};
+  blackholed_backend hole(io, ns);
+  auto spec = userspace_spec();
+  spec.dial_timeouts_ms = {100}; // one short try keeps the test quick
+  userspace_proxier proxy(io, ns, spec, {service({hole.endpoint()})}, 7);
+  proxy.start();
+  auto c = std::make_shared<client_conn>(io);
+  {
+    lab::netns_scope in(ns);
+    c->socket.connect({net::ip::make_address("127.0.0.1"), node_port});
+  }
+  net::write(c->socket, net::buffer(std::string("GET / HTTP/1.1\r\n\r\n")));
+  std::array<char, 16> buf;
+  error_code ec;
+  c->socket.async_read_some(net::buffer(buf), [&](error_code e, std::size_t) {
+    ec = e;
+    c->finished = true;
+  });
+  ASSERT_TRUE(run_until(io, [&] { return c->finished; }));
+  // close() with unread bytes in the receive queue sends RST, not FIN (tcp_close), as Go's
+  // inConn.Close() did: the client sees a reset where it would otherwise see EOF.
+  EXPECT_EQ(ec, net::error::connection_reset);
+  EXPECT_EQ(proxy.stats().dial_gave_up, 1u);
+  EXPECT_EQ(nstat_value(ns, "TcpExtTCPAbortOnClose"), 1u);
+}
+
 TEST(userspace_proxier, zero_endpoints_closes_the_inbound_at_once) {
   BACKLOG_LAB_REQUIRE_LAB();
   auto ns = lab::netns::create("node");
@@ -553,12 +595,26 @@ TEST(userspace_proxier, proxy_and_backend_in_different_namespaces) {
     ::pause();
     return 0;
   });
+  // The child enters the pod namespace after fork(): wait for that, or the veth end would land
+  // wherever the child still is.
+  for (int i = 0; i < 300 && lab::netns::of_pid(holder.pid()).inode() != pod.inode(); ++i)
+    ::usleep(1'000);
+  ASSERT_EQ(lab::netns::of_pid(holder.pid()).inode(), pod.inode());
   testing::run_ok(node, {"ip", "link", "add", "veth-node", "type", "veth", "peer", "name",
                          "veth-pod", "netns", std::to_string(holder.pid())});
   testing::run_ok(node, {"ip", "addr", "add", "192.0.2.1/24", "dev", "veth-node"});
   testing::run_ok(node, {"ip", "link", "set", "veth-node", "up"});
   testing::run_ok(pod, {"ip", "addr", "add", "192.0.2.2/24", "dev", "veth-pod"});
   testing::run_ok(pod, {"ip", "link", "set", "veth-pod", "up"});
+  // Carrier and qdisc come up in the kernel's linkwatch work (delayed up to 1 s); until then
+  // the link drops packets, and a dial would time out. Wait for "state UP" without "noop".
+  auto ready = [](const lab::netns& ns, const std::string& dev) {
+    auto out = testing::run_ok(ns, {"ip", "-o", "link", "show", dev});
+    return out.find("state UP") != std::string::npos && out.find("noop") == std::string::npos;
+  };
+  for (int i = 0; i < 300 && !(ready(node, "veth-node") && ready(pod, "veth-pod")); ++i)
+    ::usleep(10'000);
+  ASSERT_TRUE(ready(node, "veth-node") && ready(pod, "veth-pod"));
   net::io_context io{1};
   test_backend backend(io, pod, "pod", backend_mode::greet_and_close, "192.0.2.2");
   userspace_proxier proxy(io, node, userspace_spec(), {service({backend.endpoint()})}, 7);
