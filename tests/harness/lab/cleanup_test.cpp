@@ -138,13 +138,6 @@ lab_report read_report(int fd) {
   return r;
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v)
-    out += s + "\n";
-  return out;
-}
-
 class lab_cleanup : public ::testing::TestWithParam<ending> {};
 
 TEST_P(lab_cleanup, leaves_no_namespace_process_or_link) {
@@ -180,7 +173,7 @@ TEST_P(lab_cleanup, leaves_no_namespace_process_or_link) {
   std::vector<std::string> left;
   EXPECT_TRUE(testing::eventually([&] { return (left = testing::holders_of(lab.inodes)).empty(); }))
       << "still held:\n"
-      << joined(left);
+      << testing::lines(left);
   EXPECT_TRUE(testing::eventually([&] {
     return !testing::process_running(lab.sleeper, sleeper_start);
   })) << "the grandchild sleep "

@@ -118,6 +118,13 @@ std::vector<std::string> named_namespaces() {
   return names;
 }
 
+std::string lines(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += item + "\n";
+  return out;
+}
+
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {

@@ -30,6 +30,9 @@ std::vector<std::string> current_links();
 /// Names that `ip netns list` prints.
 std::vector<std::string> named_namespaces();
 
+/// One item per line, for failure messages.
+std::string lines(const std::vector<std::string>& items);
+
 /// Polls `done` every 10 ms until it holds or `limit` passes (a hang guard, not a timing check).
 bool eventually(const std::function<bool()>& done,
                 std::chrono::milliseconds limit = std::chrono::seconds(5));

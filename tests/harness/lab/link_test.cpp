@@ -3,6 +3,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/lab/link.hpp"
+#include "tests/harness/lab/ip_view.hpp"
 #include "tests/harness/lab/leftovers.hpp"
 #include "tests/support/support.hpp"
 
@@ -11,33 +12,10 @@ namespace {
 
 using nlohmann::json;
 
-// `ip -j ARGS` inside `ns`, parsed.
-json ip_json(const netns& ns, std::vector<std::string> args) {
-  args.insert(args.begin(), {"ip", "-j"});
-  return json::parse(testing::run_ok(ns, args));
-}
-
-// The entry of `ip -j link/addr` for `name`, or null.
-json find_link(const json& links, const std::string& name) {
-  for (const auto& l : links)
-    if (l.value("ifname", "") == name) return l;
-  return nullptr;
-}
-
-std::vector<std::string> inet_addresses(const json& link) {
-  std::vector<std::string> out;
-  for (const auto& a : link.at("addr_info"))
-    if (a.at("family") == "inet")
-      out.push_back(a.at("local").get<std::string>() + "/" +
-                    std::to_string(a.at("prefixlen").get<int>()));
-  return out;
-}
-
-bool has_flag(const json& link, const std::string& flag) {
-  for (const auto& f : link.at("flags"))
-    if (f == flag) return true;
-  return false;
-}
+using testing::find_link;
+using testing::has_flag;
+using testing::inet_addresses;
+using testing::ip_json;
 
 TEST(link, veth_ends_land_directly_in_their_namespaces) {
   BACKLOG_LAB_REQUIRE_LAB();
@@ -80,13 +58,10 @@ TEST(link, addresses_routes_and_state_match_ip) {
   EXPECT_EQ(inet_addresses(link_a),
             (std::vector<std::string>{"198.51.100.1/24", "198.51.100.7/24"}));
   EXPECT_TRUE(has_flag(link_a, "UP"));
-  json routes = ip_json(b, {"route", "show"});
-  std::map<std::string, std::string> via;
-  for (const auto& r : routes)
-    via[r.at("dst")] = r.value("gateway", "") + "@" + r.value("dev", "");
-  EXPECT_EQ(via["default"], "198.51.100.1@bl-tb") << routes.dump();
-  EXPECT_EQ(via["203.0.113.0/24"], "198.51.100.7@bl-tb") << routes.dump();
-  EXPECT_EQ(via["198.51.100.0/24"], "@bl-tb") << routes.dump();
+  auto via = testing::routes(b);
+  EXPECT_EQ(via["default"], "198.51.100.1@bl-tb");
+  EXPECT_EQ(via["203.0.113.0/24"], "198.51.100.7@bl-tb");
+  EXPECT_EQ(via["198.51.100.0/24"], "@bl-tb");
 
   delete_address(a, "bl-ta", "198.51.100.7/24");
   EXPECT_EQ(inet_addresses(find_link(ip_json(a, {"addr", "show"}), "bl-ta")),

@@ -4,11 +4,11 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "harness/core/error.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "harness/lab/topology.hpp"
+#include "tests/harness/lab/ip_view.hpp"
 #include "tests/harness/lab/leftovers.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
 #include "tests/support/support.hpp"
@@ -18,47 +18,13 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using testing::counter;
 using testing::eventually;
+using testing::find_link;
+using testing::inet_addresses;
+using testing::ip_json;
+using testing::routes;
 using testing::unique_fd;
-
-json ip_json(const netns& ns, std::vector<std::string> args) {
-  args.insert(args.begin(), {"ip", "-j"});
-  return json::parse(testing::run_ok(ns, args));
-}
-
-json find_link(const json& links, const std::string& name) {
-  for (const auto& l : links)
-    if (l.value("ifname", "") == name) return l;
-  return nullptr;
-}
-
-std::vector<std::string> inet_addresses(const json& link) {
-  std::vector<std::string> out;
-  if (link.is_null()) return out;
-  for (const auto& a : link.at("addr_info"))
-    if (a.at("family") == "inet")
-      out.push_back(a.at("local").get<std::string>() + "/" +
-                    std::to_string(a.at("prefixlen").get<int>()));
-  return out;
-}
-
-// dst -> "gateway@dev" for every IPv4 route of `ns`.
-std::map<std::string, std::string> routes(const netns& ns) {
-  std::map<std::string, std::string> out;
-  for (const auto& r : ip_json(ns, {"route", "show"}))
-    out[r.at("dst")] = r.value("gateway", "") + "@" + r.value("dev", "");
-  return out;
-}
-
-// A counter of `ns` as nstat prints it (absolute, history untouched).
-long counter(const netns& ns, const std::string& name) {
-  std::istringstream out(testing::run_ok(ns, {"nstat", "-asz", name}));
-  std::string key;
-  long value = -1;
-  while (out >> key)
-    if (key == name) out >> value;
-  return value;
-}
 
 bool is_up(const netns& ns, const std::string& link) {
   json l = find_link(ip_json(ns, {"link", "show"}), link);
@@ -70,13 +36,6 @@ std::set<unsigned long> inodes_of(const topology& t) {
   for (const netns* ns : t.namespaces())
     inodes.insert(ns->inode());
   return inodes;
-}
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v)
-    out += s + "\n";
-  return out;
 }
 
 TEST(topology, nodeport_wiring_matches_ip) {
@@ -281,7 +240,7 @@ TEST(topology, destroyed_topology_leaves_nothing) {
   }
   std::vector<std::string> left;
   EXPECT_TRUE(eventually([&] { return (left = testing::holders_of(inodes)).empty(); }))
-      << joined(left);
+      << testing::lines(left);
   for (const auto& name : testing::current_links())
     EXPECT_NE(name.rfind("bl-", 0), 0u) << name;
 }
