@@ -133,6 +133,11 @@ TEST(topology, vanished_pod_leaves_syns_unanswered_and_comes_back) {
   // One SYN retransmission: an unanswered connect() ends with ETIMEDOUT after about 2 s.
   sysctl_map quick{{"net.ipv4.tcp_syn_retries", "1"}};
   topology t = topology::build_nodeport({1, 2, {{"node", quick}, {"clients", quick}}});
+  // A node that gives up on ARP after 100 ms: were the pod merely unplugged, the node would
+  // answer with ICMP host-unreachable well before the SYNs time out. (A new namespace has no
+  // neigh.default keys: these are per link.)
+  write_sysctl(t.node(), "net.ipv4.neigh.cbr0.mcast_solicit", "1");
+  write_sysctl(t.node(), "net.ipv4.neigh.cbr0.retrans_time_ms", "100");
   unique_fd listener = testing::tcp_listen(t.pod(0), "0.0.0.0", 8080);
   auto connect_from = [&](const netns& ns) {
     return testing::tcp_connect_start(ns, "", t.pod_address(0), 8080);
@@ -149,6 +154,9 @@ TEST(topology, vanished_pod_leaves_syns_unanswered_and_comes_back) {
   json neigh = ip_json(t.node(), {"neigh", "show", "dev", "cbr0"});
   ASSERT_EQ(neigh.size(), 1u) << neigh.dump();
   EXPECT_EQ(neigh[0].at("state"), json::array({"PERMANENT"}));
+  // As if the node's cached entry had gone stale (it does within ~30 s): a flush spares only
+  // permanent entries.
+  testing::run_ok(t.node(), {"ip", "neigh", "flush", "dev", "cbr0"});
   {
     // From the node and, forwarded, from the clients: both time out, nothing answers.
     unique_fd from_node = connect_from(t.node());
