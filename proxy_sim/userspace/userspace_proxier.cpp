@@ -97,12 +97,14 @@ public:
     bool affinity = spec.session_affinity == "ClientIP";
     std::set<std::string> names;
     std::set<uint16_t> ports;
-    for (auto& s : services) {
+    for (std::size_t i = 0; i < services.size(); ++i) {
+      auto& s = services[i];
+      const std::string where = "/services/" + std::to_string(i);
       if (!names.insert(s.service).second)
-        throw input_error("/services", "unique service names; '" + s.service + "' repeats");
+        throw input_error(where + "/name", "a unique service name; '" + s.service + "' repeats");
       if (s.node_port != 0 && !ports.insert(s.node_port).second)
-        throw input_error("/services",
-                          "unique node ports; " + std::to_string(s.node_port) + " is used twice");
+        throw input_error(where + "/node_port",
+                          "a unique node port; " + std::to_string(s.node_port) + " is taken");
       auto endpoints = std::move(s.endpoints);
       auto& rt = *services_.emplace_back(std::make_unique<service_runtime>(
           io_, std::move(s), affinity, std::chrono::seconds(spec.affinity_timeout_s)));
