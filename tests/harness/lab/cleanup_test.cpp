@@ -11,8 +11,10 @@
 #include <gtest/gtest.h>
 #include <sstream>
 
+#include "harness/lab/link.hpp"
 #include "harness/lab/process.hpp"
 #include "harness/lab/topology.hpp"
+#include "tests/harness/lab/ip_view.hpp"
 #include "tests/harness/lab/leftovers.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
 #include "tests/support/support.hpp"
@@ -53,10 +55,16 @@ void write_all(int fd, const std::string& text) {
   }
 }
 
-// The child: builds a lab, reports it on `report_fd`, then waits for `go_fd` (or forever).
-int run_lab(int report_fd, int go_fd, ending how) {
+// The child: builds a lab, reports it on `report_fd`, then waits for `go_fd` (or forever). Each
+// of its namespaces gets a veth into `witness` (the test's): the kernel deletes a veth pair when
+// either namespace is destroyed, so the witness sees the kernel really free them, not only
+// that no process refers to them any more.
+int run_lab(int report_fd, int go_fd, ending how, const netns& witness) {
   try {
     topology t = topology::build_nodeport({2, 3, {}});
+    for (size_t k = 0; k < t.namespaces().size(); ++k)
+      rtnl_socket(*t.namespaces()[k])
+          .create_veth("bl-witness", witness, "bl-w" + std::to_string(k));
     child_process sleeper = child_process::spawn(&t.node(), [] {
       ::execlp("sleep", "sleep", "300", static_cast<char*>(nullptr));
       return 127;
@@ -146,8 +154,9 @@ TEST_P(lab_cleanup, leaves_no_namespace_process_or_link) {
   ASSERT_EQ(::pipe2(report_pipe, O_CLOEXEC), 0);
   ASSERT_EQ(::pipe2(go_pipe, O_CLOEXEC), 0);
   ending how = GetParam();
-  child_process child =
-      child_process::spawn(nullptr, [&] { return run_lab(report_pipe[1], go_pipe[0], how); });
+  netns witness = netns::create("witness");
+  child_process child = child_process::spawn(
+      nullptr, [&] { return run_lab(report_pipe[1], go_pipe[0], how, witness); });
   ::close(report_pipe[1]);
   ::close(go_pipe[0]);
   lab_report lab = read_report(report_pipe[0]);
@@ -184,6 +193,18 @@ TEST_P(lab_cleanup, leaves_no_namespace_process_or_link) {
       EXPECT_EQ(lab.inodes.count(st.st_ino), 0u) << "ip netns list shows ours as " << name;
     }
   }
+  std::vector<std::string> witnessed;
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        witnessed.clear();
+        for (const auto& link : testing::ip_json(witness, {"link", "show"}))
+          if (link.at("ifname").get<std::string>().rfind("bl-w", 0) == 0)
+            witnessed.push_back(link.at("ifname"));
+        return witnessed.empty();
+      },
+      10s))
+      << "the kernel still has these namespaces (their veth into the witness):\n"
+      << testing::lines(witnessed);
   auto links = testing::current_links();
   for (const auto& veth : lab.veths)
     EXPECT_EQ(std::count(links.begin(), links.end(), veth), 0) << veth << " in the host namespace";
