@@ -498,67 +498,77 @@ std::map<std::string, int> proxy_owned(const lab::netns& ns, uint16_t np, uint16
   return by_state;
 }
 
+scenario::proxy_spec close_spec(bool half_close) {
+  auto spec = userspace_spec();
+  spec.half_close = half_close;
+  return spec;
+}
+
+/// A proxy in front of one backend in a fresh namespace, for the close-order tests.
+struct one_backend_lab {
+  one_backend_lab(backend_mode mode, bool half_close)
+      : ns(lab::netns::create("node")), backend(io, ns, "a", mode),
+        proxy(io, ns, close_spec(half_close), {service({backend.endpoint()})}, 7) {
+    proxy.start();
+  }
+  /// Proxy-owned sockets by state after the connections settle: inbound or outbound side.
+  std::map<std::string, int> owned(bool inbound) {
+    run_for(io, 100ms);
+    return proxy_owned(ns, node_port, backend.endpoint().port(), inbound);
+  }
+  lab::netns ns;
+  net::io_context io{1};
+  test_backend backend;
+  userspace_proxier proxy;
+};
+
 class close_behaviour : public ::testing::TestWithParam<bool> {};
 
 // The backend answers and closes; the client stays connected and silent (a keep-alive front
 // proxy, a client that never reads its socket to EOF).
 TEST_P(close_behaviour, backend_closes_first) {
   BACKLOG_LAB_REQUIRE_LAB();
-  const bool half_close = GetParam();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
-  test_backend backend(io, ns, "a", backend_mode::greet_and_close);
-  auto spec = userspace_spec();
-  spec.half_close = half_close;
-  userspace_proxier proxy(io, ns, spec, {service({backend.endpoint()})}, 7);
-  proxy.start();
+  one_backend_lab lab(backend_mode::greet_and_close, GetParam());
   std::vector<std::shared_ptr<client_conn>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(fetch(io, ns, {.close_when_done = false}));
+    clients.push_back(fetch(lab.io, lab.ns, {.close_when_done = false}));
     EXPECT_EQ(clients.back()->answered_by(), "a");
     EXPECT_EQ(clients.back()->end, net::error::eof); // the proxy's FIN reached the client
   }
-  run_for(io, 100ms);
-  auto outbound = proxy_owned(ns, node_port, backend.endpoint().port(), false);
-  auto inbound = proxy_owned(ns, node_port, backend.endpoint().port(), true);
-  if (half_close) {
+  auto outbound = lab.owned(false);
+  auto inbound = lab.owned(true);
+  if (GetParam()) {
     // Backend FIN -> CloseWrite toward the client, CloseRead on the backend socket; the
     // client->backend copy still waits for the client, so both sockets stay open and owned.
     EXPECT_EQ(outbound["CLOSE-WAIT"], 3) << "kube-proxy's outbound CLOSE_WAIT (#14641, #18270)";
     EXPECT_EQ(inbound["FIN-WAIT-2"], 3);
-    EXPECT_EQ(proxy.detail().sessions_open, 3u);
+    EXPECT_EQ(lab.proxy.detail().sessions_open, 3u);
   } else {
     EXPECT_TRUE(outbound.empty());
     EXPECT_TRUE(inbound.empty()) << "closed sockets are orphans: inode 0";
-    EXPECT_EQ(proxy.detail().sessions_open, 0u);
+    EXPECT_EQ(lab.proxy.detail().sessions_open, 0u);
   }
 }
 
 // The client sends FIN after the greeting; the backend keeps its socket open and never closes.
 TEST_P(close_behaviour, client_closes_first) {
   BACKLOG_LAB_REQUIRE_LAB();
-  const bool half_close = GetParam();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
-  test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
-  auto spec = userspace_spec();
-  spec.half_close = half_close;
-  userspace_proxier proxy(io, ns, spec, {service({backend.endpoint()})}, 7);
-  proxy.start();
+  one_backend_lab lab(backend_mode::greet_and_hold, GetParam());
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(fetch(io, ns, {.stop_at_newline = true})->answered_by(), "a");
-  run_for(io, 100ms);
-  auto outbound = proxy_owned(ns, node_port, backend.endpoint().port(), false);
-  auto inbound = proxy_owned(ns, node_port, backend.endpoint().port(), true);
-  if (half_close) {
+    EXPECT_EQ(fetch(lab.io, lab.ns, {.stop_at_newline = true})->answered_by(), "a");
+  auto outbound = lab.owned(false);
+  auto inbound = lab.owned(true);
+  if (GetParam()) {
     // The client's FIN is forwarded (CloseWrite) but the backend->client copy never ends: the
     // NodePort side sits in CLOSE-WAIT and the outbound side in FIN-WAIT-2, both owned, so
     // tcp_fin_timeout never applies (#18354: "~14K are in FIN_WAIT2").
     EXPECT_EQ(inbound["CLOSE-WAIT"], 3);
     EXPECT_EQ(outbound["FIN-WAIT-2"], 3);
+    EXPECT_EQ(lab.proxy.detail().sessions_open, 3u);
   } else {
     EXPECT_TRUE(inbound.empty());
     EXPECT_TRUE(outbound.empty());
+    EXPECT_EQ(lab.proxy.detail().sessions_open, 0u);
   }
 }
 
