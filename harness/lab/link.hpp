@@ -38,7 +38,9 @@ public:
   const std::string& ns_name() const noexcept { return ns_name_; }
 
   /// Creates a veth pair: `name` in this namespace, `peer_name` directly in `peer_ns` (so no end
-  /// ever exists anywhere else). Empty MACs let the kernel pick random ones.
+  /// ever exists anywhere else). Empty MACs let the kernel pick random ones. One queue each way,
+  /// asked for explicitly: the kernel's default (one per CPU, then shrunk) costs an RCU grace
+  /// period per veth (~2.5 ms measured on 6.18, against ~0.3 ms).
   void create_veth(const std::string& name, const netns& peer_ns, const std::string& peer_name,
                    const std::string& mac = {}, const std::string& peer_mac = {});
   /// Creates a bridge (STP off, so ports forward as soon as they are up).

@@ -35,7 +35,18 @@ struct nodeport_plan {
 /// a second subnet on the same bridge, 192.0.2.(10+i-240)/24 (gateway 192.0.2.1, added to cbr0
 /// only when needed). Pod i's link has the fixed MAC 02:62:6c:00:HI:LO (i in two bytes).
 /// Link names start with "bl-" so that a host-namespace check for leftovers is meaningful.
-/// Sysctls are applied before any link exists, so net.ipv4.conf.default.* reaches every link.
+///
+/// Sysctls: every namespace first gets net.ipv6.conf.default.disable_ipv6=1 (the lab is IPv4
+/// only; links then send no DAD/RS/MLD noise and cost the kernel less), the node also
+/// net.ipv4.ip_forward=1, then the role's map, which may override both. All before any link
+/// exists, so net.ipv4.conf.default.* reaches every link. A new namespace has no
+/// net.ipv4.neigh.default.* keys: ARP settings are per link (net.ipv4.neigh.cbr0.*), to be
+/// written after build_nodeport. A dual-stack [::] listener still takes IPv4 clients.
+///
+/// build_nodeport returns once every link is operational (see rtnl_socket::wait_operational).
+/// Measured on 6.18, 2 cores: ~3 ms for 1 pod, ~30 ms for 20, ~150 ms for 120, ~0.8 s for 480;
+/// destruction only closes fds (< 1 ms), the kernel frees the namespaces in the background
+/// (~0.1 s for 120 pods).
 class topology {
 public:
   /// Builds the `nodeport` topology. On any failure throws (lab_error, or input_error for a bad
