@@ -1,0 +1,155 @@
+#include "harness/observer/census.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+namespace backlog_lab::observer {
+
+census_builder::census_builder() : port_head_(65536, -1) {}
+
+int census_builder::owner_of(const tcp_socket& s) const noexcept {
+  // A specific-address listener owns only its own address; a wildcard one (0.0.0.0, [::]) owns
+  // every address of its port and family, unless a specific listener matches first (the
+  // kernel's lookup prefers the exact match too). With SO_REUSEPORT the first one wins.
+  int wildcard = -1;
+  for (std::int32_t i = port_head_[s.local.port]; i >= 0; i = next_[i]) {
+    const tcp_socket& l = *listen_sockets_[i];
+    if (l.family != s.family) continue;
+    if (l.local.address == s.local.address) return i;
+    if (wildcard < 0 && l.local.address.is_any()) wildcard = i;
+  }
+  return wildcard;
+}
+
+void census_builder::summarize(std::span<const tcp_socket> sockets, census& out) {
+  out.totals = {};
+  out.socket_count = static_cast<std::uint32_t>(sockets.size());
+  out.unaccepted_close_wait = 0;
+  listen_sockets_.clear();
+  next_.clear();
+  pending_.clear();
+
+  for (const tcp_socket& s : sockets) {
+    ++out.totals[s.state];
+    if (s.state != tcp_state::listen) continue;
+    auto idx = static_cast<std::int32_t>(listen_sockets_.size());
+    listen_sockets_.push_back(&s);
+    next_.push_back(-1);
+    // Append at the tail so kernel order decides ties between equal listeners.
+    std::int32_t* link = &port_head_[s.local.port];
+    while (*link >= 0)
+      link = &next_[*link];
+    *link = idx;
+  }
+
+  // Reuse the previous census's listener objects (and their vectors' capacity).
+  out.listeners.resize(listen_sockets_.size());
+  for (std::size_t i = 0; i < listen_sockets_.size(); ++i) {
+    const tcp_socket& l = *listen_sockets_[i];
+    listener_summary& sum = out.listeners[i];
+    auto queued = std::move(sum.queued);
+    auto peers = std::move(sum.peers);
+    queued.clear();
+    peers.clear();
+    sum = listener_summary{};
+    sum.queued = std::move(queued);
+    sum.peers = std::move(peers);
+    sum.local = l.local;
+    sum.v6only = l.v6only;
+    sum.inode = l.inode;
+    sum.uid = l.uid;
+    sum.accept_queue = l.recv_q;
+    sum.backlog = l.send_q;
+    sum.full = l.recv_q > l.send_q;
+  }
+
+  if (!listen_sockets_.empty()) {
+    for (const tcp_socket& s : sockets) {
+      if (s.state == tcp_state::listen) continue;
+      int owner = owner_of(s);
+      if (owner < 0) continue;
+      listener_summary& sum = out.listeners[owner];
+      ++sum.children[s.state];
+      if (s.inode != 0) {
+        ++sum.owned;
+      } else if (s.state == tcp_state::established) {
+        ++sum.unaccepted_established;
+        sum.unaccepted_established_bytes += s.recv_q;
+        pending_.push_back(
+            {static_cast<std::uint32_t>(owner), s.state, s.recv_q, s.remote.address});
+      } else if (s.state == tcp_state::close_wait) {
+        ++sum.unaccepted_close_wait;
+        sum.unaccepted_close_wait_bytes += s.recv_q;
+        pending_.push_back(
+            {static_cast<std::uint32_t>(owner), s.state, s.recv_q, s.remote.address});
+      } else {
+        ++sum.kernel_only;
+      }
+    }
+  }
+
+  // Groups: sort the (bounded: at most backlog + 1 per listener) un-accepted children.
+  std::sort(pending_.begin(), pending_.end(), [](const pending_child& a, const pending_child& b) {
+    return std::tie(a.listener, a.state, a.recv_q) < std::tie(b.listener, b.state, b.recv_q);
+  });
+  for (const pending_child& p : pending_) {
+    auto& q = out.listeners[p.listener].queued;
+    if (!q.empty() && q.back().state == p.state && q.back().recv_q == p.recv_q)
+      ++q.back().count;
+    else
+      q.push_back({p.state, p.recv_q, 1});
+  }
+  std::sort(pending_.begin(), pending_.end(), [](const pending_child& a, const pending_child& b) {
+    return std::tie(a.listener, a.peer) < std::tie(b.listener, b.peer);
+  });
+  for (const pending_child& p : pending_) {
+    auto& peers = out.listeners[p.listener].peers;
+    if (!peers.empty() && peers.back().address == p.peer) {
+      ++peers.back().count;
+      peers.back().bytes += p.recv_q;
+    } else {
+      peers.push_back({p.peer, 1, p.recv_q});
+    }
+  }
+
+  for (auto& sum : out.listeners) {
+    std::stable_sort(sum.peers.begin(), sum.peers.end(),
+                     [](const peer_group& a, const peer_group& b) { return a.count > b.count; });
+    out.unaccepted_close_wait += sum.unaccepted_close_wait;
+  }
+  std::stable_sort(out.listeners.begin(), out.listeners.end(),
+                   [](const listener_summary& a, const listener_summary& b) {
+                     return std::tie(a.local.port, a.local.address.family, a.local.address) <
+                            std::tie(b.local.port, b.local.address.family, b.local.address);
+                   });
+
+  // Leave the port index clean for the next call (touch only the ports we set).
+  for (const tcp_socket* l : listen_sockets_)
+    port_head_[l->local.port] = -1;
+  listen_sockets_.clear();
+}
+
+census summarize(std::span<const tcp_socket> sockets) {
+  census out;
+  census_builder builder;
+  builder.summarize(sockets, out);
+  return out;
+}
+
+census_reader::census_reader(const lab::netns* ns) : diag_(ns) {}
+
+void census_reader::read(census& out, census_options options) {
+  std::vector<tcp_socket>& into = options.summary_only ? scratch_ : out.sockets;
+  into.clear();
+  diag_.dump([&into](const tcp_socket& s) { into.push_back(s); });
+  if (options.summary_only) out.sockets.clear();
+  builder_.summarize(into, out);
+}
+
+census census_reader::read(census_options options) {
+  census out;
+  read(out, options);
+  return out;
+}
+
+} // namespace backlog_lab::observer

@@ -1,0 +1,122 @@
+#pragma once
+// The socket census of one namespace: every TCP socket, per-state totals, and per listener its
+// accept queue and the children on its address:port, un-accepted (still in the accept queue)
+// apart from owned ones. The rule for "un-accepted" is kernel.md section 3: state ESTAB or
+// CLOSE-WAIT, inode 0, on a listener's local address:port.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "harness/lab/netns.hpp"
+#include "harness/observer/sock_diag.hpp"
+#include "harness/observer/tcp_state.hpp"
+
+namespace backlog_lab::observer {
+
+/// Un-accepted children of one listener that share a state and a Recv-Q value.
+struct queued_group {
+  tcp_state state = tcp_state::established;
+  std::uint32_t recv_q = 0; ///< unread bytes, +1 if the peer's FIN is queued too
+  std::uint32_t count = 0;
+  bool operator==(const queued_group&) const = default;
+};
+
+/// Un-accepted children of one listener from one peer address.
+struct peer_group {
+  ip_address address;
+  std::uint32_t count = 0;
+  std::uint64_t bytes = 0; ///< sum of their Recv-Q
+  bool operator==(const peer_group&) const = default;
+};
+
+/// A listening socket and what sits on its address:port.
+struct listener_summary {
+  endpoint local;
+  bool v6only = false;
+  std::uint32_t inode = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t accept_queue = 0; ///< Recv-Q of the LISTEN socket: children waiting for accept()
+  std::uint32_t backlog = 0;      ///< Send-Q of the LISTEN socket: min(listen() backlog, somaxconn)
+  bool full = false;              ///< accept_queue > backlog: it holds backlog + 1 (kernel.md 1)
+
+  state_counts children; ///< every non-LISTEN socket on this listener's address:port, by state
+  std::uint32_t unaccepted_established = 0; ///< ESTAB, inode 0: in the queue, peer still open
+  std::uint64_t unaccepted_established_bytes = 0;
+  std::uint32_t unaccepted_close_wait = 0; ///< CLOSE-WAIT, inode 0: in the queue, peer sent FIN
+  std::uint64_t unaccepted_close_wait_bytes = 0;
+  std::uint32_t owned = 0;       ///< inode != 0: accepted, held by a process
+  std::uint32_t kernel_only = 0; ///< inode 0 in other states: requests, orphans, TIME-WAIT
+  /// Un-accepted children grouped by (state, Recv-Q), sorted by state then Recv-Q.
+  std::vector<queued_group> queued;
+  /// Un-accepted children grouped by peer address, most frequent first.
+  std::vector<peer_group> peers;
+
+  std::uint32_t unaccepted() const noexcept {
+    return unaccepted_established + unaccepted_close_wait;
+  }
+  std::uint64_t unaccepted_bytes() const noexcept {
+    return unaccepted_established_bytes + unaccepted_close_wait_bytes;
+  }
+  bool operator==(const listener_summary&) const = default;
+};
+
+/// A census of one namespace at one moment.
+struct census {
+  std::vector<tcp_socket> sockets;         ///< kernel order; empty when summary_only was asked
+  std::vector<listener_summary> listeners; ///< sorted by port, then family, then address
+  state_counts totals;                     ///< every socket of the namespace by state
+  std::uint32_t socket_count = 0;
+  std::uint32_t unaccepted_close_wait = 0; ///< sum over listeners
+};
+
+/// How much a census materialises.
+struct census_options {
+  bool summary_only = false; ///< skip census::sockets (totals and listeners only): cheaper
+};
+
+/// Builds listener summaries from a socket list; keeps its scratch space between calls so a
+/// steady-state census allocates nothing per socket.
+class census_builder {
+public:
+  census_builder();
+  /// Fills `out.listeners`, `out.totals`, `out.socket_count` and `out.unaccepted_close_wait`
+  /// from `sockets` (out.sockets is left alone).
+  void summarize(std::span<const tcp_socket> sockets, census& out);
+
+private:
+  struct pending_child {
+    std::uint32_t listener;
+    tcp_state state;
+    std::uint32_t recv_q;
+    ip_address peer;
+  };
+  int owner_of(const tcp_socket& s) const noexcept;
+
+  std::vector<std::int32_t> port_head_; ///< per port: first listener index, -1 if none
+  std::vector<std::int32_t> next_;      ///< per listener: next listener on the same port
+  std::vector<const tcp_socket*> listen_sockets_;
+  std::vector<pending_child> pending_;
+};
+
+/// Builds summaries for `sockets` (a convenience over census_builder).
+census summarize(std::span<const tcp_socket> sockets);
+
+/// A reusable census source for one namespace: a sock_diag socket plus scratch buffers.
+class census_reader {
+public:
+  /// Opens the reader in `ns` (nullptr: the calling thread's namespace).
+  explicit census_reader(const lab::netns* ns = nullptr);
+  /// Takes a census into `out`, reusing its storage.
+  void read(census& out, census_options options = {});
+  /// Takes a census.
+  census read(census_options options = {});
+  /// Streams every socket to `visit` without building anything; returns the count.
+  std::size_t for_each(socket_visitor visit) { return diag_.dump(visit); }
+
+private:
+  sock_diag_reader diag_;
+  census_builder builder_;
+  std::vector<tcp_socket> scratch_;
+};
+
+} // namespace backlog_lab::observer
