@@ -229,23 +229,41 @@ scenario::proxy_spec userspace_spec() {
 
 // ---- tests -----------------------------------------------------------------------------------
 
+/// A fresh node namespace and io_context per test; start() runs a userspace proxier in it.
+class proxier_lab : public ::testing::Test {
+protected:
+  void SetUp() override {
+    BACKLOG_LAB_REQUIRE_LAB();
+    ns = lab::netns::create("node");
+  }
+  /// A started proxier for one service (service_name on node_port) with `endpoints`.
+  userspace_proxier& start(const scenario::proxy_spec& spec, std::vector<tcp::endpoint> endpoints) {
+    proxy_ = std::make_unique<userspace_proxier>(
+        io, ns, spec, std::vector<service_endpoints>{service(std::move(endpoints))}, 7);
+    proxy_->start();
+    return *proxy_;
+  }
+  lab::netns ns;
+  net::io_context io{1};
+
+private:
+  std::unique_ptr<userspace_proxier> proxy_;
+};
+
 struct backlog_case {
   int backlog;
   const char* somaxconn;
   uint64_t send_q;
 };
 
-class node_port_listener : public ::testing::TestWithParam<backlog_case> {};
+class node_port_listener : public proxier_lab,
+                           public ::testing::WithParamInterface<backlog_case> {};
 
 TEST_P(node_port_listener, is_dual_stack_with_backlog_capped_by_somaxconn) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
   lab::write_sysctl(ns, "net.core.somaxconn", GetParam().somaxconn);
-  net::io_context io{1};
   auto spec = userspace_spec();
   spec.backlog = GetParam().backlog;
-  userspace_proxier proxy(io, ns, spec, {service({})}, 1);
-  proxy.start();
+  auto& proxy = start(spec, {});
   auto l = listener(ns, node_port);
   ASSERT_TRUE(l);
   // A dual-stack [::] socket (IPV6_V6ONLY 0) is printed by ss as "*"; v6-only would be "[::]".
@@ -269,16 +287,11 @@ INSTANTIATE_TEST_SUITE_P(backlogs, node_port_listener,
                                            backlog_case{4096, "128", 128},
                                            backlog_case{-1, "100", 100}));
 
-TEST(userspace_proxier, round_robin_reaches_every_backend_in_turn) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, round_robin_reaches_every_backend_in_turn) {
   test_backend a(io, ns, "a", backend_mode::greet_and_close);
   test_backend b(io, ns, "b", backend_mode::greet_and_close);
   test_backend c(io, ns, "c", backend_mode::greet_and_close);
-  userspace_proxier proxy(io, ns, userspace_spec(),
-                          {service({a.endpoint(), b.endpoint(), c.endpoint()})}, 42);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {a.endpoint(), b.endpoint(), c.endpoint()});
   std::vector<std::string> answered;
   for (int i = 0; i < 6; ++i) {
     auto conn = fetch(io, ns);
@@ -298,17 +311,13 @@ TEST(userspace_proxier, round_robin_reaches_every_backend_in_turn) {
   EXPECT_EQ(proxy.detail().sessions_started, 6u);
 }
 
-TEST(userspace_proxier, client_ip_affinity_sticks_per_client_address) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, client_ip_affinity_sticks_per_client_address) {
   test_backend a(io, ns, "a", backend_mode::greet_and_close);
   test_backend b(io, ns, "b", backend_mode::greet_and_close);
   test_backend c(io, ns, "c", backend_mode::greet_and_close);
   auto spec = userspace_spec();
   spec.session_affinity = "ClientIP";
-  userspace_proxier proxy(io, ns, spec, {service({a.endpoint(), b.endpoint(), c.endpoint()})}, 42);
-  proxy.start();
+  start(spec, {a.endpoint(), b.endpoint(), c.endpoint()});
   auto first = fetch(io, ns, {.bind_address = "127.0.0.1"})->answered_by();
   ASSERT_FALSE(first.empty());
   for (int i = 0; i < 4; ++i)
@@ -320,14 +329,10 @@ TEST(userspace_proxier, client_ip_affinity_sticks_per_client_address) {
   EXPECT_EQ(fetch(io, ns, {.bind_address = "127.0.0.1"})->answered_by(), first);
 }
 
-TEST(userspace_proxier, refused_endpoint_is_skipped_to_the_next_on_the_first_try) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, refused_endpoint_is_skipped_to_the_next_on_the_first_try) {
   test_backend good(io, ns, "good", backend_mode::greet_and_close);
   tcp::endpoint dead{net::ip::make_address("127.0.0.1"), 1}; // nothing listens: RST
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({dead, good.endpoint()})}, 7);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {dead, good.endpoint()});
   for (int i = 0; i < 4; ++i)
     EXPECT_EQ(fetch(io, ns)->answered_by(), "good");
   auto st = proxy.stats();
@@ -341,18 +346,13 @@ TEST(userspace_proxier, refused_endpoint_is_skipped_to_the_next_on_the_first_try
   EXPECT_EQ(st.dial_gave_up, 0u);
 }
 
-TEST(userspace_proxier, blackholed_endpoint_costs_a_dial_timeout_then_the_next_answers) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, blackholed_endpoint_costs_a_dial_timeout_then_the_next_answers) {
   blackholed_backend hole(io, ns);
   test_backend good(io, ns, "good", backend_mode::greet_and_close);
   auto hole_line = listener(ns, hole.endpoint().port());
   ASSERT_TRUE(hole_line);
   ASSERT_EQ(hole_line->recv_q, 1u); // full: LISTEN 1 0
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({hole.endpoint(), good.endpoint()})},
-                          7);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {hole.endpoint(), good.endpoint()});
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(fetch(io, ns)->answered_by(), "good");
   auto d = proxy.detail();
@@ -362,14 +362,10 @@ TEST(userspace_proxier, blackholed_endpoint_costs_a_dial_timeout_then_the_next_a
   EXPECT_EQ(proxy.stats().dial_gave_up, 0u);
 }
 
-TEST(userspace_proxier, synchronous_dial_stalls_the_node_port_accept_queue) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, synchronous_dial_stalls_the_node_port_accept_queue) {
   blackholed_backend hole(io, ns);
   test_backend good(io, ns, "good", backend_mode::greet_and_close);
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({hole.endpoint()})}, 7);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {hole.endpoint()});
   tcp::endpoint np{net::ip::make_address("127.0.0.1"), node_port};
   auto first = spawn_client(io, ns, np);
   ASSERT_TRUE(run_until(io, [&] { return proxy.stats().dial_attempts == 1; }));
@@ -399,15 +395,10 @@ TEST(userspace_proxier, synchronous_dial_stalls_the_node_port_accept_queue) {
   EXPECT_EQ(proxy.stats().accepted, 4u);
 }
 
-TEST(userspace_proxier, all_endpoints_blackholed_closes_the_inbound_after_four_tries) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, all_endpoints_blackholed_closes_the_inbound_after_four_tries) {
   blackholed_backend hole1(io, ns);
   blackholed_backend hole2(io, ns);
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({hole1.endpoint(), hole2.endpoint()})},
-                          7);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {hole1.endpoint(), hole2.endpoint()});
   auto started = std::chrono::steady_clock::now();
   auto c = fetch(io, ns);
   auto elapsed = std::chrono::steady_clock::now() - started;
@@ -424,15 +415,11 @@ TEST(userspace_proxier, all_endpoints_blackholed_closes_the_inbound_after_four_t
   EXPECT_GE(elapsed, 3750ms);
 }
 
-TEST(userspace_proxier, giving_up_on_an_unread_request_resets_the_client) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, giving_up_on_an_unread_request_resets_the_client) {
   blackholed_backend hole(io, ns);
   auto spec = userspace_spec();
   spec.dial_timeouts_ms = {100}; // one short try keeps the test quick
-  userspace_proxier proxy(io, ns, spec, {service({hole.endpoint()})}, 7);
-  proxy.start();
+  auto& proxy = start(spec, {hole.endpoint()});
   auto c = std::make_shared<client_conn>(io);
   {
     lab::netns_scope in(ns);
@@ -453,12 +440,8 @@ TEST(userspace_proxier, giving_up_on_an_unread_request_resets_the_client) {
   EXPECT_EQ(nstat_value(ns, "TcpExtTCPAbortOnClose"), 1u);
 }
 
-TEST(userspace_proxier, zero_endpoints_closes_the_inbound_at_once) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({})}, 7);
-  proxy.start();
+TEST_F(proxier_lab, zero_endpoints_closes_the_inbound_at_once) {
+  auto& proxy = start(userspace_spec(), {});
   auto c = fetch(io, ns);
   EXPECT_TRUE(c->connected);
   EXPECT_EQ(c->end, net::error::eof);
@@ -468,14 +451,10 @@ TEST(userspace_proxier, zero_endpoints_closes_the_inbound_at_once) {
   EXPECT_EQ(proxy.detail().closed_no_endpoints, 1u);
 }
 
-TEST(userspace_proxier, update_endpoints_moves_new_connections) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, update_endpoints_moves_new_connections) {
   test_backend a(io, ns, "a", backend_mode::greet_and_close);
   test_backend b(io, ns, "b", backend_mode::greet_and_close);
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({a.endpoint()})}, 7);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {a.endpoint()});
   EXPECT_EQ(fetch(io, ns)->answered_by(), "a");
   proxy.update_endpoints(service_name, {b.endpoint()});
   EXPECT_EQ(fetch(io, ns)->answered_by(), "b");
@@ -504,84 +483,71 @@ scenario::proxy_spec close_spec(bool half_close) {
   return spec;
 }
 
-/// A proxy in front of one backend in a fresh namespace, for the close-order tests.
-struct one_backend_lab {
-  one_backend_lab(backend_mode mode, bool half_close)
-      : ns(lab::netns::create("node")), backend(io, ns, "a", mode),
-        proxy(io, ns, close_spec(half_close), {service({backend.endpoint()})}, 7) {
-    proxy.start();
-  }
+class close_behaviour : public proxier_lab, public ::testing::WithParamInterface<bool> {
+protected:
   /// Proxy-owned sockets by state after the connections settle: inbound or outbound side.
-  std::map<std::string, int> owned(bool inbound) {
+  std::map<std::string, int> owned(const test_backend& backend, bool inbound) {
     run_for(io, 100ms);
     return proxy_owned(ns, node_port, backend.endpoint().port(), inbound);
   }
-  lab::netns ns;
-  net::io_context io{1};
-  test_backend backend;
-  userspace_proxier proxy;
 };
-
-class close_behaviour : public ::testing::TestWithParam<bool> {};
 
 // The backend answers and closes; the client stays connected and silent (a keep-alive front
 // proxy, a client that never reads its socket to EOF).
 TEST_P(close_behaviour, backend_closes_first) {
   BACKLOG_LAB_REQUIRE_LAB();
-  one_backend_lab lab(backend_mode::greet_and_close, GetParam());
+  test_backend backend(io, ns, "a", backend_mode::greet_and_close);
+  auto& proxy = start(close_spec(GetParam()), {backend.endpoint()});
   std::vector<std::shared_ptr<client_conn>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(fetch(lab.io, lab.ns, {.close_when_done = false}));
+    clients.push_back(fetch(io, ns, {.close_when_done = false}));
     EXPECT_EQ(clients.back()->answered_by(), "a");
     EXPECT_EQ(clients.back()->end, net::error::eof); // the proxy's FIN reached the client
   }
-  auto outbound = lab.owned(false);
-  auto inbound = lab.owned(true);
+  auto outbound = owned(backend, false);
+  auto inbound = owned(backend, true);
   if (GetParam()) {
     // Backend FIN -> CloseWrite toward the client, CloseRead on the backend socket; the
     // client->backend copy still waits for the client, so both sockets stay open and owned.
     EXPECT_EQ(outbound["CLOSE-WAIT"], 3) << "kube-proxy's outbound CLOSE_WAIT (#14641, #18270)";
     EXPECT_EQ(inbound["FIN-WAIT-2"], 3);
-    EXPECT_EQ(lab.proxy.detail().sessions_open, 3u);
+    EXPECT_EQ(proxy.detail().sessions_open, 3u);
   } else {
     EXPECT_TRUE(outbound.empty());
     EXPECT_TRUE(inbound.empty()) << "closed sockets are orphans: inode 0";
-    EXPECT_EQ(lab.proxy.detail().sessions_open, 0u);
+    EXPECT_EQ(proxy.detail().sessions_open, 0u);
   }
 }
 
 // The client sends FIN after the greeting; the backend keeps its socket open and never closes.
 TEST_P(close_behaviour, client_closes_first) {
   BACKLOG_LAB_REQUIRE_LAB();
-  one_backend_lab lab(backend_mode::greet_and_hold, GetParam());
+  test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
+  auto& proxy = start(close_spec(GetParam()), {backend.endpoint()});
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(fetch(lab.io, lab.ns, {.stop_at_newline = true})->answered_by(), "a");
-  auto outbound = lab.owned(false);
-  auto inbound = lab.owned(true);
+    EXPECT_EQ(fetch(io, ns, {.stop_at_newline = true})->answered_by(), "a");
+  auto outbound = owned(backend, false);
+  auto inbound = owned(backend, true);
   if (GetParam()) {
     // The client's FIN is forwarded (CloseWrite) but the backend->client copy never ends: the
     // NodePort side sits in CLOSE-WAIT and the outbound side in FIN-WAIT-2, both owned, so
     // tcp_fin_timeout never applies (#18354: "~14K are in FIN_WAIT2").
     EXPECT_EQ(inbound["CLOSE-WAIT"], 3);
     EXPECT_EQ(outbound["FIN-WAIT-2"], 3);
-    EXPECT_EQ(lab.proxy.detail().sessions_open, 3u);
+    EXPECT_EQ(proxy.detail().sessions_open, 3u);
   } else {
     EXPECT_TRUE(inbound.empty());
     EXPECT_TRUE(outbound.empty());
-    EXPECT_EQ(lab.proxy.detail().sessions_open, 0u);
+    EXPECT_EQ(proxy.detail().sessions_open, 0u);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(userspace_proxier, close_behaviour, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "half_close" : "full_close"; });
 
-TEST(userspace_proxier, stop_closes_listeners_and_sessions) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, stop_closes_listeners_and_sessions) {
   test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
-  userspace_proxier proxy(io, ns, userspace_spec(), {service({backend.endpoint()})}, 7);
-  proxy.start();
+  auto& proxy = start(userspace_spec(), {backend.endpoint()});
   auto c = spawn_client(io, ns, {net::ip::make_address("127.0.0.1"), node_port});
   ASSERT_TRUE(run_until(io, [&] { return c->data == "a\n"; }));
   EXPECT_EQ(proxy.detail().sessions_open, 1u);
@@ -637,10 +603,7 @@ TEST(userspace_proxier, proxy_and_backend_in_different_namespaces) {
   EXPECT_EQ(n.bytes_to_client, 4u);
 }
 
-TEST(userspace_proxier, bad_input_is_an_input_error) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, bad_input_is_an_input_error) {
   auto make = [&](auto edit, std::vector<service_endpoints> services = {service({})}) {
     auto spec = userspace_spec();
     edit(spec);
@@ -656,19 +619,13 @@ TEST(userspace_proxier, bad_input_is_an_input_error) {
   EXPECT_NO_THROW(make([](auto&) {}));
 }
 
-TEST(userspace_proxier, make_proxier_builds_userspace_mode) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, make_proxier_builds_userspace_mode) {
   auto p = make_proxier(io, ns, userspace_spec(), {service({})}, "198.51.100.1", 1);
   EXPECT_NE(dynamic_cast<userspace_proxier*>(p.get()), nullptr);
   EXPECT_EQ(p->rules_listing(), "");
 }
 
-TEST(userspace_proxier, busy_port_is_a_lab_error) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  auto ns = lab::netns::create("node");
-  net::io_context io{1};
+TEST_F(proxier_lab, busy_port_is_a_lab_error) {
   tcp::acceptor squatter(io);
   {
     lab::netns_scope in(ns);
