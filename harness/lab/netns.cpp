@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <fstream>
+#include <mutex>
+#include <string>
 
 #include "harness/core/error.hpp"
 
@@ -42,12 +44,46 @@ void write_file(const std::string& path, const std::string& text) {
   if (n != static_cast<ssize_t>(text.size())) throw lab_error(errno_message("write " + path, err));
 }
 
+// The namespace lab namespaces are created from. tcp_child_ehash_entries is a sysctl of the
+// *creating* namespace, so setting it here rather than in the host's leaves the host untouched.
+// -1 if it could not be made (then namespaces share the global table: slower, still correct).
+int lab_root_fd() {
+  static const int fd = [] {
+    int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0 || ::unshare(CLONE_NEWNET) != 0) {
+      if (home >= 0) ::close(home);
+      return -1;
+    }
+    int root = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ::setns(home, CLONE_NEWNET);
+    ::close(home);
+    return root;
+  }();
+  return fd;
+}
+
+// In the lab root: asks for a private TCP hash table of `entries` buckets in the next namespace.
+bool set_child_hash(unsigned entries) {
+  int fd = ::open("/proc/sys/net/ipv4/tcp_child_ehash_entries", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string text = std::to_string(entries);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
+std::mutex create_mutex;
+
 } // namespace
 
-netns netns::create(std::string name) {
+netns netns::create(std::string name, unsigned tcp_hash_entries) {
+  std::lock_guard lock(create_mutex);
   netns previous = current();
+  int root = lab_root_fd();
+  if (root >= 0 && ::setns(root, CLONE_NEWNET) == 0) set_child_hash(tcp_hash_entries);
   if (::unshare(CLONE_NEWNET) != 0) {
     int err = errno;
+    ::setns(previous.fd(), CLONE_NEWNET);
     throw lab_error(errno_message("creating network namespace '" + name + "' (unshare CLONE_NEWNET; "
                                   "needs root or CAP_SYS_ADMIN in a user namespace)",
                                   err));

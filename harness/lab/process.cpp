@@ -60,6 +60,8 @@ command_result run_command(const netns* ns, const std::vector<std::string>& argv
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
+    // Sockets of the lab (listeners, client connections) must not live on in the tool.
+    ::close_range(3, ~0U, 0);
     ::execvp(args[0], args.data());
     ::_exit(127);
   }

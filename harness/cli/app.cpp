@@ -1,0 +1,52 @@
+#include "harness/cli/app.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "harness/cli/run_cmd.hpp"
+#include "harness/cli/version.hpp"
+#include "harness/core/error.hpp"
+
+#if __has_include("harness/cli/observe_command.hpp")
+#include "harness/cli/observe_command.hpp"
+#define BACKLOG_LAB_HAVE_OBSERVE 1
+#endif
+
+namespace backlog_lab::cli {
+
+int run_main(int argc, char** argv) {
+  CLI::App app{"backlog-lab: reproduce TCP accept-queue incidents on a real kernel and assert on "
+               "what it saw"};
+  app.set_version_flag("--version", version());
+  app.require_subcommand(1);
+  std::function<int()> action;
+  setup_run(app, action);
+#ifdef BACKLOG_LAB_HAVE_OBSERVE
+  setup_observe(app, action);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e); // prints the message and usage hint
+    return static_cast<int>(exit_code::bad_input);
+  }
+  try {
+    return action ? action() : static_cast<int>(exit_code::bad_input);
+  } catch (const input_error& e) {
+    std::cerr << "backlog-lab: " << e.what() << "\n";
+  } catch (const lab_error& e) {
+    std::cerr << "backlog-lab: the lab could not be built: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "backlog-lab: " << e.what() << "\n";
+  }
+  return static_cast<int>(exit_code::bad_input);
+}
+
+} // namespace backlog_lab::cli

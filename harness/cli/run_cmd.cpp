@@ -1,0 +1,75 @@
+#include "harness/cli/run_cmd.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+
+#include "harness/cli/signals.hpp"
+#include "harness/core/error.hpp"
+#include "harness/lab/netns.hpp"
+#include "harness/report/report.hpp"
+#include "harness/runner/runner.hpp"
+#include "harness/scenario/reader.hpp"
+#include "scenarios/builtin.hpp"
+
+namespace backlog_lab::cli {
+namespace {
+
+// Opens `path` for writing ("-" is stdout); throws input_error naming the flag.
+std::ostream& open_output(const std::string& path, std::ofstream& file, const std::string& flag) {
+  if (path == "-") return std::cout;
+  file.open(path);
+  if (!file) throw input_error(flag + " " + path, "a writable file path");
+  return file;
+}
+
+} // namespace
+
+void setup_run(CLI::App& app, std::function<int()>& action) {
+  auto opts = std::make_shared<run_options>();
+  auto* cmd = app.add_subcommand("run", "Run a scenario and check its expectations");
+  cmd->add_option("scenario", opts->scenario,
+                  "A shipped scenario's name or a scenario file (default: " +
+                      std::string(scenario::default_scenario) + ")");
+  cmd->add_flag("--list", opts->list, "List the shipped scenarios");
+  cmd->add_option("--json", opts->json_path, "Write the JSON report to FILE ('-': stdout)");
+  cmd->add_option("--junit", opts->junit_path, "Write JUnit XML (one testcase per expectation)");
+  cmd->add_option("--seed", opts->seed, "Seed for random choices (overrides the scenario's)");
+  cmd->add_flag("-q,--quiet", opts->quiet, "Print only failed expectations and the verdict");
+  cmd->add_flag("--show-rules", opts->show_rules,
+                "Print the node's NAT rules as `iptables -t nat -S` lists them");
+  cmd->callback([opts, &action] { action = [opts] { return execute_run(*opts); }; });
+}
+
+int execute_run(const run_options& o) {
+  if (o.list) {
+    for (const auto& b : scenarios::builtin_scenarios()) {
+      auto s = scenario::parse_scenario(std::string(b.json), "builtin:" + std::string(b.name));
+      std::cout << std::string(b.name) << (b.name == scenario::default_scenario ? " (default)" : "")
+                << "\n    " << s.description.substr(0, s.description.find(". ") + 1) << "\n";
+    }
+    return 0;
+  }
+  auto s = scenario::load_scenario(o.scenario.empty() ? scenario::default_scenario : o.scenario);
+  std::ofstream json_file, junit_file;
+  std::ostream* json_out = o.json_path.empty() ? nullptr : &open_output(o.json_path, json_file, "--json");
+  std::ostream* junit_out = o.junit_path.empty() ? nullptr : &open_output(o.junit_path, junit_file, "--junit");
+  // With the JSON on stdout the human summary goes to stderr.
+  std::ostream& human = o.json_path == "-" ? std::cerr : std::cout;
+
+  lab::ensure_privileges();
+  lab::raise_fd_limit();
+  scoped_stop_signals stop;
+  runner::run_options ro;
+  ro.seed = o.seed;
+  ro.stop_requested = &stop.requested();
+  if (!o.quiet) ro.log = [&human](const std::string& line) { human << "  " << line << std::endl; };
+  runner::run_result r = runner::run_scenario(s, ro);
+  report::write_terminal(human, r, {.quiet = o.quiet, .show_rules = o.show_rules});
+  if (json_out) *json_out << report::to_json(r).dump(2) << "\n";
+  if (junit_out) report::write_junit(*junit_out, {&r});
+  if (r.interrupted) return static_cast<int>(exit_code::interrupted);
+  return static_cast<int>(r.passed() ? exit_code::ok : exit_code::expectations_failed);
+}
+
+} // namespace backlog_lab::cli

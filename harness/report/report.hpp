@@ -1,0 +1,38 @@
+#pragma once
+// Reports of a run: the terminal summary and the JSON document (docs/report-json.md).
+#include <nlohmann/json.hpp>
+
+#include <ostream>
+
+#include "harness/runner/run_result.hpp"
+
+namespace backlog_lab::report {
+
+/// How much the terminal summary shows.
+struct terminal_options {
+  bool quiet = false;       ///< only failed expectations and the verdict line
+  bool show_rules = false;  ///< append the NAT rules as `iptables -t nat -S` lists them
+};
+
+/// Writes the human summary: listeners as `ss -ltn` shows them, CLOSE-WAIT per port, counters in
+/// `netstat -st` words, client outcomes, findings, and every expectation with PASS or FAIL.
+void write_terminal(std::ostream& out, const runner::run_result& r, const terminal_options& o = {});
+
+/// The whole run as JSON: scenario, seed, kernel, events, listeners with their timelines,
+/// census, counter deltas, clients with histograms, metrics and expectations.
+nlohmann::json to_json(const runner::run_result& r);
+
+/// Plain-language answers, from the run's own data, to the incident's three questions: what is
+/// in a full accept queue, what it does to traffic, and why 129. One paragraph each; empty if no
+/// listener filled.
+std::vector<std::string> findings(const runner::run_result& r);
+
+/// JUnit XML for one or more runs: a testsuite per run, a testcase per expectation, failures
+/// with measured and expected values.
+void write_junit(std::ostream& out, const std::vector<const runner::run_result*>& runs,
+                 const std::string& suite_name = "backlog-lab");
+
+/// The `netstat -st` wording of a TcpExt/Tcp counter, or empty if we have none for it.
+std::string netstat_words(const std::string& counter);
+
+} // namespace backlog_lab::report

@@ -1,0 +1,403 @@
+#include "harness/runner/runner.hpp"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "backends/backend.hpp"
+#include "harness/clients/client_group.hpp"
+#include "harness/core/asio.hpp"
+#include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
+#include "harness/lab/topology.hpp"
+#include "harness/observer/census.hpp"
+#include "harness/observer/counters.hpp"
+#include "proxy_sim/proxier.hpp"
+
+namespace backlog_lab::runner {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Counters the timeline keeps per sample (the rest only as deltas over the run).
+const char* const sampled_counters[] = {"TcpExtListenOverflows", "TcpExtListenDrops",
+                                        "TcpExtTCPSynRetrans",   "TcpPassiveOpens",
+                                        "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent",
+                                        "TcpOutRsts"};
+
+std::string kernel_release() {
+  utsname u{};
+  return ::uname(&u) == 0 ? u.release : "unknown";
+}
+
+uint64_t choose_seed(const scenario::scenario& s, const run_options& o) {
+  if (o.seed) return *o.seed;
+  if (s.seed) return *s.seed;
+  return std::random_device{}() ^ static_cast<uint64_t>(clock::now().time_since_epoch().count());
+}
+
+tcp::endpoint parse_target(const std::string& text, const std::string& where) {
+  auto colon = text.rfind(':');
+  boost::system::error_code ec;
+  if (colon != std::string::npos) {
+    std::string host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    auto address = net::ip::make_address(host, ec);
+    int port = 0;
+    try {
+      port = std::stoi(text.substr(colon + 1));
+    } catch (...) {
+      port = 0;
+    }
+    if (!ec && port > 0 && port < 65536) return {address, static_cast<uint16_t>(port)};
+  }
+  throw input_error(where, "\"ADDR:PORT\" with an IP address inside the lab, got \"" + text + "\"");
+}
+
+// One scenario run: owns the lab and the actors for its duration.
+class scenario_run {
+public:
+  scenario_run(const scenario::scenario& s, const run_options& o) : s_(s), options_(o) {
+    result_.scenario = s;
+    result_.seed = choose_seed(s, o);
+    result_.kernel = kernel_release();
+  }
+
+  run_result execute() {
+    auto setup_start = clock::now();
+    build_lab();
+    start_actors();
+    result_.setup_ms = ms_between(setup_start, clock::now());
+    log("lab ready in " + std::to_string(static_cast<int>(result_.setup_ms)) + " ms; running " +
+        std::to_string(s_.duration_ms) + " ms");
+    play();
+    teardown();
+    result_.metrics = collect_metrics(result_);
+    result_.expectations = expect::evaluate(s_.expectations, result_.metrics);
+    return std::move(result_);
+  }
+
+private:
+  static double ms_between(clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  }
+  double now_ms() const { return ms_between(run_start_, clock::now()); }
+  void log(const std::string& line) const {
+    if (options_.log) options_.log(line);
+  }
+
+  size_t backend_index(const std::string& name) const {
+    for (size_t i = 0; i < s_.backends.size(); ++i)
+      if (s_.backends[i].name == name) return i;
+    throw input_error(s_.source, "a backend named '" + name + "'");
+  }
+
+  std::vector<tcp::endpoint> endpoints_of(const std::vector<std::string>& names) const {
+    std::vector<tcp::endpoint> out;
+    for (const auto& n : names) {
+      size_t i = backend_index(n);
+      out.emplace_back(net::ip::make_address(topology_.pod_address(i)), s_.backends[i].port);
+    }
+    return out;
+  }
+
+  void build_lab() {
+    lab::nodeport_plan plan;
+    plan.pods = s_.backends.size();
+    size_t next = 0;
+    for (const auto& g : s_.clients) {
+      size_t n = g.arrival == "heartbeat" ? g.checkers : 1;
+      first_address_.push_back(next);
+      next += n;
+    }
+    plan.client_addresses = std::max<size_t>(1, next);
+    for (const auto& [role, values] : s_.sysctls) plan.sysctls_by_role[role] = values;
+    topology_ = lab::topology::build_nodeport(plan);
+  }
+
+  void start_actors() {
+    for (size_t i = 0; i < s_.backends.size(); ++i) {
+      backends_.emplace_back(io_, topology_.pod(i), s_.backends[i]);
+      backends_.back().start();
+    }
+    if (s_.proxy) {
+      std::vector<proxy_sim::service_endpoints> services;
+      for (const auto& svc : s_.services) {
+        proxy_sim::service_endpoints se;
+        se.service = svc.name;
+        se.node_port = svc.node_port;
+        se.port = svc.port;
+        se.cluster_ip = svc.cluster_ip;
+        se.endpoints = endpoints_of(svc.endpoints);
+        services.push_back(std::move(se));
+        if (!svc.endpoints.empty()) result_.endpoint_intervals[svc.name].push_back({0, -1});
+      }
+      proxier_ = proxy_sim::make_proxier(io_, topology_.node(), *s_.proxy, std::move(services),
+                                         topology_.node_address(), result_.seed);
+      proxier_->start();
+    }
+    // Observers: node every sample; pods too when there are few of them.
+    node_census_.emplace(&topology_.node());
+    for (const auto* ns : {&topology_.clients(), &topology_.node()})
+      counter_readers_.emplace_back(ns);
+    for (size_t i = 0; i < topology_.pod_count(); ++i) pod_counters_.emplace_back(&topology_.pod(i));
+    if (topology_.pod_count() <= 16)
+      for (size_t i = 0; i < topology_.pod_count(); ++i) pod_census_.emplace_back(&topology_.pod(i));
+    counters_before_.resize(counter_readers_.size());
+    for (size_t i = 0; i < counter_readers_.size(); ++i)
+      counter_readers_[i].read(counters_before_[i]);
+    pods_before_.resize(pod_counters_.size());
+    for (size_t i = 0; i < pod_counters_.size(); ++i) pod_counters_[i].read(pods_before_[i]);
+
+    run_start_ = clock::now();
+    std::set<std::string> started_by_event;
+    for (const auto& e : s_.timeline)
+      if (e.action == "start-clients") started_by_event.insert(e.target);
+    for (size_t g = 0; g < s_.clients.size(); ++g) {
+      const auto& spec = s_.clients[g];
+      tcp::endpoint target;
+      uint16_t node_port = 0;
+      if (!spec.target.empty()) {
+        target = parse_target(spec.target, s_.source + ": /clients/" + std::to_string(g) + "/target");
+      } else {
+        for (const auto& svc : s_.services)
+          if (svc.name == spec.target_service) node_port = svc.node_port;
+        target = {net::ip::make_address(topology_.node_address()), node_port};
+      }
+      std::vector<std::string> addresses;
+      size_t n = spec.arrival == "heartbeat" ? spec.checkers : 1;
+      for (size_t k = 0; k < n; ++k) addresses.push_back(topology_.client_address(first_address_[g] + k));
+      result_.client_addresses[spec.name] = addresses;
+      result_.client_node_port[spec.name] = node_port;
+      result_.client_service[spec.name] = spec.target.empty() ? spec.target_service : "";
+      groups_.emplace_back(io_, topology_.clients(), spec, target, addresses,
+                           result_.seed + 1 + g, run_start_);
+      if (!started_by_event.count(spec.name)) groups_.back().start();
+    }
+  }
+
+  void play() {
+    for (const auto& e : s_.timeline) {
+      auto timer = std::make_shared<net::steady_timer>(io_, run_start_ + std::chrono::milliseconds(e.at_ms));
+      timer->async_wait([this, timer, &e](boost::system::error_code ec) {
+        if (!ec && !ending_) apply(e);
+      });
+      timers_.push_back(timer);
+    }
+    sample_timer_.emplace(io_);
+    sample();
+    end_timer_.emplace(io_, run_start_ + std::chrono::milliseconds(s_.duration_ms));
+    end_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) begin_end();
+    });
+    // Hang guard only: the run ends by its own timers long before this.
+    auto guard = std::chrono::milliseconds(s_.duration_ms + s_.drain_ms) + std::chrono::seconds(30);
+    io_.run_for(guard);
+    if (!finished_) {
+      log("run did not finish in time; stopping");
+      finish();
+    }
+  }
+
+  void apply(const scenario::event_spec& e) {
+    event_record rec{now_ms(), e.action, e.target, {}};
+    const std::string& a = e.action;
+    if (a == "set-endpoints") {
+      if (proxier_) proxier_->update_endpoints(e.target, endpoints_of(e.endpoints));
+      double effective = now_ms() + (s_.proxy && s_.proxy->mode == "iptables" ? s_.proxy->sync_delay_ms : 0);
+      auto& intervals = result_.endpoint_intervals[e.target];
+      bool open = !intervals.empty() && intervals.back().second < 0;
+      if (e.endpoints.empty() && open) intervals.back().second = effective;
+      if (!e.endpoints.empty() && !open) intervals.push_back({effective, -1});
+      for (const auto& n : e.endpoints) rec.note += (rec.note.empty() ? "" : ",") + n;
+      rec.note = "[" + rec.note + "]";
+    } else if (a == "start-clients" || a == "stop-clients") {
+      for (auto& g : groups_)
+        if (g.spec().name == e.target) a == "start-clients" ? g.start() : g.stop();
+    } else {
+      size_t i = backend_index(e.target);
+      auto& b = backends_[i];
+      if (a == "kill") b.kill();
+      else if (a == "freeze") b.freeze();
+      else if (a == "resume") {
+        if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
+        b.resume();
+      } else if (a == "vanish") topology_.set_pod_reachable(i, false);
+      else if (a == "restart") {
+        if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
+        b.restart();
+      } else if (a == "close-listener") b.close_listener();
+      else if (a == "reset-all") b.reset_all();
+      rec.note = std::string(backends::to_string(b.state()));
+    }
+    log("t=" + std::to_string(static_cast<int>(rec.at_ms)) + "ms " + a + " " + e.target + " " + rec.note);
+    result_.events.push_back(std::move(rec));
+  }
+
+  listener_track& track_for(const std::string& role, uint16_t port, uint32_t backlog) {
+    for (auto& t : result_.listeners)
+      if (t.role == role && t.port == port) return t;
+    listener_track t;
+    t.role = role;
+    t.port = port;
+    t.backlog = backlog;
+    result_.listeners.push_back(std::move(t));
+    return result_.listeners.back();
+  }
+
+  void observe_listeners(const std::string& role, const observer::census& c, double at) {
+    for (const auto& l : c.listeners) {
+      auto& t = track_for(role, l.local.port, l.backlog);
+      t.backlog = l.backlog;
+      double dt = last_sample_ms_ >= 0 ? at - last_sample_ms_ : 0;
+      bool was_full = !t.full_intervals.empty() && t.full_intervals.back().second < 0;
+      if (was_full) t.full_ms += dt;
+      if (l.full && !was_full) {
+        t.full_intervals.push_back({at, -1});
+        if (!t.first_full_ms) t.first_full_ms = at;
+      } else if (!l.full && was_full) {
+        t.full_intervals.back().second = at;
+      }
+      t.peak = std::max(t.peak, l.accept_queue);
+      if (t.samples.empty() || t.samples.back().accept_queue != l.accept_queue)
+        t.samples.push_back({at, l.accept_queue});
+    }
+  }
+
+  void sample() {
+    if (finished_) return;
+    if (options_.stop_requested && options_.stop_requested->load()) {
+      result_.interrupted = true;
+      log("interrupted: stopping");
+      finish();
+      return;
+    }
+    double at = now_ms();
+    node_census_->read(scratch_, {.summary_only = true});
+    observe_listeners("node", scratch_, at);
+    for (size_t i = 0; i < pod_census_.size(); ++i) {
+      pod_census_[i].read(scratch_, {.summary_only = true});
+      observe_listeners(s_.backends[i].name, scratch_, at);
+    }
+    counter_readers_[1].read(counter_scratch_);
+    counter_sample cs{at, {}};
+    for (const char* name : sampled_counters)
+      cs.values[name] = counter_scratch_.value_or_zero(name) - counters_before_[1].value_or_zero(name);
+    result_.node_counter_samples.push_back(std::move(cs));
+    last_sample_ms_ = at;
+    sample_timer_->expires_after(std::chrono::milliseconds(s_.sample_interval_ms));
+    sample_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) sample();
+    });
+  }
+
+  // Clients stop opening connections; those in flight get drain_ms to end on their own.
+  void begin_end() {
+    ending_ = true;
+    for (auto& g : groups_) g.stop();
+    drain_deadline_ = clock::now() + std::chrono::milliseconds(s_.drain_ms);
+    wait_for_drain();
+  }
+
+  void wait_for_drain() {
+    bool idle = std::all_of(groups_.begin(), groups_.end(), [](const auto& g) { return g.idle(); });
+    if (idle || clock::now() >= drain_deadline_) {
+      finish();
+      return;
+    }
+    end_timer_->expires_after(std::chrono::milliseconds(10));
+    end_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) wait_for_drain();
+    });
+  }
+
+  // The final census and counters, then everything stops.
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    double at = now_ms();
+    result_.run_ms = at;
+    observer::census node = observer::census_reader(&topology_.node()).read();
+    observe_listeners("node", node, at);
+    result_.census["node"] = std::move(node);
+    result_.census["clients"] = observer::census_reader(&topology_.clients()).read();
+    for (size_t i = 0; i < topology_.pod_count(); ++i) {
+      observer::census c = observer::census_reader(&topology_.pod(i)).read();
+      observe_listeners(s_.backends[i].name, c, at);
+      result_.census[s_.backends[i].name] = std::move(c);
+    }
+    for (auto& t : result_.listeners)
+      if (!t.full_intervals.empty() && t.full_intervals.back().second < 0) t.full_intervals.back().second = at;
+    for (auto& [svc, intervals] : result_.endpoint_intervals)
+      if (!intervals.empty() && intervals.back().second < 0) intervals.back().second = at;
+    const char* roles[] = {"clients", "node"};
+    for (size_t i = 0; i < counter_readers_.size(); ++i) {
+      observer::counter_snapshot after = counter_readers_[i].read();
+      result_.counters[roles[i]] = observer::delta(counters_before_[i], after);
+    }
+    auto& pods = result_.counters["pods"];
+    for (size_t i = 0; i < pod_counters_.size(); ++i) {
+      observer::counter_snapshot after = pod_counters_[i].read();
+      for (const auto& [k, v] : observer::delta(pods_before_[i], after)) pods[k] += v;
+    }
+    if (proxier_) {
+      result_.proxy = proxier_->stats();
+      result_.rules_listing = proxier_->rules_listing();
+    }
+    for (auto& g : groups_) g.abort();
+    for (const auto& g : groups_) result_.clients[g.spec().name] = g.results();
+    for (const auto& b : backends_) result_.backends[b.name()] = b.stats();
+    for (auto& t : timers_) t->cancel();
+    sample_timer_->cancel();
+    end_timer_->cancel();
+    io_.stop();
+  }
+
+  void teardown() {
+    groups_.clear();
+    if (proxier_) proxier_->stop();
+    proxier_.reset();
+    backends_.clear();
+    // The topology goes with this object: namespaces, links and rules with it.
+  }
+
+  const scenario::scenario& s_;
+  const run_options& options_;
+  run_result result_;
+  net::io_context io_{1};
+  lab::topology topology_;
+  std::vector<size_t> first_address_;
+  std::vector<backends::backend> backends_;
+  std::unique_ptr<proxy_sim::proxier> proxier_;
+  std::vector<clients::client_group> groups_;
+  std::optional<observer::census_reader> node_census_;
+  std::vector<observer::census_reader> pod_census_;
+  std::vector<observer::counter_reader> counter_readers_; // clients, node
+  std::vector<observer::counter_reader> pod_counters_;
+  std::vector<observer::counter_snapshot> counters_before_;
+  std::vector<observer::counter_snapshot> pods_before_;
+  observer::census scratch_;
+  observer::counter_snapshot counter_scratch_;
+  std::vector<std::shared_ptr<net::steady_timer>> timers_;
+  std::optional<net::steady_timer> sample_timer_;
+  std::optional<net::steady_timer> end_timer_;
+  clock::time_point run_start_;
+  clock::time_point drain_deadline_;
+  double last_sample_ms_ = -1;
+  bool ending_ = false;
+  bool finished_ = false;
+};
+
+} // namespace
+
+bool run_result::passed() const { return !interrupted && expect::all_passed(expectations); }
+
+run_result run_scenario(const scenario::scenario& s, const run_options& options) {
+  scenario_run run(s, options);
+  return run.execute();
+}
+
+} // namespace backlog_lab::runner
