@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -107,6 +108,43 @@ demo_result run_accept_queue_demo(const demo_options& options) {
   r.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return r; // `ns` closes here: the namespace and every socket left in it are gone
+}
+
+std::vector<demo_check> check_demo(const demo_result& r) {
+  const auto& l = r.listener;
+  std::vector<demo_check> out;
+  auto add = [&out](std::string what, std::string measured, bool ok) {
+    out.push_back({std::move(what), std::move(measured), ok});
+  };
+  const std::uint32_t capped = std::min<std::uint32_t>(
+      static_cast<std::uint32_t>(std::max(r.options.backlog, 0)), r.options.somaxconn);
+  add("backlog (Send-Q) == min(listen backlog, somaxconn)",
+      std::to_string(l.backlog) + " == " + std::to_string(capped), l.backlog == capped);
+  add("accept_queue (Recv-Q) == backlog + 1",
+      std::to_string(l.accept_queue) + " == " + std::to_string(l.backlog) + " + 1",
+      l.accept_queue == l.backlog + 1);
+  add("un-accepted CLOSE-WAIT children (inode 0) == accept_queue",
+      std::to_string(l.unaccepted_close_wait) + " == " + std::to_string(l.accept_queue),
+      l.unaccepted_close_wait == l.accept_queue && l.unaccepted_close_wait > 0);
+  add("no other children (owned, ESTAB, requests, orphans)",
+      std::to_string(l.children.total() - l.unaccepted_close_wait) + " == 0",
+      l.children.total() == l.unaccepted_close_wait);
+  const std::uint32_t want = r.options.request_bytes + 1;
+  bool all_fin = !l.queued.empty();
+  std::string groups;
+  for (const auto& q : l.queued) {
+    all_fin = all_fin && q.state == tcp_state::close_wait && q.recv_q == want;
+    groups += (groups.empty() ? "" : ", ") + std::string(state_name(q.state)) + " Recv-Q " +
+              std::to_string(q.recv_q) + " x" + std::to_string(q.count);
+  }
+  add("every child's Recv-Q == request bytes + 1 (" + std::to_string(want) + ")",
+      groups.empty() ? "none" : groups, all_fin);
+  const std::int64_t overflows = value(r.counters, "TcpExtListenOverflows");
+  const std::int64_t drops = value(r.counters, "TcpExtListenDrops");
+  add("TcpExtListenOverflows == TcpExtListenDrops > 0",
+      std::to_string(overflows) + " == " + std::to_string(drops),
+      overflows == drops && overflows > 0);
+  return out;
 }
 
 std::string explain(const demo_result& r) {

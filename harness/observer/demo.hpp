@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
@@ -43,6 +44,18 @@ demo_result run_accept_queue_demo(const demo_options& options = {});
 /// A request of exactly `bytes` bytes: an HTTP GET padded with a header (raw bytes if `bytes`
 /// is too small for one).
 std::string make_demo_request(std::uint32_t bytes);
+
+/// One expected outcome of the demo and what the run measured.
+struct demo_check {
+  std::string expectation; ///< e.g. "accept_queue == backlog + 1"
+  std::string measured;    ///< e.g. "129 == 128 + 1"
+  bool ok = false;
+};
+
+/// The demo's claims, checked against the result: the listener at backlog + 1, its
+/// un-accepted CLOSE-WAIT children at request bytes + 1 with inode 0 and no other children,
+/// TcpExtListenOverflows == TcpExtListenDrops > 0.
+std::vector<demo_check> check_demo(const demo_result& r);
 
 /// One paragraph explaining the result, with the run's own numbers.
 std::string explain(const demo_result& r);
