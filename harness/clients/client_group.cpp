@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,16 +80,17 @@ arrival_kind parse_arrival(const std::string& text, const std::string& where) {
                         text + "\"");
 }
 
-outcome classify_connect_error(const boost::system::error_code& ec) {
-  if (ec == net::error::connection_refused) return outcome::refused;
+/// A failed connect, by errno.
+outcome classify_connect_error(int err) {
+  if (err == ECONNREFUSED) return outcome::refused;
   // The kernel gave up first (tcp_syn_retries): its SYNs went unanswered just the same.
-  if (ec == net::error::timed_out) return outcome::syn_unanswered;
+  if (err == ETIMEDOUT) return outcome::syn_unanswered;
   return outcome::other;
 }
 
-outcome classify_io_error(const boost::system::error_code& ec) {
-  if (ec == net::error::connection_reset || ec == net::error::broken_pipe) return outcome::reset;
-  if (ec == net::error::eof) return outcome::closed_early;
+/// A failed send or receive on a connected socket, by errno.
+outcome classify_io_error(int err) {
+  if (err == ECONNRESET || err == EPIPE) return outcome::reset;
   return outcome::other;
 }
 
@@ -324,7 +326,7 @@ private:
     }
     int family = target_.address().is_v4() ? AF_INET : AF_INET6;
     for (std::size_t i = 0; i < batch_; ++i) {
-      int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {
         err = errno;
         break;
@@ -374,19 +376,18 @@ private:
       release(s);
       return fail_start(intended, started, size, source, ec.value());
     }
-    s.socket.non_blocking(true, ec);
-    if (!ec && !sources_.empty()) {
+    if (!sources_.empty()) {
       // Pick the port at connect() time, per destination, so a bound source address does not
       // exhaust ephemeral ports faster than an unbound socket would.
       int one = 1;
       ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
       s.socket.bind(tcp::endpoint(sources_[source % sources_.size()], 0), ec);
-    }
-    if (ec) {
-      boost::system::error_code ignored;
-      s.socket.close(ignored);
-      release(s);
-      return fail_start(intended, started, size, source, ec.value());
+      if (ec) {
+        boost::system::error_code ignored;
+        s.socket.close(ignored);
+        release(s);
+        return fail_start(intended, started, size, source, ec.value());
+      }
     }
     s.intended_ns = intended;
     s.started_ns = started;
@@ -400,11 +401,22 @@ private:
     s.state = phase::connecting;
     ++in_flight_;
     results_.peak_in_flight = std::max<std::uint64_t>(results_.peak_in_flight, in_flight_);
+    // The socket is non-blocking from birth and the I/O calls are plain syscalls: Asio only
+    // reports readiness. That spares Asio's FIONBIO ioctl and its poll() before SO_ERROR.
+    if (::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) != 0 &&
+        errno != EINPROGRESS) {
+      int err = errno;
+      // Decided before any waiting (EADDRNOTAVAIL when ports run out, ENETUNREACH): no
+      // closed-loop top-up from here, or a persistent error would recurse.
+      complete(s, classify_connect_error(err), err, false);
+      return false;
+    }
     push(connect_list_, s);
-    s.socket.async_connect(target_, [self = shared_from_this(), slot = &s,
-                                     gen = s.generation](const boost::system::error_code& e) {
-      self->on_connect(*slot, gen, e);
-    });
+    s.socket.async_wait(tcp::socket::wait_write,
+                        [self = shared_from_this(), slot = &s,
+                         gen = s.generation](const boost::system::error_code& e) {
+                          self->on_connect(*slot, gen, e);
+                        });
     return true;
   }
 
@@ -425,15 +437,16 @@ private:
   void on_connect(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
     if (s.generation != gen || s.state != phase::connecting) return; // timed out or aborted
     unlink(s);
-    if (ec) {
-      outcome kind = classify_connect_error(ec);
-      return complete(s, kind, ec.value());
-    }
+    if (ec) return complete(s, outcome::other, ec.value());
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(s.socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) return complete(s, classify_connect_error(err), err);
     std::int64_t now = now_ns();
     s.connected_ns = now;
     ++results_.connected;
     results_.connect_latency.record(nanoseconds(now - s.intended_ns));
-    if (results_.records.size() < options_.max_records) {
+    if (options_.record_local_port && results_.records.size() < options_.max_records) {
       boost::system::error_code ignored;
       s.local_port = s.socket.local_endpoint(ignored).port();
     }
@@ -452,28 +465,36 @@ private:
   }
 
   void send(connection_slot& s) {
+    int fd = s.socket.native_handle();
     while (s.sent < s.request_size) {
       // The pieces are a pure function of the size (a POST header is re-formatted into the
       // shared scratch), so nothing per connection is kept between partial writes.
       auto pieces = request_.pieces(s.request_size, scratch_);
-      std::array<net::const_buffer, 2> buffers;
+      iovec iov[2];
       std::size_t skip = s.sent;
       for (std::size_t i = 0; i < 2; ++i) {
         std::size_t cut = std::min(skip, pieces[i].size());
-        buffers[i] = net::buffer(pieces[i].data() + cut, pieces[i].size() - cut);
+        iov[i].iov_base = const_cast<char*>(pieces[i].data() + cut);
+        iov[i].iov_len = pieces[i].size() - cut;
         skip -= cut;
       }
-      boost::system::error_code ec;
-      std::size_t n = s.socket.write_some(buffers, ec);
-      if (ec == net::error::would_block || ec == net::error::try_again) {
-        s.socket.async_wait(tcp::socket::wait_write,
-                            [self = shared_from_this(), slot = &s,
-                             gen = s.generation](const boost::system::error_code& e) {
-                              self->on_writable(*slot, gen, e);
-                            });
-        return;
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = 2;
+      ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+      if (n < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          s.socket.async_wait(tcp::socket::wait_write,
+                              [self = shared_from_this(), slot = &s,
+                               gen = s.generation](const boost::system::error_code& e) {
+                                self->on_writable(*slot, gen, e);
+                              });
+          return;
+        }
+        return complete(s, classify_io_error(err), err);
       }
-      if (ec) return complete(s, classify_io_error(ec), ec.value());
       s.sent += static_cast<std::uint32_t>(n);
     }
     if (spec_.response_timeout_ms == 0) return complete(s, outcome::answered, 0);
@@ -483,7 +504,7 @@ private:
 
   void on_writable(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
     if (s.generation != gen || s.state != phase::sending) return;
-    if (ec) return complete(s, classify_io_error(ec), ec.value());
+    if (ec) return complete(s, outcome::other, ec.value());
     send(s);
   }
 
@@ -497,25 +518,28 @@ private:
 
   void on_readable(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
     if (s.generation != gen || s.state != phase::awaiting) return;
-    if (ec) return complete(s, classify_io_error(ec), ec.value());
+    if (ec) return complete(s, outcome::other, ec.value());
+    int fd = s.socket.native_handle();
     for (;;) {
       // One receive buffer for the whole group: the read is synchronous, after readiness.
-      boost::system::error_code e;
-      std::size_t n = s.socket.read_some(net::buffer(read_buffer_), e);
+      ssize_t n = ::recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
       if (n > 0) {
         s.response_bytes += static_cast<std::uint32_t>(n);
         if (!http_response_) return answered(s);
-        auto r = s.parser.feed(read_buffer_.data(), n);
+        auto r = s.parser.feed(read_buffer_.data(), static_cast<std::size_t>(n));
         if (r == http_response_parser::result::complete) return answered(s);
         if (r == http_response_parser::result::malformed)
           return complete(s, outcome::other, EPROTO);
+        continue;
       }
-      if (e == net::error::would_block || e == net::error::try_again) return await_response(s);
-      if (e == net::error::eof) {
+      if (n == 0) { // EOF: the peer's FIN
         if (http_response_ && s.parser.on_eof()) return answered(s);
         return complete(s, outcome::closed_early, 0);
       }
-      if (e) return complete(s, classify_io_error(e), e.value());
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) return await_response(s);
+      return complete(s, classify_io_error(err), err);
     }
   }
 
@@ -527,8 +551,8 @@ private:
   }
 
   /// Decides a connection's outcome, closes it (FIN, as nothing unread is left behind), and
-  /// tops up a closed loop.
-  void complete(connection_slot& s, outcome kind, int err) {
+  /// tops up a closed loop unless `refill` is false.
+  void complete(connection_slot& s, outcome kind, int err, bool refill = true) {
     unlink(s);
     boost::system::error_code ignored;
     s.socket.close(ignored);
@@ -547,7 +571,12 @@ private:
     --in_flight_;
     release(s);
     account(r);
-    if (kind_ == arrival_kind::closed && running_) fill_closed(now_ns());
+    if (kind_ == arrival_kind::closed && running_ && refill) fill_closed(now_ns());
+    if (!running_ && in_flight_ == 0) {
+      // Done: do not keep the io_context busy until a stale deadline fires.
+      connect_list_.timer.cancel();
+      response_list_.timer.cancel();
+    }
   }
 
   void account(const connection_record& r) {

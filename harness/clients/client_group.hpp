@@ -20,6 +20,7 @@ namespace backlog_lab::clients {
 /// Settings of a group that are not part of the scenario format.
 struct group_options {
   std::size_t max_records = 100'000; ///< connection records kept; later ones are only counted
+  bool record_local_port = false;    ///< fill connection_record::local_port (one more syscall)
 };
 
 namespace detail {

@@ -52,13 +52,15 @@ protected:
   }
 
   client_group make_group(const scenario::client_group_spec& spec, tcp::endpoint target,
-                          std::vector<std::string> sources = {}, std::uint64_t seed = 1) {
-    return client_group(io_, ns_, spec, target, std::move(sources), seed, run_start_);
+                          std::vector<std::string> sources = {}, std::uint64_t seed = 1,
+                          group_options options = {}) {
+    return client_group(io_, ns_, spec, target, std::move(sources), seed, run_start_, options);
   }
 
   /// Runs a group to completion and returns its results.
-  client_results run_group(const scenario::client_group_spec& spec, tcp::endpoint target) {
-    auto group = make_group(spec, target);
+  client_results run_group(const scenario::client_group_spec& spec, tcp::endpoint target,
+                           group_options options = {}) {
+    auto group = make_group(spec, target, {}, 1, options);
     group.start();
     run_until([&] { return group.finished(); });
     return group.results();
@@ -83,7 +85,9 @@ TEST_F(client_group_test, answered_by_an_http_server_with_exact_request_sizes) {
   spec.rate_per_s = 200;
   spec.max_connections = 20;
   spec.request_bytes = {100, 300};
-  auto r = run_group(spec, server.endpoint());
+  group_options options;
+  options.record_local_port = true;
+  auto r = run_group(spec, server.endpoint(), options);
   EXPECT_EQ(r.started, 20u);
   EXPECT_EQ(r.connected, 20u);
   EXPECT_EQ(count(r, outcome::answered), 20u);
