@@ -34,6 +34,8 @@ void setup_run(CLI::App& app, std::function<int()>& action) {
   cmd->add_flag("--list", opts->list, "List the shipped scenarios");
   cmd->add_option("--json", opts->json_path, "Write the JSON report to FILE ('-': stdout)");
   cmd->add_option("--junit", opts->junit_path, "Write JUnit XML (one testcase per expectation)");
+  cmd->add_option("--connections", opts->connections_path,
+                  "Write every client connection (times, outcome, ports) as CSV to FILE");
   cmd->add_option("--seed", opts->seed, "Seed for random choices (overrides the scenario's)");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only failed expectations and the verdict");
   cmd->add_flag("--show-rules", opts->show_rules,
@@ -68,6 +70,10 @@ int execute_run(const run_options& o) {
   report::write_terminal(human, r, {.quiet = o.quiet, .show_rules = o.show_rules});
   if (json_out) *json_out << report::to_json(r).dump(2) << "\n";
   if (junit_out) report::write_junit(*junit_out, {&r});
+  if (!o.connections_path.empty()) {
+    std::ofstream csv_file;
+    report::write_connections_csv(open_output(o.connections_path, csv_file, "--connections"), r);
+  }
   if (r.interrupted) return static_cast<int>(exit_code::interrupted);
   return static_cast<int>(r.passed() ? exit_code::ok : exit_code::expectations_failed);
 }

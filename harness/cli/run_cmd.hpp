@@ -14,6 +14,7 @@ struct run_options {
   bool list = false;                   ///< list the shipped scenarios instead
   std::string json_path;               ///< write the JSON report there ("-": stdout)
   std::string junit_path;              ///< write JUnit XML there
+  std::string connections_path;        ///< write every client connection record as CSV there
   std::optional<std::uint64_t> seed;   ///< overrides the scenario's seed
   bool quiet = false;                  ///< only failures and the verdict
   bool show_rules = false;             ///< print the node's NAT rules

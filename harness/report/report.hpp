@@ -32,6 +32,10 @@ std::vector<std::string> findings(const runner::run_result& r);
 void write_junit(std::ostream& out, const std::vector<const runner::run_result*>& runs,
                  const std::string& suite_name = "backlog-lab");
 
+/// Every kept client connection record as CSV: group, source address and port, intended start,
+/// start, connect and finish times (ms from the run's start), outcome, errno, bytes.
+void write_connections_csv(std::ostream& out, const runner::run_result& r);
+
 /// The `netstat -st` wording of a TcpExt/Tcp counter, or empty if we have none for it.
 std::string netstat_words(const std::string& counter);
 
