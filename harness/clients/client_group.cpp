@@ -151,6 +151,7 @@ public:
     running_ = false;
     ++epoch_;
     generator_.cancel();
+    release_timers_if_done();
   }
 
   void abort() {
@@ -244,6 +245,7 @@ private:
     for (int launched = 0;; ++launched) {
       if (!may_start(next_ns_)) {
         running_ = false;
+        release_timers_if_done();
         return;
       }
       if (next_ns_ > now) break;
@@ -265,6 +267,7 @@ private:
     while (running_ && in_flight_ < spec_.concurrency) {
       if (!may_start(now)) {
         running_ = false;
+        release_timers_if_done();
         return;
       }
       if (!launch(now, next_source())) {
@@ -572,11 +575,15 @@ private:
     release(s);
     account(r);
     if (kind_ == arrival_kind::closed && running_ && refill) fill_closed(now_ns());
-    if (!running_ && in_flight_ == 0) {
-      // Done: do not keep the io_context busy until a stale deadline fires.
-      connect_list_.timer.cancel();
-      response_list_.timer.cancel();
-    }
+    release_timers_if_done();
+  }
+
+  /// Once finished, a deadline timer still armed for a connection that ended long ago would
+  /// keep the io_context busy until it fired.
+  void release_timers_if_done() {
+    if (running_ || in_flight_ != 0) return;
+    if (connect_list_.armed) connect_list_.timer.cancel();
+    if (response_list_.armed) response_list_.timer.cancel();
   }
 
   void account(const connection_record& r) {

@@ -474,6 +474,20 @@ TEST_F(client_group_test, stop_lets_in_flight_connections_finish) {
   EXPECT_EQ(group.results().counts[outcome::unanswered], started);
 }
 
+TEST_F(client_group_test, a_finished_group_leaves_no_work_in_the_io_context) {
+  auto spec = make_spec();
+  spec.max_connections = 3;
+  spec.connect_timeout_ms = 5000;
+  auto group = make_group(spec, unused_port());
+  group.start();
+  run_until([&] { return group.finished(); });
+  // With a deadline timer still armed (5 s), this would run out the 2 s instead.
+  io_.restart();
+  io_.run_for(2s);
+  EXPECT_TRUE(io_.stopped());
+  EXPECT_EQ(group.results().counts[outcome::refused], 3u);
+}
+
 TEST_F(client_group_test, bad_specs_are_input_errors_naming_the_group) {
   auto spec = make_spec();
   spec.arrival = "bursty";
