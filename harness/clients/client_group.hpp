@@ -63,9 +63,11 @@ public:
   std::size_t in_flight() const noexcept;
   /// Live results.
   const client_results& results() const noexcept;
+  /// The spec it was built from.
   const scenario::client_group_spec& spec() const noexcept;
   /// Called once per finished connection (all of them, records cap or not), e.g. for the
-  /// runner to attribute outcomes to what the listener looked like at the time.
+  /// runner to attribute outcomes to what the listener looked like at the time. Also for the
+  /// connections abort() ends, including the destructor's: it must stay callable until then.
   void on_finished(std::function<void(const connection_record&)> callback);
 
 private:

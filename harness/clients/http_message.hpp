@@ -45,6 +45,7 @@ public:
   /// valid until the pieces are written; it is a pure function of `size`, so it can be rebuilt.
   std::array<std::string_view, 2> pieces(std::uint32_t size, char* scratch) const;
 
+  /// The shape these requests have.
   request_kind kind() const noexcept { return kind_; }
 
 private:
@@ -68,7 +69,9 @@ public:
   bool on_eof() noexcept;
   /// The status code once the status line is read, else 0.
   std::uint16_t status() const noexcept { return status_; }
+  /// A whole response has been read.
   bool complete() const noexcept { return state_ == state::done; }
+  /// Ready for a new connection's response.
   void reset() noexcept { *this = http_response_parser{}; }
 
 private:

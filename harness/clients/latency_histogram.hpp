@@ -59,6 +59,7 @@ public:
   boost::histogram::axis::index_type size() const noexcept { return bin_count(); }
   /// The lower edge of (real) bin index `i`, in nanoseconds; bin_count() gives 300 s.
   double value(double i) const noexcept;
+  /// Every latency_axis has the same bins (Boost.Histogram compares axes when merging).
   bool operator==(const latency_axis&) const noexcept { return true; }
 };
 
@@ -78,6 +79,7 @@ struct latency_summary {
 /// A latency histogram with exact min and max.
 class latency_histogram {
 public:
+  /// An empty histogram.
   latency_histogram();
 
   /// Adds one latency (negative values are recorded as 0).
@@ -91,8 +93,11 @@ public:
   /// Adds every value of `other`.
   void merge(const latency_histogram& other);
 
+  /// Values recorded.
   std::uint64_t count() const noexcept { return count_; }
+  /// The exact smallest value (0 when empty).
   std::chrono::nanoseconds min() const noexcept { return std::chrono::nanoseconds(min_ns_); }
+  /// The exact largest value (0 when empty).
   std::chrono::nanoseconds max() const noexcept { return std::chrono::nanoseconds(max_ns_); }
   /// The q-quantile (q in [0, 1]): the upper edge of the bin holding the ceil(q * count)-th
   /// smallest value, clamped to [min, max], so it never understates; 0 when empty.

@@ -37,9 +37,11 @@ std::optional<outcome> outcome_from_string(std::string_view text) noexcept;
 struct outcome_counts {
   std::array<std::uint64_t, outcome_count> by_kind{};
 
+  /// The count of one outcome.
   std::uint64_t& operator[](outcome kind) noexcept {
     return by_kind[static_cast<std::size_t>(kind)];
   }
+  /// The count of one outcome.
   std::uint64_t operator[](outcome kind) const noexcept {
     return by_kind[static_cast<std::size_t>(kind)];
   }
