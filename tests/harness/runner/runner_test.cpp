@@ -1,0 +1,133 @@
+// The shipped scenarios, run for real: what each one claims is what the kernel shows.
+#include "harness/runner/runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "harness/core/error.hpp"
+#include "harness/scenario/reader.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::runner {
+namespace {
+
+double metric(const run_result& r, const std::string& name) {
+  auto it = r.metrics.find(name);
+  EXPECT_NE(it, r.metrics.end()) << "no metric " << name;
+  return it == r.metrics.end() ? -1 : it->second;
+}
+
+std::string failures(const run_result& r) {
+  std::string out;
+  for (const auto& e : r.expectations)
+    if (!e.passed)
+      out += e.spec.metric + " " + e.spec.op + " measured " +
+             (e.measured ? std::to_string(*e.measured) : "-") + " " + e.note + "\n";
+  return out;
+}
+
+const expect::expectation_result* find_expectation(const run_result& r, const std::string& metric) {
+  for (const auto& e : r.expectations)
+    if (e.spec.metric == metric) return &e;
+  return nullptr;
+}
+
+TEST(runner, incident_default_scenario_reproduces_the_node) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  run_result r = run_scenario(scenario::load_scenario(scenario::default_scenario), {.seed = 7});
+  EXPECT_TRUE(r.passed()) << failures(r);
+  EXPECT_EQ(r.seed, 7u);
+  EXPECT_EQ(metric(r, "listener.node.30720.accept_queue"), 129);
+  EXPECT_EQ(metric(r, "listener.node.30720.backlog"), 128);
+  EXPECT_EQ(metric(r, "listener.node.30720.close_wait_unaccepted"), 129);
+  EXPECT_EQ(metric(r, "listener.node.31425.unaccepted_recvq_max"), 1);
+  EXPECT_GT(metric(r, "counter.node.TcpExtListenOverflows"), 0);
+  // The rules listing is what `iptables -t nat -S` printed in the node at the end.
+  EXPECT_NE(r.rules_listing.find("-A KUBE-NODEPORTS"), std::string::npos) << r.rules_listing;
+  EXPECT_NE(r.rules_listing.find("--dport 30720"), std::string::npos);
+  // Every timeline event ran, in order.
+  ASSERT_EQ(r.events.size(), 4u);
+  EXPECT_EQ(r.events[0].action, "set-endpoints");
+  EXPECT_LE(r.events[0].at_ms, r.events[3].at_ms);
+}
+
+TEST(runner, userspace_frozen_backends_fill_the_nodeport_and_its_control_does_not) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  run_result frozen = run_scenario(scenario::load_scenario("userspace-frozen-backends"));
+  EXPECT_TRUE(frozen.passed()) << failures(frozen);
+  EXPECT_EQ(metric(frozen, "listener.node.30080.accept_queue_peak"), 129);
+  EXPECT_GT(metric(frozen, "clients.web.connect_ms.p99"), 900);
+
+  // Same load, healthy backends: the queue and drop expectations must fail, which shows they
+  // can tell the two apart.
+  run_result control = run_scenario(scenario::load_scenario("userspace-healthy-backends-control"));
+  EXPECT_FALSE(control.passed());
+  for (const char* m : {"listener.node.30080.accept_queue_peak", "counter.node.TcpExtListenOverflows",
+                        "listener.node.30080.full_ms", "clients.web.connect_ms.p99"}) {
+    const auto* e = find_expectation(control, m);
+    ASSERT_NE(e, nullptr) << m;
+    EXPECT_FALSE(e->passed) << m << " held on the healthy control";
+    ASSERT_TRUE(e->measured.has_value()) << m;
+  }
+  EXPECT_LT(metric(control, "listener.node.30080.accept_queue_peak"), 129);
+  EXPECT_EQ(metric(control, "counter.node.TcpExtListenOverflows"), 0);
+}
+
+TEST(runner, the_whole_node_has_57_ports_33_queues_and_21_full) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  run_result r = run_scenario(scenario::load_scenario("incident-2018-03-node"));
+  EXPECT_TRUE(r.passed()) << failures(r);
+  EXPECT_EQ(metric(r, "node.listeners"), 57);
+  EXPECT_EQ(metric(r, "node.listeners_nonempty"), 33);
+  EXPECT_EQ(metric(r, "node.listeners_full"), 21);
+  EXPECT_EQ(metric(r, "node.unaccepted_total"), metric(r, "node.accept_queue_total"));
+  EXPECT_GE(metric(r, "census.node.CLOSE-WAIT"), 3000);
+}
+
+TEST(runner, fixed_kube_proxy_versions_do_not_pile_up) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  for (const char* name : {"incident-2018-03-kube-proxy-1.6.5", "incident-2018-03-kube-proxy-1.24"}) {
+    SCOPED_TRACE(name);
+    run_result r = run_scenario(scenario::load_scenario(name));
+    EXPECT_TRUE(r.passed()) << failures(r);
+    EXPECT_EQ(metric(r, "counter.node.TcpExtListenOverflows"), 0);
+    EXPECT_LE(metric(r, "census.node.CLOSE-WAIT"), 10);
+    EXPECT_GT(metric(r, "clients.tengine-a.refused"), 0);
+  }
+}
+
+TEST(runner, a_sysctl_the_kernel_lacks_stops_the_run_and_names_it) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto s = scenario::parse_scenario(R"({"name": "x", "duration_ms": 100,
+      "sysctls": {"node": {"net.ipv4.tcp_no_such_knob": 1}}})", "x.json");
+  try {
+    run_scenario(s);
+    FAIL() << "expected lab_error";
+  } catch (const lab_error& e) {
+    EXPECT_NE(std::string(e.what()).find("net.ipv4.tcp_no_such_knob"), std::string::npos) << e.what();
+  }
+}
+
+TEST(runner, a_stop_request_ends_the_run_early_and_marks_it) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto s = scenario::parse_scenario(R"({"name": "long", "duration_ms": 60000,
+      "backends": [{"name": "p"}],
+      "clients": [{"name": "c", "target": "203.0.113.10:8080", "rate_per_s": 20}],
+      "expectations": [{"metric": "clients.c.answered", "op": ">", "value": 0}]})", "long.json");
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    stop = true;
+  });
+  run_result r = run_scenario(s, {.stop_requested = &stop});
+  stopper.join();
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_FALSE(r.passed());
+  EXPECT_LT(r.run_ms, 30000);
+  EXPECT_GT(metric(r, "clients.c.answered"), 0);
+}
+
+} // namespace
+} // namespace backlog_lab::runner
