@@ -117,11 +117,6 @@ net::awaitable<void> test_server::serve(tcp::socket socket) {
     co_await net::async_write(socket, net::buffer(settings_frame()),
                               net::redirect_error(net::use_awaitable, ec));
     break;
-  case server_mode::hold: {
-    std::size_t size = co_await read_request();
-    if (size > 0) sizes->push_back(size);
-    break;
-  }
   case server_mode::accept_only: {
     // Keep the socket open, unread, until the client is gone and the test ends.
     co_await socket.async_wait(tcp::socket::wait_error,

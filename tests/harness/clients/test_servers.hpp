@@ -17,7 +17,6 @@ enum class server_mode {
   fin,          ///< read one HTTP request, close without answering (FIN)
   rst,          ///< wait for the request, close with SO_LINGER 0 (RST) without reading it
   send_preface, ///< send the 63-byte HTTP/2 SETTINGS frame of FACTS.md, then wait for EOF
-  hold,         ///< read and keep the connection until the client closes
   accept_only,  ///< accept and keep, reading nothing (records the peer)
 };
 
