@@ -173,8 +173,10 @@ private:
       result_.client_addresses[spec.name] = addresses;
       result_.client_node_port[spec.name] = node_port;
       result_.client_service[spec.name] = spec.target.empty() ? spec.target_service : "";
+      // Local ports let the report match queued connections with what their client sent.
       groups_.emplace_back(io_, topology_.clients(), spec, target, addresses,
-                           result_.seed + 1 + g, run_start_);
+                           result_.seed + 1 + g, run_start_,
+                           clients::group_options{.record_local_port = true});
       if (!started_by_event.count(spec.name)) groups_.back().start();
     }
   }
