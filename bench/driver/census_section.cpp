@@ -1,0 +1,107 @@
+// census: backlog-lab's observer against `ss -tan` and against the kernel's /proc/net/tcp{,6}
+// text, on one namespace of 2 * pairs sockets (socket_farm). Both tools dump the same kernel
+// table: the namespace's own TCP hash table of 65,536 buckets.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+#include "bench/driver/sections.hpp"
+#include "bench/support/socket_farm.hpp"
+#include "harness/observer/census.hpp"
+
+namespace backlog_lab::bench {
+
+void run_census_section(const compare_options& o, compare_report& report) {
+  const std::string section = "census";
+  farm_spec spec;
+  spec.pairs = o.census_pairs;
+  spec.close_wait = o.census_close_wait;
+  spec.listeners = 50;
+  spec.tcp_hash_entries = 65'536;
+  auto built = std::chrono::steady_clock::now();
+  socket_farm farm = socket_farm::build(spec);
+  const auto& counted = farm.counted();
+  report.add(section, "farm_build_ms", "ms", ms_since(built));
+  report.notes[section] =
+      std::to_string(counted.total) + " sockets in one namespace (" +
+      std::to_string(counted.listen) + " LISTEN, " + std::to_string(counted.established) +
+      " ESTAB, " + std::to_string(counted.close_wait) + " CLOSE-WAIT un-accepted children with " +
+      std::to_string(spec.request_bytes) + " B + FIN unread, " + std::to_string(counted.fin_wait2) +
+      " FIN-WAIT-2 clients; client fds held by " + std::to_string(farm.workers()) +
+      " worker processes); TCP hash table of 65536 buckets for the namespace, walked alike by "
+      "every tool";
+
+  // ss must see what we see: count its lines once (not timed).
+  auto listing = exec_in(&farm.ns(), {"ss", "-tan"}, true);
+  auto ss_lines = static_cast<double>(std::count(listing.out.begin(), listing.out.end(), '\n'));
+  report.add(section, "ss_sockets_listed", "sockets", ss_lines - 1);
+
+  const bool observe = !o.backlog_lab.empty() && ::access(o.backlog_lab.c_str(), X_OK) == 0;
+  const std::string ns_path = farm.ns().proc_path();
+  for (int run = 0; run < o.runs; ++run) {
+    // Alternate who goes first, so neither always meets a warmer cache.
+    auto time_ss = [&] {
+      auto r = exec_in(&farm.ns(), {"ss", "-tan"}, false);
+      report.add(section, "ss_tan_ms", "ms", r.wall_ms);
+      report.add(section, "ss_tan_cpu_ms", "ms", r.cpu_ms);
+    };
+    auto time_ours = [&] {
+      // Cold: a new reader (netlink socket, buffers), a full census: every socket kept, the
+      // totals, and per listener its accept queue and children by state, Recv-Q and peer.
+      auto start = std::chrono::steady_clock::now();
+      double cpu_start = thread_cpu_ms();
+      observer::census_reader reader(&farm.ns());
+      observer::census c = reader.read();
+      report.add(section, "observer_full_cold_ms", "ms", ms_since(start));
+      report.add(section, "observer_full_cold_cpu_ms", "ms", thread_cpu_ms() - cpu_start);
+      if (c.socket_count != counted.total)
+        report.notes[section + ".warning"] = "observer counted " + std::to_string(c.socket_count) +
+                                             " sockets, farm " + std::to_string(counted.total);
+      // Warm: the same reader again (as the runner's sampler uses it).
+      start = std::chrono::steady_clock::now();
+      reader.read(c);
+      report.add(section, "observer_full_warm_ms", "ms", ms_since(start));
+      start = std::chrono::steady_clock::now();
+      reader.read(c, {.summary_only = true});
+      report.add(section, "observer_summary_only_ms", "ms", ms_since(start));
+    };
+    if (run % 2 == 0) {
+      time_ss();
+      time_ours();
+    } else {
+      time_ours();
+      time_ss();
+    }
+    auto proc = exec_in(&farm.ns(), {"cat", "/proc/net/tcp", "/proc/net/tcp6"}, false);
+    report.add(section, "proc_net_tcp_cat_ms", "ms", proc.wall_ms);
+    if (observe) {
+      // The tool as a user runs it: a process that opens the namespace and prints the
+      // per-listener summaries.
+      auto r =
+          exec_in(nullptr, {o.backlog_lab, "observe", "--netns", ns_path, "--listeners"}, false);
+      report.add(section, "observe_listeners_process_ms", "ms", r.wall_ms);
+      if (r.exit_status != 0)
+        report.notes[section + ".observe"] =
+            "backlog-lab observe exited " + std::to_string(r.exit_status);
+    }
+    if (o.verbose) std::cerr << "census run " << run + 1 << " done\n";
+  }
+
+  auto& main = report.ratio(section, "observer full census, cold (in-process) / ss -tan",
+                            "observer_full_cold_ms", "ss_tan_ms");
+  main.target = "<= 0.50";
+  main.limit = 0.5;
+  report.ratio(section, "observer full census, cold / ss -tan, CPU time",
+               "observer_full_cold_cpu_ms", "ss_tan_cpu_ms");
+  report.ratio(section, "observer full census, warm reader / ss -tan", "observer_full_warm_ms",
+               "ss_tan_ms");
+  if (observe)
+    report.ratio(section, "`backlog-lab observe --listeners` (process) / ss -tan",
+                 "observe_listeners_process_ms", "ss_tan_ms");
+  report.ratio(section, "observer full census, cold / cat /proc/net/tcp{,6}",
+               "observer_full_cold_ms", "proc_net_tcp_cat_ms");
+}
+
+} // namespace backlog_lab::bench

@@ -1,0 +1,195 @@
+// load, openloop and proxy: one namespace, one nginx (one worker) as the backend of everything.
+//   load:     backlog-lab's clients vs wrk, closed loop, 50 connections, one thread, each
+//             request on a new connection (`Connection: close`).
+//   openloop: constant arrivals at 2,000, 10,000 and 20,000 connections/s (latency from each
+//             connection's intended start, as wrk2 counts it).
+//   proxy:    proxy_sim (userspace mode, healthy endpoint) vs haproxy (tcp mode, one thread),
+//             each in front of the same nginx: wrk's rate through it, and the p99 latency it adds
+//             at a fixed open-loop rate.
+#include <sched.h>
+
+#include <iostream>
+
+#include "bench/driver/peers.hpp"
+#include "bench/driver/sections.hpp"
+#include "harness/lab/sysctl.hpp"
+
+namespace backlog_lab::bench {
+namespace {
+
+constexpr std::uint16_t nginx_port = 8080;
+constexpr std::uint16_t haproxy_port = 8081;
+constexpr std::uint16_t proxy_sim_port = 8082;
+
+/// Two cores: the server side on CPU 0, the client side on CPU 1.
+constexpr int server_cpu = 0;
+constexpr int client_cpu = 1;
+
+/// Pins process `pid` to `cpu`, or lets it run anywhere for -1.
+void repin(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu >= 0) {
+    CPU_SET(cpu, &set);
+  } else {
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+      CPU_SET(i, &set);
+  }
+  ::sched_setaffinity(pid, sizeof set, &set);
+}
+
+std::string rate_name(double rate) {
+  return std::to_string(static_cast<long>(rate));
+}
+
+} // namespace
+
+void run_traffic_sections(const compare_options& o, bool load, bool open_loop, bool proxy,
+                          compare_report& report) {
+  auto ns = lab::netns::create("bench-traffic", 16'384);
+  // Hundreds of thousands of short connections over loopback: the whole port range, and ports
+  // in TIME_WAIT reusable (the same settings for every tool).
+  lab::write_sysctl(ns, "net.ipv4.ip_local_port_range", "1024 65535");
+  lab::write_sysctl(ns, "net.ipv4.tcp_tw_reuse", "1");
+  auto nginx = start_nginx(ns, o.work_dir, nginx_port, server_cpu);
+  const std::string setup = "nginx 1.22 (master_process off, one worker, return 200) on CPU " +
+                            std::to_string(server_cpu) + ", clients on CPU " +
+                            std::to_string(client_cpu) + ", loopback in one namespace";
+
+  if (load) {
+    const std::string section = "load";
+    report.notes[section] = setup + "; wrk -t1 -c50 -d" + std::to_string(o.load_seconds) +
+                            "s -H 'Connection: close' vs client_group arrival=closed "
+                            "concurrency=50 (one thread, GET of 55 B with Connection: close)";
+    // Warm-up, not recorded: nginx's and the kernel's caches, both tools once.
+    run_wrk(ns, nginx_port, 1, client_cpu);
+    run_closed_loop(ns, nginx_port, 50, 1.0, client_cpu);
+    for (int run = 0; run < o.runs; ++run) {
+      auto time_wrk = [&] {
+        auto w = run_wrk(ns, nginx_port, o.load_seconds, client_cpu);
+        report.add(section, "wrk_conn_per_s", "conn/s", w.requests_per_s);
+        report.add(section, "wrk_cpu_us_per_conn", "us",
+                   w.requests ? w.cpu_ms * 1000.0 / static_cast<double>(w.requests) : 0);
+        report.add(section, "wrk_errors", "count",
+                   static_cast<double>(w.socket_errors + w.non_2xx));
+      };
+      auto time_ours = [&] {
+        auto c = run_closed_loop(ns, nginx_port, 50, o.load_seconds, client_cpu);
+        report.add(section, "clients_conn_per_s", "conn/s",
+                   static_cast<double>(c.answered) / c.seconds);
+        report.add(section, "clients_cpu_us_per_conn", "us",
+                   c.answered ? c.cpu_ms * 1000.0 / static_cast<double>(c.answered) : 0);
+        report.add(section, "clients_not_answered", "count",
+                   static_cast<double>(c.finished - c.answered));
+      };
+      if (run % 2 == 0) {
+        time_wrk();
+        time_ours();
+      } else {
+        time_ours();
+        time_wrk();
+      }
+      if (o.verbose) std::cerr << "load run " << run + 1 << " done\n";
+    }
+    auto& row = report.ratio(section, "clients / wrk, new connections per second (1 thread)",
+                             "clients_conn_per_s", "wrk_conn_per_s");
+    row.target = ">= 1.00";
+    row.limit = 1.0;
+    row.lower_is_better = false;
+    report.ratio(section, "clients / wrk, client CPU time per connection",
+                 "clients_cpu_us_per_conn", "wrk_cpu_us_per_conn");
+  }
+
+  if (open_loop) {
+    const std::string section = "openloop";
+    report.notes[section] =
+        setup + "; client_group arrival=constant for " + std::to_string(o.open_loop_seconds) +
+        " s per run; achieved = connections actually started (connect called) inside the window "
+        "/ window; latency from each connection's intended start (wrk2's correction)";
+    for (double rate : {2'000.0, 10'000.0, 20'000.0}) {
+      const std::string k = rate_name(rate);
+      for (int run = 0; run < o.runs; ++run) {
+        auto c = run_open_loop(ns, nginx_port, rate, o.open_loop_seconds, client_cpu);
+        report.add(section, "rate_" + k + "_achieved_per_s", "conn/s",
+                   static_cast<double>(c.started) / c.seconds);
+        report.add(section, "rate_" + k + "_answered_share", "share",
+                   c.finished ? static_cast<double>(c.answered) / static_cast<double>(c.finished)
+                              : 0);
+        report.add(section, "rate_" + k + "_p50_ms", "ms", c.p50_ms);
+        report.add(section, "rate_" + k + "_p99_ms", "ms", c.p99_ms);
+        report.add(section, "rate_" + k + "_max_start_lag_ms", "ms", c.max_start_lag_ms);
+        report.add(section, "rate_" + k + "_target", "conn/s", rate);
+      }
+      auto& row = report.ratio(section, "achieved / target rate at " + k + "/s",
+                               "rate_" + k + "_achieved_per_s", "rate_" + k + "_target");
+      row.target = "1 +- 1%";
+      row.limit = 1.0;
+      row.tolerance = 0.01;
+      if (o.verbose) std::cerr << "open loop " << k << "/s done\n";
+    }
+  }
+
+  if (proxy) {
+    const std::string section = "proxy";
+    // Nobody pinned: client, proxy and nginx share the two cores as the scheduler sees fit.
+    // (Pinning the proxy alone on one core leaves nginx and the client sharing the other,
+    // which then caps both proxies at the same rate and hides the difference.)
+    constexpr int any_cpu = -1;
+    constexpr int proxy_cpu = any_cpu;
+    constexpr double latency_rate = 2'000;
+    repin(nginx.pid(), any_cpu);
+    auto haproxy = start_haproxy(ns, o.work_dir, haproxy_port, nginx_port, proxy_cpu);
+    auto sim = start_proxy_sim(ns, proxy_sim_port, nginx_port, proxy_cpu);
+    report.notes[section] =
+        "haproxy 2.6 (mode tcp, nbthread 1) and proxy_sim userspace (one Service, the nginx "
+        "endpoint), nginx and the client unpinned on the 2 cores; rate: wrk -t1 -c50 -d" +
+        std::to_string(o.load_seconds) +
+        "s -H 'Connection: close' through each; added p99: client_group open loop at " +
+        rate_name(latency_rate) + "/s for " + std::to_string(o.open_loop_seconds) +
+        " s, p99 response latency through the proxy minus direct to nginx";
+    run_wrk(ns, haproxy_port, 1, any_cpu);
+    run_wrk(ns, proxy_sim_port, 1, any_cpu);
+    for (int run = 0; run < o.runs; ++run) {
+      auto through = [&](const std::string& who, std::uint16_t port, peer_process& p) {
+        double cpu_before = p.cpu_ms();
+        auto w = run_wrk(ns, port, o.load_seconds, any_cpu);
+        double cpu = p.cpu_ms() - cpu_before;
+        report.add(section, who + "_conn_per_s", "conn/s", w.requests_per_s);
+        report.add(section, who + "_cpu_us_per_conn", "us",
+                   w.requests ? cpu * 1000.0 / static_cast<double>(w.requests) : 0);
+        report.add(section, who + "_errors", "count",
+                   static_cast<double>(w.socket_errors + w.non_2xx));
+      };
+      if (run % 2 == 0) {
+        through("haproxy", haproxy_port, haproxy);
+        through("proxy_sim", proxy_sim_port, sim);
+      } else {
+        through("proxy_sim", proxy_sim_port, sim);
+        through("haproxy", haproxy_port, haproxy);
+      }
+      auto direct = run_open_loop(ns, nginx_port, latency_rate, o.open_loop_seconds, any_cpu);
+      auto h = run_open_loop(ns, haproxy_port, latency_rate, o.open_loop_seconds, any_cpu);
+      auto s = run_open_loop(ns, proxy_sim_port, latency_rate, o.open_loop_seconds, any_cpu);
+      report.add(section, "direct_p99_ms", "ms", direct.p99_ms);
+      report.add(section, "haproxy_p99_ms", "ms", h.p99_ms);
+      report.add(section, "proxy_sim_p99_ms", "ms", s.p99_ms);
+      report.add(section, "haproxy_added_p99_ms", "ms", h.p99_ms - direct.p99_ms);
+      report.add(section, "proxy_sim_added_p99_ms", "ms", s.p99_ms - direct.p99_ms);
+      if (o.verbose) std::cerr << "proxy run " << run + 1 << " done\n";
+    }
+    if (!haproxy.alive() || !sim.alive())
+      report.notes[section + ".warning"] = "a proxy died during the runs";
+    auto& row = report.ratio(section, "proxy_sim / haproxy, connections per second",
+                             "proxy_sim_conn_per_s", "haproxy_conn_per_s");
+    row.target = ">= 1.00";
+    row.limit = 1.0;
+    row.lower_is_better = false;
+    report.ratio(section, "proxy_sim / haproxy, proxy CPU time per connection",
+                 "proxy_sim_cpu_us_per_conn", "haproxy_cpu_us_per_conn");
+    report.ratio(section, "proxy_sim / haproxy, added p99 latency", "proxy_sim_added_p99_ms",
+                 "haproxy_added_p99_ms");
+    repin(nginx.pid(), server_cpu);
+  }
+}
+
+} // namespace backlog_lab::bench
