@@ -39,6 +39,7 @@ demo_result run_accept_queue_demo(const demo_options& options) {
   if (::uname(&u) == 0) r.kernel = u.release;
 
   lab::netns ns = lab::netns::create("observe-demo");
+  r.namespace_inode = ns.inode();
   // Short client timers keep the run quick; the listener side uses the defaults that matter.
   lab::apply_sysctls(ns, {{"net.core.somaxconn", std::to_string(options.somaxconn)},
                           {"net.ipv4.tcp_syn_retries", "2"},

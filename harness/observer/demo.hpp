@@ -26,14 +26,15 @@ struct demo_options {
 /// What the demo saw; every number comes from the run.
 struct demo_result {
   demo_options options;
-  std::string kernel;              ///< uname -r
-  endpoint listen_endpoint;        ///< where the listener was
-  std::uint32_t connected = 0;     ///< connect() completed within the window
-  std::uint32_t requests_sent = 0; ///< wrote the whole request, then closed
-  std::uint32_t gave_up = 0;       ///< still connecting when the window ended: closed
-  census final_census;             ///< the lab namespace at the end, sockets included
-  listener_summary listener;       ///< the demo's listener, from final_census
-  counter_map counters;            ///< deltas from before the first connect to the end
+  std::string kernel;                ///< uname -r
+  endpoint listen_endpoint;          ///< where the listener was
+  std::uint32_t connected = 0;       ///< connect() completed within the window
+  std::uint32_t requests_sent = 0;   ///< wrote the whole request, then closed
+  std::uint32_t gave_up = 0;         ///< still connecting when the window ended: closed
+  census final_census;               ///< the lab namespace at the end, sockets included
+  listener_summary listener;         ///< the demo's listener, from final_census
+  counter_map counters;              ///< deltas from before the first connect to the end
+  unsigned long namespace_inode = 0; ///< the lab namespace's nsfs inode (gone after the run)
   double elapsed_ms = 0;
 };
 

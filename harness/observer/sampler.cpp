@@ -51,7 +51,7 @@ void sampler::start() {
     t.counters.read(t.baseline);
   start_ = next_ = std::chrono::steady_clock::now();
   running_ = true;
-  sample_now();
+  take_sample(0); // the baseline moment itself
   do_wait();
 }
 
@@ -96,9 +96,13 @@ std::uint32_t sampler::track(std::size_t ns, const listener_summary& l, double t
 }
 
 void sampler::sample_now() {
+  take_sample(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count());
+}
+
+void sampler::take_sample(double t_ms) {
   sample s;
-  s.t_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+  s.t_ms = t_ms;
   s.namespaces.resize(targets_.size());
 
   // Sample-and-hold: whatever a listener showed at its previous sample lasted until now.

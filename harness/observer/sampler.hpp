@@ -108,6 +108,7 @@ private:
     counter_snapshot current;
     observer::census scratch;
   };
+  void take_sample(double t_ms);
   void do_wait();
   void on_wait(const boost::system::error_code& ec);
   std::uint32_t track(std::size_t ns, const listener_summary& l, double t_ms);
