@@ -33,6 +33,7 @@ int compare_main(int argc, char** argv) {
   compare_options o;
   std::string only = "census,memory,load,openloop,proxy,reproduce";
   std::string json_path;
+  std::string markdown_path;
   std::string command;
   app.add_option("--runs", o.runs, "Runs of every measurement")->check(CLI::Range(1, 50));
   app.add_option("--only", only, "Sections, comma separated: " + only);
@@ -47,6 +48,7 @@ int compare_main(int argc, char** argv) {
       ->check(CLI::Range(1, 18'000));
   app.add_option("--backlog-lab", o.backlog_lab, "The backlog-lab binary")->required();
   app.add_option("--json", json_path, "Write the results here");
+  app.add_option("--markdown", markdown_path, "Write the table of ratios as Markdown here");
   app.add_option("--command", command, "The command line to record in the results");
   app.add_flag("-v,--verbose", o.verbose, "Progress on stderr");
   CLI11_PARSE(app, argc, argv);
@@ -117,6 +119,11 @@ int compare_main(int argc, char** argv) {
             << " " << load_before[2] << ", after " << load_after[0] << " " << load_after[1] << " "
             << load_after[2] << "; " << o.runs << " runs; " << wall_s << " s\n";
 
+  if (!markdown_path.empty()) {
+    std::ofstream md(markdown_path);
+    report.print_markdown(md);
+    if (!md) throw lab_error("cannot write " + markdown_path);
+  }
   if (!json_path.empty()) {
     auto j = report.to_json();
     j["date"] = date;

@@ -40,7 +40,7 @@ std::string ratio_row::margin() const {
   double m = ratio.median();
   if (tolerance) {
     double off = std::fabs(m - *limit) / *limit * 100;
-    return (met() ? "off by " : "missed: off by ") + fixed(off, 2) + "%";
+    return "off by " + fixed(off, 2) + "%";
   }
   // Relative to the limit: 0.30 against <= 0.50 is met by 40%; 0.9 against >= 1.0 missed by 10%.
   double rel = lower_is_better ? (*limit - m) / *limit : (m - *limit) / *limit;
@@ -100,6 +100,21 @@ void compare_report::print(std::ostream& out) const {
           << pad(num(f.max()), 11) << f.unit << " (" << f.runs.size() << ")\n";
   for (const auto& [section, note] : notes)
     out << "note " << section << ": " << note << "\n";
+}
+
+void compare_report::print_markdown(std::ostream& out) const {
+  out << "| section | comparison | median | spread (min–max) | target | verdict |\n"
+      << "|---|---|---|---|---|---|\n";
+  for (const auto& r : rows) {
+    std::string verdict = !r.limit               ? ""
+                          : r.ratio.runs.empty() ? "not measured"
+                          : r.met()              ? "**met** (" + r.margin() + ")"
+                                                 : "**missed** (" + r.margin() + ")";
+    out << "| " << r.section << " | " << r.what << " | "
+        << (r.ratio.runs.empty() ? "-" : num(r.ratio.median())) << " | "
+        << (r.ratio.runs.empty() ? "-" : num(r.ratio.min()) + "–" + num(r.ratio.max())) << " | "
+        << r.target << " | " << verdict << " |\n";
+  }
 }
 
 nlohmann::json compare_report::to_json() const {

@@ -44,6 +44,8 @@ struct compare_report {
 
   /// The table of ratios and targets, then every figure with its spread.
   void print(std::ostream& out) const;
+  /// The ratios and targets as a Markdown table (for docs/performance.md).
+  void print_markdown(std::ostream& out) const;
   /// The JSON document: machine, date, command, load, figures, ratios, targets.
   nlohmann::json to_json() const;
 };
