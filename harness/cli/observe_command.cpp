@@ -17,6 +17,8 @@ namespace backlog_lab::cli {
 namespace {
 
 namespace obs = observer;
+// docs/observe-json.md: bumped when a key changes meaning or goes away (additions do not).
+constexpr int observe_json_format_version = 1;
 using nlohmann::json;
 
 std::string kernel_release() {
@@ -70,7 +72,8 @@ int observe_namespace(const observe_options& o, std::ostream& out) {
   if (counters) snap = counters->read();
 
   if (o.json) {
-    json j{{"kernel", kernel_release()},
+    json j{{"format_version", observe_json_format_version},
+           {"kernel", kernel_release()},
            {"namespace", namespace_json(source, ns)},
            {"census", obs::to_json(c, !o.listeners_only)}};
     if (snap) j["counters"] = obs::to_json(snap->values);
@@ -110,7 +113,8 @@ int observe_demo(const observe_options& o, std::ostream& out) {
     json jchecks = json::array();
     for (const auto& c : checks)
       jchecks.push_back({{"expectation", c.expectation}, {"measured", c.measured}, {"ok", c.ok}});
-    json j{{"kernel", r.kernel},
+    json j{{"format_version", observe_json_format_version},
+           {"kernel", r.kernel},
            {"demo",
             {{"connections", d.connections},
              {"backlog", d.backlog},
