@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "harness/cli/run_cmd.hpp"
+#include "harness/cli/sweep_cmd.hpp"
 #include "harness/cli/version.hpp"
 #include "harness/core/error.hpp"
 
@@ -22,6 +23,7 @@ int run_main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> action;
   setup_run(app, action);
+  setup_sweep(app, action);
 #ifdef BACKLOG_LAB_HAVE_OBSERVE
   setup_observe(app, action);
 #endif

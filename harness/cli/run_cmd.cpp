@@ -10,6 +10,7 @@
 #include "harness/report/report.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
+#include "harness/sweep/settings.hpp"
 #include "scenarios/builtin.hpp"
 
 namespace backlog_lab::cli {
@@ -38,6 +39,9 @@ void setup_run(CLI::App& app, std::function<int()>& action) {
                   "Write every client connection (times, outcome, ports) as CSV to FILE");
   cmd->add_option("--seed", opts->seed, "Seed for random choices (overrides the scenario's)");
   cmd->add_flag("-q,--quiet", opts->quiet, "Print only failed expectations and the verdict");
+  cmd->add_option("--set", opts->sets,
+                  "KEY=VALUE: a sysctl (ROLE:net.x.y) or a JSON pointer into the scenario, as "
+                  "`sweep --set` takes them; re-runs one sweep cell");
   cmd->add_flag("--show-rules", opts->show_rules,
                 "Print the node's NAT rules as `iptables -t nat -S` lists them");
   cmd->callback([opts, &action] { action = [opts] { return execute_run(*opts); }; });
@@ -52,7 +56,9 @@ int execute_run(const run_options& o) {
     }
     return 0;
   }
-  auto s = scenario::load_scenario(o.scenario.empty() ? scenario::default_scenario : o.scenario);
+  std::string name = o.scenario.empty() ? scenario::default_scenario : o.scenario;
+  auto s = o.sets.empty() ? scenario::load_scenario(name)
+                          : sweep::apply_sets(sweep::read_scenario_text(name), o.sets);
   std::ofstream json_file, junit_file;
   std::ostream* json_out = o.json_path.empty() ? nullptr : &open_output(o.json_path, json_file, "--json");
   std::ostream* junit_out = o.junit_path.empty() ? nullptr : &open_output(o.junit_path, junit_file, "--junit");

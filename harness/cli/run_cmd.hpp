@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace backlog_lab::cli {
 
@@ -18,6 +19,7 @@ struct run_options {
   std::optional<std::uint64_t> seed;   ///< overrides the scenario's seed
   bool quiet = false;                  ///< only failures and the verdict
   bool show_rules = false;             ///< print the node's NAT rules
+  std::vector<std::string> sets;       ///< KEY=VALUE overrides, as `sweep --set` with one value
 };
 
 /// Adds the `run` subcommand to `app`; `action` is set to run it when it is chosen.

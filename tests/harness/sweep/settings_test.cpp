@@ -1,0 +1,162 @@
+#include <cstdint>
+#include <gtest/gtest.h>
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/sweep/settings.hpp"
+
+namespace backlog_lab::sweep {
+namespace {
+
+using json = nlohmann::json;
+
+const char* scenario_json = R"({
+  "name": "t", "duration_ms": 1000,
+  "sysctls": {"node": {"net.core.somaxconn": 128}},
+  "proxy": {"mode": "userspace", "backlog": -1},
+  "backends": [{"name": "pod-a"}],
+  "services": [{"name": "default/web:http", "node_port": 30080, "endpoints": ["pod-a"]}],
+  "clients": [{"name": "load", "target_service": "default/web:http", "rate_per_s": 10}]
+})";
+
+scenario_text text() {
+  return {scenario_json, "t.json"};
+}
+
+// make_plan expecting an input_error; returns its message.
+std::string error_of(const std::vector<std::string>& sets) {
+  try {
+    make_plan(text(), sets);
+  } catch (const input_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for " << ::testing::PrintToString(sets);
+  return {};
+}
+
+TEST(sweep_settings, parses_sysctl_and_pointer_keys) {
+  axis a = parse_set("node:net.core.somaxconn=8,64,4096");
+  EXPECT_EQ(a.role, "node");
+  EXPECT_EQ(a.sysctl, "net.core.somaxconn");
+  EXPECT_EQ(a.pointer, "/sysctls/node/net.core.somaxconn");
+  EXPECT_EQ(a.values, (std::vector<json>{8, 64, 4096}));
+
+  axis b = parse_set("/proxy/dial_timeouts_ms=[250,500],[20,1000]");
+  EXPECT_TRUE(b.role.empty());
+  EXPECT_EQ(b.pointer, "/proxy/dial_timeouts_ms");
+  ASSERT_EQ(b.values.size(), 2u) << "commas inside brackets belong to the value";
+  EXPECT_EQ(b.values[1], json::parse("[20,1000]"));
+
+  axis c = parse_set("/proxy/mode=userspace,\"iptables\"");
+  EXPECT_EQ(c.values, (std::vector<json>{"userspace", "iptables"})) << "bare words are strings";
+  EXPECT_EQ(parse_set("/proxy/half_close=true,false").values, (std::vector<json>{true, false}));
+}
+
+TEST(sweep_settings, the_cells_are_the_cartesian_product_last_axis_fastest) {
+  plan p = make_plan(text(), {"node:net.core.somaxconn=8,64", "/clients/0/rate_per_s=5,10,20"});
+  ASSERT_EQ(p.cells.size(), 6u);
+  std::set<std::pair<int, double>> seen;
+  for (size_t i = 0; i < p.cells.size(); ++i) {
+    const cell& c = p.cells[i];
+    EXPECT_EQ(c.index, i);
+    std::string somaxconn = c.scenario.sysctls.at("node").at("net.core.somaxconn");
+    double rate = c.scenario.clients.at(0).rate_per_s;
+    EXPECT_EQ(somaxconn, c.settings[0].second.dump());
+    EXPECT_EQ(rate, c.settings[1].second.get<double>());
+    seen.insert({std::stoi(somaxconn), rate});
+  }
+  EXPECT_EQ(seen.size(), 6u) << "every combination once";
+  EXPECT_EQ(p.cells[0].label(), "node:net.core.somaxconn=8 /clients/0/rate_per_s=5");
+  EXPECT_EQ(p.cells[1].label(), "node:net.core.somaxconn=8 /clients/0/rate_per_s=10");
+  EXPECT_EQ(p.cells[3].label(), "node:net.core.somaxconn=64 /clients/0/rate_per_s=5");
+}
+
+TEST(sweep_settings, no_set_is_one_cell_and_new_roles_and_fields_are_added) {
+  plan none = make_plan(text(), {});
+  ASSERT_EQ(none.cells.size(), 1u);
+  EXPECT_EQ(none.cells[0].label(), "");
+  plan p =
+      make_plan(text(), {"clients:net.ipv4.tcp_syn_linear_timeouts=0,4", "/proxy/half_close=true"});
+  ASSERT_EQ(p.cells.size(), 2u);
+  EXPECT_EQ(p.cells[1].scenario.sysctls.at("clients").at("net.ipv4.tcp_syn_linear_timeouts"), "4");
+  EXPECT_TRUE(p.cells[1].scenario.proxy->half_close) << "a field left at its default can be set";
+}
+
+TEST(sweep_settings, errors_name_the_set_and_the_json_path) {
+  struct bad {
+    std::string set;
+    std::vector<std::string> say; // parts the message must contain
+  };
+  const bad cases[] = {
+      {"nodes:net.core.somaxconn=8",
+       {"--set nodes:net.core.somaxconn=8", "/sysctls/nodes/net.core.somaxconn", "role"}},
+      {"node:kernel.pid_max=8", {"--set node:kernel.pid_max=8", "/sysctls/node", "'net.'"}},
+      {"node:net.core.no_such_key=1",
+       {"--set node:net.core.no_such_key=1", "/sysctls/node/net.core.no_such_key",
+        "/proc/sys/net/core/no_such_key does not exist"}},
+      {"node:net.core.somaxconn=1.5",
+       {"--set node:net.core.somaxconn=1.5", "/sysctls/node/net.core.somaxconn",
+        "expected an integer or a string, got a number"}},
+      {"/proxy/backlg=5", {"--set /proxy/backlg=5", "/proxy/backlg", "unknown field 'backlg'"}},
+      {"/clients/3/rate_per_s=5", {"--set /clients/3/rate_per_s=5", "/clients/3"}},
+      {"/clients/x/rate_per_s=5", {"--set /clients/x/rate_per_s=5", "/clients/x"}},
+      {"/duration_ms/x=5", {"--set /duration_ms/x=5", "/duration_ms"}},
+      {"/clients/0/rate_per_s=5,fast",
+       {"--set /clients/0/rate_per_s=fast", "/clients/0/rate_per_s",
+        "expected a number, got a string"}},
+      {"/proxy/backlog=-5", {"--set /proxy/backlog=-5", "/proxy/backlog", "[-1, 65535]"}},
+      {"/proxy/mode=ipvs", {"--set /proxy/mode=ipvs", "/proxy/mode", "\"userspace\""}},
+      {"/a~2=1", {"--set /a~2=1", "JSON pointer"}},
+      {"somaxconn=8", {"--set somaxconn=8", "ROLE:net.x.y"}},
+      {"node:net.core.somaxconn", {"--set node:net.core.somaxconn", "KEY=V1,V2"}},
+      {"node:net.core.somaxconn=8,", {"--set node:net.core.somaxconn=8,", "none empty"}},
+      {"/=1", {"--set /=1"}},
+  };
+  for (const auto& c : cases) {
+    std::string message = error_of({c.set});
+    for (const auto& part : c.say)
+      EXPECT_NE(message.find(part), std::string::npos)
+          << "--set " << c.set << ": message \"" << message << "\" lacks \"" << part << "\"";
+  }
+  std::string twice = error_of({"node:net.core.somaxconn=8", "node:net.core.somaxconn=16"});
+  EXPECT_NE(twice.find("set twice"), std::string::npos) << twice;
+}
+
+TEST(sweep_settings, a_combination_the_reader_rejects_names_every_set_of_the_cell) {
+  // Each value is fine alone; only this pair breaks a cross-field rule (a unique node_port).
+  const char* two = R"({"name": "t", "duration_ms": 1000, "proxy": {"mode": "userspace"},
+    "backends": [{"name": "a"}],
+    "services": [{"name": "s1", "node_port": 30080}, {"name": "s2", "node_port": 30081}]})";
+  try {
+    make_plan({two, "two.json"}, {"/services/0/node_port=30090", "/services/1/node_port=30090"});
+    ADD_FAILURE() << "no error";
+  } catch (const input_error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("--set /services/0/node_port=30090 --set /services/1/node_port=30090"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("/services/1/node_port"), std::string::npos) << m;
+  }
+}
+
+TEST(sweep_settings, apply_sets_takes_one_value_per_key) {
+  scenario::scenario s = apply_sets(text(), {"/proxy/backlog=64", "node:net.core.somaxconn=32"});
+  EXPECT_EQ(s.proxy->backlog, 64);
+  EXPECT_EQ(s.sysctls.at("node").at("net.core.somaxconn"), "32");
+  EXPECT_THROW(apply_sets(text(), {"/proxy/backlog=64,128"}), input_error);
+}
+
+TEST(sweep_settings, repeat_seeds_are_deterministic_distinct_and_json_safe) {
+  std::set<std::uint64_t> seen;
+  for (std::uint64_t sweep_seed : {0ULL, 1ULL, 42ULL, ~0ULL})
+    for (std::size_t r = 0; r < 10; ++r) {
+      std::uint64_t s = repeat_seed(sweep_seed, r);
+      EXPECT_EQ(s, repeat_seed(sweep_seed, r));
+      EXPECT_LT(s, 1ULL << 63);
+      seen.insert(s);
+    }
+  EXPECT_EQ(seen.size(), 40u);
+}
+
+} // namespace
+} // namespace backlog_lab::sweep
