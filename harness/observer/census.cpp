@@ -1,6 +1,9 @@
 #include "harness/observer/census.hpp"
 
 #include <algorithm>
+#include <array>
+#include <exception>
+#include <thread>
 #include <tuple>
 
 namespace backlog_lab::observer {
@@ -136,14 +139,64 @@ census summarize(std::span<const tcp_socket> sockets) {
   return out;
 }
 
-census_reader::census_reader(const lab::netns* ns) : diag_(ns) {}
+census_reader::census_reader(const lab::netns* ns) : diag_(ns) {
+  if (ns) ns_ = ns->duplicate();
+}
 
 void census_reader::read(census& out, census_options options) {
   std::vector<tcp_socket>& into = options.summary_only ? scratch_ : out.sockets;
   into.clear();
-  diag_.dump([&into](const tcp_socket& s) { into.push_back(s); });
+  if (options.threads > 1) {
+    dump_split(into);
+    choose_split(into);
+  } else {
+    diag_.dump([&into](const tcp_socket& s) { into.push_back(s); });
+  }
   if (options.summary_only) out.sockets.clear();
   builder_.summarize(into, out);
+}
+
+void census_reader::dump_split(std::vector<tcp_socket>& into) {
+  if (!second_) second_ = std::make_unique<sock_diag_reader>(ns_.valid() ? &ns_ : nullptr);
+  second_scratch_.clear();
+  std::exception_ptr failed;
+  std::thread worker([this, &failed] {
+    try {
+      dump_filter upper;
+      upper.min_local_port = split_port_;
+      second_->dump(upper, [this](const tcp_socket& s) { second_scratch_.push_back(s); });
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  try {
+    dump_filter lower;
+    lower.max_local_port = static_cast<std::uint16_t>(split_port_ - 1);
+    diag_.dump(lower, [&into](const tcp_socket& s) { into.push_back(s); });
+  } catch (...) {
+    worker.join();
+    throw;
+  }
+  worker.join();
+  if (failed) std::rethrow_exception(failed);
+  into.insert(into.end(), second_scratch_.begin(), second_scratch_.end());
+}
+
+void census_reader::choose_split(std::span<const tcp_socket> sockets) {
+  // Next time, split where half of this census's sockets lie below (256-port granularity).
+  std::array<std::uint32_t, 256> buckets{};
+  for (const auto& s : sockets)
+    ++buckets[s.local.port >> 8];
+  const std::size_t half = sockets.size() / 2;
+  std::size_t below = 0, best_gap = sockets.size() + 1;
+  for (std::size_t b = 1; b < buckets.size(); ++b) {
+    below += buckets[b - 1];
+    std::size_t gap = below > half ? below - half : half - below;
+    if (gap < best_gap) {
+      best_gap = gap;
+      split_port_ = static_cast<std::uint16_t>(b << 8);
+    }
+  }
 }
 
 census census_reader::read(census_options options) {

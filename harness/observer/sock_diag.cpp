@@ -186,23 +186,43 @@ dump_chunk_result parse_dump_chunk(std::span<const std::byte> datagram, std::uin
   return r;
 }
 
-std::array<std::byte, 72> make_dump_request(std::uint8_t family, std::uint32_t seq,
-                                            std::uint32_t states) {
-  struct {
-    nlmsghdr hdr;
-    inet_diag_req_v2 req;
-  } msg{};
-  static_assert(sizeof(msg) == 72);
-  msg.hdr.nlmsg_len = sizeof(msg);
-  msg.hdr.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.hdr.nlmsg_seq = seq;
-  msg.req.sdiag_family = family;
-  msg.req.sdiag_protocol = IPPROTO_TCP;
-  msg.req.idiag_states = states;
-  msg.req.idiag_ext = 0; // no extensions: the smallest messages, the fastest dump
-  std::array<std::byte, 72> out;
-  std::memcpy(out.data(), &msg, sizeof(msg));
+std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
+                                         const dump_filter& filter) {
+  // Bytecode: a chain of port comparisons that must all hold. Each is two inet_diag_bc_ops
+  // (the second carries the port in `no`); `yes` steps to the next comparison, `no` jumps past
+  // the end, which the kernel's inet_diag_bc_run() reads as "reject" (iproute2 ss does the same).
+  std::vector<inet_diag_bc_op> ops;
+  auto compare = [&ops](std::uint8_t code, std::uint16_t port) {
+    ops.push_back({code, 8, 0});
+    ops.push_back({0, 0, port});
+  };
+  if (filter.min_local_port > 0) compare(INET_DIAG_BC_S_GE, filter.min_local_port);
+  if (filter.max_local_port < 65535) compare(INET_DIAG_BC_S_LE, filter.max_local_port);
+  const std::size_t bc_len = ops.size() * sizeof(inet_diag_bc_op);
+  for (std::size_t i = 0; i < ops.size(); i += 2)
+    ops[i].no = static_cast<std::uint16_t>(bc_len - i * sizeof(inet_diag_bc_op) + 4);
+
+  const std::size_t attr_len = bc_len ? NLA_HDRLEN + bc_len : 0;
+  const std::size_t total = NLMSG_HDRLEN + sizeof(inet_diag_req_v2) + NLA_ALIGN(attr_len);
+  std::vector<std::byte> out(total);
+  nlmsghdr hdr{};
+  hdr.nlmsg_len = static_cast<std::uint32_t>(total);
+  hdr.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  hdr.nlmsg_seq = seq;
+  inet_diag_req_v2 req{};
+  req.sdiag_family = family;
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_states = filter.states;
+  req.idiag_ext = 0; // no extensions: the smallest messages, the fastest dump
+  std::memcpy(out.data(), &hdr, sizeof hdr);
+  std::memcpy(out.data() + NLMSG_HDRLEN, &req, sizeof req);
+  if (bc_len) {
+    nlattr attr{static_cast<std::uint16_t>(attr_len), INET_DIAG_REQ_BYTECODE};
+    std::byte* at = out.data() + NLMSG_HDRLEN + sizeof req;
+    std::memcpy(at, &attr, sizeof attr);
+    std::memcpy(at + NLA_HDRLEN, ops.data(), bc_len);
+  }
   return out;
 }
 
@@ -257,12 +277,12 @@ void sock_diag_reader::open_socket() {
   fd_ = fd;
 }
 
-std::size_t sock_diag_reader::dump(std::uint32_t states, socket_visitor visit) {
+std::size_t sock_diag_reader::dump(const dump_filter& filter, socket_visitor visit) {
   if (fd_ < 0) open_socket();
-  return dump_family(AF_INET, states, visit) + dump_family(AF_INET6, states, visit);
+  return dump_family(AF_INET, filter, visit) + dump_family(AF_INET6, filter, visit);
 }
 
-std::size_t sock_diag_reader::dump_family(std::uint8_t family, std::uint32_t states,
+std::size_t sock_diag_reader::dump_family(std::uint8_t family, const dump_filter& filter,
                                           socket_visitor visit) {
   // If anything below throws mid-dump, the rest of the dump would still be queued on the
   // socket: drop the socket and open a fresh one next time instead of draining it.
@@ -278,7 +298,7 @@ std::size_t sock_diag_reader::dump_family(std::uint8_t family, std::uint32_t sta
   } guard{fd_};
 
   const std::uint32_t seq = ++seq_;
-  const auto request = make_dump_request(family, seq, states);
+  const auto request = make_dump_request(family, seq, filter);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   ssize_t sent;

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "harness/lab/netns.hpp"
 #include "harness/observer/tcp_state.hpp"
@@ -108,10 +109,17 @@ constexpr std::uint32_t state_bit(tcp_state s) noexcept {
   return std::uint32_t{1} << static_cast<unsigned>(s);
 }
 
-/// The dump request for `family` (AF_INET or AF_INET6): TCP, the states in `states`, no
-/// extensions.
-std::array<std::byte, 72> make_dump_request(std::uint8_t family, std::uint32_t seq,
-                                            std::uint32_t states = all_states_mask);
+/// Which sockets a dump asks the kernel for.
+struct dump_filter {
+  std::uint32_t states = all_states_mask; ///< idiag_states mask (see state_bit)
+  std::uint16_t min_local_port = 0;       ///< > 0: a bytecode filter "sport >= min"
+  std::uint16_t max_local_port = 65535;   ///< < 65535: a bytecode filter "sport <= max"
+};
+
+/// The dump request for `family` (AF_INET or AF_INET6): TCP, no extensions, the states and
+/// (as INET_DIAG_REQ_BYTECODE, the way ss builds it) the local port range of `filter`.
+std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
+                                         const dump_filter& filter = {});
 
 /// A NETLINK_SOCK_DIAG socket bound to one namespace, reused for many dumps.
 class sock_diag_reader {
@@ -127,13 +135,13 @@ public:
 
   /// Dumps every TCP socket of the namespace (IPv4, then IPv6) in kernel order, calling `visit`
   /// for each; returns how many. Throws lab_error on a kernel error or a malformed reply.
-  std::size_t dump(socket_visitor visit) { return dump(all_states_mask, visit); }
-  /// Same for the sockets whose state is in `states` (an idiag_states mask; see state_bit).
-  std::size_t dump(std::uint32_t states, socket_visitor visit);
+  std::size_t dump(socket_visitor visit) { return dump(dump_filter{}, visit); }
+  /// Same for the sockets that pass `filter`.
+  std::size_t dump(const dump_filter& filter, socket_visitor visit);
 
 private:
   void open_socket();
-  std::size_t dump_family(std::uint8_t family, std::uint32_t states, socket_visitor visit);
+  std::size_t dump_family(std::uint8_t family, const dump_filter& filter, socket_visitor visit);
 
   int fd_ = -1;
   bool own_namespace_ = false; ///< true: ns_ holds the namespace to reopen in

@@ -445,6 +445,34 @@ TEST_F(census_lab, every_number_matches_ss) {
   EXPECT_TRUE(summary.sockets.empty());
   EXPECT_EQ(summary.listeners, c.listeners);
   EXPECT_EQ(summary.totals, c.totals);
+  // Two threads (the namespace dumped in two halves by local port) give the same census.
+  for (int round = 0; round < 2; ++round) { // the second round splits at the learned median
+    census split = reader.read(census_options{.threads = 2});
+    EXPECT_EQ(split.listeners, c.listeners);
+    EXPECT_EQ(split.totals, c.totals);
+    std::vector<ss_line> halves;
+    for (const auto& s : split.sockets)
+      halves.push_back(as_ss(s));
+    std::sort(halves.begin(), halves.end());
+    EXPECT_EQ(halves, ours);
+  }
+  // A port-filtered dump returns exactly the sockets in the range.
+  {
+    sock_diag_reader diag(&ns_);
+    dump_filter f;
+    f.min_local_port = v4_at.port();
+    f.max_local_port = v4_at.port();
+    std::size_t in_range = 0;
+    diag.dump(f, [&](const tcp_socket& s) {
+      EXPECT_EQ(s.local.port, v4_at.port());
+      ++in_range;
+    });
+    std::size_t expected = 0;
+    for (const auto& s : c.sockets)
+      expected += s.local.port == v4_at.port();
+    EXPECT_EQ(in_range, expected);
+    EXPECT_GT(expected, 5u);
+  }
   // And the visitor form sees every socket.
   std::size_t visited = 0;
   EXPECT_EQ(reader.for_each([&](const tcp_socket&) { ++visited; }), c.sockets.size());

@@ -258,6 +258,35 @@ TEST(sock_diag_parse, request_asks_for_tcp_in_every_state_without_extensions) {
   EXPECT_FALSE(r.idiag_states & 1u);
 }
 
+TEST(sock_diag_parse, port_filters_become_bytecode_like_ss_builds_it) {
+  dump_filter f;
+  f.min_local_port = 1000;
+  f.max_local_port = 2000;
+  auto req = make_dump_request(AF_INET, 1, f);
+  ASSERT_EQ(req.size(), NLMSG_HDRLEN + sizeof(inet_diag_req_v2) + NLA_HDRLEN + 16);
+  nlmsghdr h;
+  std::memcpy(&h, req.data(), sizeof h);
+  EXPECT_EQ(h.nlmsg_len, req.size());
+  nlattr a;
+  std::memcpy(&a, req.data() + NLMSG_HDRLEN + sizeof(inet_diag_req_v2), sizeof a);
+  EXPECT_EQ(a.nla_type, INET_DIAG_REQ_BYTECODE);
+  EXPECT_EQ(a.nla_len, NLA_HDRLEN + 16);
+  inet_diag_bc_op ops[4];
+  std::memcpy(ops, req.data() + req.size() - 16, 16);
+  // S_GE 1000: yes -> next comparison, no -> past the end (reject).
+  EXPECT_EQ(ops[0].code, INET_DIAG_BC_S_GE);
+  EXPECT_EQ(ops[0].yes, 8);
+  EXPECT_EQ(ops[0].no, 20);
+  EXPECT_EQ(ops[1].no, 1000);
+  // S_LE 2000: yes -> the end (accept), no -> past the end.
+  EXPECT_EQ(ops[2].code, INET_DIAG_BC_S_LE);
+  EXPECT_EQ(ops[2].yes, 8);
+  EXPECT_EQ(ops[2].no, 12);
+  EXPECT_EQ(ops[3].no, 2000);
+  // No filter: no attribute.
+  EXPECT_EQ(make_dump_request(AF_INET, 1).size(), NLMSG_HDRLEN + sizeof(inet_diag_req_v2));
+}
+
 TEST(format_endpoint, matches_ss) {
   ip_address any6, lo6, mapped;
   ASSERT_TRUE(ip_address::parse("::", any6));
