@@ -173,7 +173,8 @@ dump_chunk_result parse_dump_chunk(std::span<const std::byte> datagram, std::uin
     }
     case NLMSG_NOOP:
       continue;
-    case SOCK_DIAG_BY_FAMILY: {
+    case SOCK_DIAG_BY_FAMILY:
+    case TCPDIAG_GETSOCK: { // replies carry the request's type
       if (const char* why = parse_inet_diag_payload(payload, s)) return fail(why);
       visit(s);
       ++r.sockets;
@@ -203,23 +204,36 @@ std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
     ops[i].no = static_cast<std::uint16_t>(bc_len - i * sizeof(inet_diag_bc_op) + 4);
 
   const std::size_t attr_len = bc_len ? NLA_HDRLEN + bc_len : 0;
-  const std::size_t total = NLMSG_HDRLEN + sizeof(inet_diag_req_v2) + NLA_ALIGN(attr_len);
+  // AF_UNSPEC: the legacy TCPDIAG_GETSOCK request (struct inet_diag_req), which the kernel
+  // still serves (inet_diag_dump_compat) as a dump of both families in ONE walk of its hash
+  // tables. The tables are global (or sized by tcp_child_ehash_entries), so on a small
+  // namespace the walk over empty buckets is most of a census: one walk instead of two.
+  const bool legacy = family == AF_UNSPEC;
+  const std::size_t req_len = legacy ? sizeof(inet_diag_req) : sizeof(inet_diag_req_v2);
+  const std::size_t total = NLMSG_HDRLEN + req_len + NLA_ALIGN(attr_len);
   std::vector<std::byte> out(total);
   nlmsghdr hdr{};
   hdr.nlmsg_len = static_cast<std::uint32_t>(total);
-  hdr.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  hdr.nlmsg_type = legacy ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
   hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   hdr.nlmsg_seq = seq;
-  inet_diag_req_v2 req{};
-  req.sdiag_family = family;
-  req.sdiag_protocol = IPPROTO_TCP;
-  req.idiag_states = filter.states;
-  req.idiag_ext = 0; // no extensions: the smallest messages, the fastest dump
   std::memcpy(out.data(), &hdr, sizeof hdr);
-  std::memcpy(out.data() + NLMSG_HDRLEN, &req, sizeof req);
+  if (legacy) {
+    inet_diag_req req{};
+    req.idiag_states = filter.states;
+    req.idiag_ext = 0;
+    std::memcpy(out.data() + NLMSG_HDRLEN, &req, sizeof req);
+  } else {
+    inet_diag_req_v2 req{};
+    req.sdiag_family = family;
+    req.sdiag_protocol = IPPROTO_TCP;
+    req.idiag_states = filter.states;
+    req.idiag_ext = 0; // no extensions: the smallest messages, the fastest dump
+    std::memcpy(out.data() + NLMSG_HDRLEN, &req, sizeof req);
+  }
   if (bc_len) {
     nlattr attr{static_cast<std::uint16_t>(attr_len), INET_DIAG_REQ_BYTECODE};
-    std::byte* at = out.data() + NLMSG_HDRLEN + sizeof req;
+    std::byte* at = out.data() + NLMSG_HDRLEN + req_len;
     std::memcpy(at, &attr, sizeof attr);
     std::memcpy(at + NLA_HDRLEN, ops.data(), bc_len);
   }
@@ -238,7 +252,8 @@ sock_diag_reader::sock_diag_reader(const lab::netns* ns, std::size_t buffer_byte
 
 sock_diag_reader::sock_diag_reader(sock_diag_reader&& other) noexcept
     : fd_(other.fd_), own_namespace_(other.own_namespace_), ns_(std::move(other.ns_)),
-      buffer_(std::move(other.buffer_)), buffer_bytes_(other.buffer_bytes_), seq_(other.seq_) {
+      buffer_(std::move(other.buffer_)), buffer_bytes_(other.buffer_bytes_), seq_(other.seq_),
+      combined_(other.combined_) {
   other.fd_ = -1;
 }
 
@@ -251,6 +266,7 @@ sock_diag_reader& sock_diag_reader::operator=(sock_diag_reader&& other) noexcept
     buffer_ = std::move(other.buffer_);
     buffer_bytes_ = other.buffer_bytes_;
     seq_ = other.seq_;
+    combined_ = other.combined_;
     other.fd_ = -1;
   }
   return *this;
@@ -279,11 +295,20 @@ void sock_diag_reader::open_socket() {
 
 std::size_t sock_diag_reader::dump(const dump_filter& filter, socket_visitor visit) {
   if (fd_ < 0) open_socket();
+  if (filter.family == AF_INET || filter.family == AF_INET6)
+    return dump_family(filter.family, filter, visit);
+  if (combined_) {
+    // One walk of the kernel's hash tables for both families (see make_dump_request).
+    bool unsupported = false;
+    std::size_t n = dump_family(AF_UNSPEC, filter, visit, &unsupported);
+    if (!unsupported) return n;
+    combined_ = false;
+  }
   return dump_family(AF_INET, filter, visit) + dump_family(AF_INET6, filter, visit);
 }
 
 std::size_t sock_diag_reader::dump_family(std::uint8_t family, const dump_filter& filter,
-                                          socket_visitor visit) {
+                                          socket_visitor visit, bool* unsupported) {
   // If anything below throws mid-dump, the rest of the dump would still be queued on the
   // socket: drop the socket and open a fresh one next time instead of draining it.
   struct reset_on_throw {
@@ -331,6 +356,14 @@ std::size_t sock_diag_reader::dump_family(std::uint8_t family, const dump_filter
       // A kernel built without IPv6 diag support has no handler for AF_INET6: no sockets.
       if (family == AF_INET6 && count == 0 &&
           (r.kernel_errno == ENOENT || r.kernel_errno == EAFNOSUPPORT)) {
+        guard.armed = false;
+        return 0;
+      }
+      // A kernel without the legacy both-families request: the caller falls back.
+      if (unsupported && count == 0 &&
+          (r.kernel_errno == EINVAL || r.kernel_errno == ENOENT || r.kernel_errno == EOPNOTSUPP ||
+           r.kernel_errno == EAFNOSUPPORT)) {
+        *unsupported = true;
         guard.armed = false;
         return 0;
       }

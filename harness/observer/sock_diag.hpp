@@ -111,13 +111,15 @@ constexpr std::uint32_t state_bit(tcp_state s) noexcept {
 
 /// Which sockets a dump asks the kernel for.
 struct dump_filter {
+  std::uint8_t family = 0;                ///< AF_INET or AF_INET6 only; 0 (AF_UNSPEC): both
   std::uint32_t states = all_states_mask; ///< idiag_states mask (see state_bit)
   std::uint16_t min_local_port = 0;       ///< > 0: a bytecode filter "sport >= min"
   std::uint16_t max_local_port = 65535;   ///< < 65535: a bytecode filter "sport <= max"
 };
 
-/// The dump request for `family` (AF_INET or AF_INET6): TCP, no extensions, the states and
-/// (as INET_DIAG_REQ_BYTECODE, the way ss builds it) the local port range of `filter`.
+/// The dump request for `family` (AF_INET, AF_INET6, or AF_UNSPEC for both in one legacy
+/// TCPDIAG_GETSOCK request): TCP, no extensions, the states and (as INET_DIAG_REQ_BYTECODE, the
+/// way ss builds it) the local port range of `filter`.
 std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
                                          const dump_filter& filter = {});
 
@@ -141,7 +143,8 @@ public:
 
 private:
   void open_socket();
-  std::size_t dump_family(std::uint8_t family, const dump_filter& filter, socket_visitor visit);
+  std::size_t dump_family(std::uint8_t family, const dump_filter& filter, socket_visitor visit,
+                          bool* unsupported = nullptr);
 
   int fd_ = -1;
   bool own_namespace_ = false; ///< true: ns_ holds the namespace to reopen in
@@ -149,6 +152,7 @@ private:
   std::unique_ptr<std::byte[]> buffer_;
   std::size_t buffer_bytes_ = 0;
   std::uint32_t seq_ = 0;
+  bool combined_ = true; ///< both families in one request, until the kernel refuses it
 };
 
 } // namespace backlog_lab::observer

@@ -258,6 +258,28 @@ TEST(sock_diag_parse, request_asks_for_tcp_in_every_state_without_extensions) {
   EXPECT_FALSE(r.idiag_states & 1u);
 }
 
+TEST(sock_diag_parse, both_families_use_the_legacy_request_and_its_replies_parse) {
+  auto req = make_dump_request(AF_UNSPEC, 9);
+  ASSERT_EQ(req.size(), NLMSG_HDRLEN + sizeof(inet_diag_req));
+  nlmsghdr h;
+  std::memcpy(&h, req.data(), sizeof h);
+  EXPECT_EQ(h.nlmsg_type, TCPDIAG_GETSOCK);
+  EXPECT_EQ(h.nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+  inet_diag_req r;
+  std::memcpy(&r, req.data() + NLMSG_HDRLEN, sizeof r);
+  EXPECT_EQ(r.idiag_states, all_states_mask);
+  // Its replies carry the request's message type.
+  std::vector<std::byte> payload(sizeof(inet_diag_msg));
+  inet_diag_msg m = v4_msg(10, "0.0.0.0", 80, "0.0.0.0", 0, 0, 128, 1);
+  std::memcpy(payload.data(), &m, sizeof m);
+  datagram d;
+  d.message(TCPDIAG_GETSOCK, 9, payload).done(9);
+  collected c;
+  EXPECT_EQ(c.parse(d.bytes, 9).outcome, dump_chunk_result::status::done);
+  ASSERT_EQ(c.sockets.size(), 1u);
+  EXPECT_EQ(c.sockets[0].state, tcp_state::listen);
+}
+
 TEST(sock_diag_parse, port_filters_become_bytecode_like_ss_builds_it) {
   dump_filter f;
   f.min_local_port = 1000;
