@@ -33,7 +33,8 @@ int timeline::counter_index(std::string_view name) const {
   return -1;
 }
 
-sampler::sampler(net::io_context& io, std::vector<sampler_target> targets, sampler_options options)
+sampler::sampler(net::io_context& io, const std::vector<sampler_target>& targets,
+                 sampler_options options)
     : timer_(io) {
   timeline_.interval = options.interval;
   timeline_.counter_names = std::move(options.counters);

@@ -88,7 +88,8 @@ struct timeline {
 class sampler {
 public:
   /// Opens a census reader and a counter reader in each target (setns on the calling thread).
-  sampler(net::io_context& io, std::vector<sampler_target> targets, sampler_options options = {});
+  sampler(net::io_context& io, const std::vector<sampler_target>& targets,
+          sampler_options options = {});
   sampler(const sampler&) = delete;
   sampler& operator=(const sampler&) = delete;
 

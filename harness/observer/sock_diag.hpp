@@ -31,7 +31,7 @@ struct ip_address {
   /// Numeric form as inet_ntop writes it ("127.0.0.1", "::ffff:198.51.100.1").
   std::string to_string() const;
   bool operator==(const ip_address&) const = default;
-  auto operator<=>(const ip_address&) const = default;
+  auto operator<=>(const ip_address&) const = default; // NOLINT(modernize-use-nullptr)
 };
 
 /// An address and a port (host byte order; 0 = none, printed "*").
@@ -63,13 +63,19 @@ struct tcp_socket {
 /// [::]), [::]:80 (v6only), [::ffff:198.51.100.1]:30720, 0.0.0.0:* (port 0 prints as *).
 std::string format_endpoint(const endpoint& e, bool v6only);
 
+class socket_visitor;
+
+/// Anything callable with `const tcp_socket&` other than a socket_visitor itself.
+template <class F>
+concept socket_callable = !std::is_same_v<std::remove_cvref_t<F>, socket_visitor> &&
+                          std::is_invocable_v<F&, const tcp_socket&>;
+
 /// A callable taking `const tcp_socket&`, referenced (not owned) for the duration of one call.
 class socket_visitor {
 public:
-  template <class F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, socket_visitor> &&
-           std::is_invocable_v<F&, const tcp_socket&>) socket_visitor(F&& f)
-  noexcept // NOLINT(bugprone-forwarding-reference-overload)
+  // Constrained (socket_callable), so it never hides the copy constructor.
+  template <socket_callable F>
+  socket_visitor(F&& f) noexcept // NOLINT(bugprone-forwarding-reference-overload)
       : ctx_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
         call_([](void* ctx, const tcp_socket& s) {
           (*static_cast<std::remove_reference_t<F>*>(ctx))(s);
