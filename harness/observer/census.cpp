@@ -139,9 +139,8 @@ census summarize(std::span<const tcp_socket> sockets) {
   return out;
 }
 
-census_reader::census_reader(const lab::netns* ns) : diag_(ns) {
-  if (ns) ns_ = ns->duplicate();
-}
+census_reader::census_reader(const lab::netns* ns)
+    : diag_(ns), ns_(ns ? ns->duplicate() : lab::netns::current()) {}
 
 void census_reader::read(census& out, census_options options) {
   std::vector<tcp_socket>& into = options.summary_only ? scratch_ : out.sockets;
@@ -157,7 +156,7 @@ void census_reader::read(census& out, census_options options) {
 }
 
 void census_reader::dump_split(std::vector<tcp_socket>& into) {
-  if (!second_) second_ = std::make_unique<sock_diag_reader>(ns_.valid() ? &ns_ : nullptr);
+  if (!second_) second_ = std::make_unique<sock_diag_reader>(&ns_);
   second_scratch_.clear();
   std::exception_ptr failed;
   std::thread worker([this, &failed] {

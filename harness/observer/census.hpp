@@ -126,7 +126,7 @@ private:
 
   sock_diag_reader diag_;
   std::unique_ptr<sock_diag_reader> second_; ///< opened on first threads = 2 use
-  lab::netns ns_;                            ///< for opening second_ (invalid: current)
+  lab::netns ns_;                            ///< the namespace, for opening second_
   census_builder builder_;
   std::vector<tcp_socket> scratch_;
   std::vector<tcp_socket> second_scratch_;

@@ -243,17 +243,15 @@ std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
 sock_diag_reader::sock_diag_reader(const lab::netns* ns, std::size_t buffer_bytes)
     : buffer_(new std::byte[buffer_bytes < 65536 ? 65536 : buffer_bytes]),
       buffer_bytes_(buffer_bytes < 65536 ? 65536 : buffer_bytes) {
-  if (ns) {
-    ns_ = ns->duplicate();
-    own_namespace_ = true;
-  }
+  // Without `ns`, remember the namespace we start in, so that a socket reopened after a failed
+  // dump still reports on it even if the thread has moved elsewhere since.
+  ns_ = ns ? ns->duplicate() : lab::netns::current();
   open_socket();
 }
 
 sock_diag_reader::sock_diag_reader(sock_diag_reader&& other) noexcept
-    : fd_(other.fd_), own_namespace_(other.own_namespace_), ns_(std::move(other.ns_)),
-      buffer_(std::move(other.buffer_)), buffer_bytes_(other.buffer_bytes_), seq_(other.seq_),
-      combined_(other.combined_) {
+    : fd_(other.fd_), ns_(std::move(other.ns_)), buffer_(std::move(other.buffer_)),
+      buffer_bytes_(other.buffer_bytes_), seq_(other.seq_), combined_(other.combined_) {
   other.fd_ = -1;
 }
 
@@ -261,7 +259,6 @@ sock_diag_reader& sock_diag_reader::operator=(sock_diag_reader&& other) noexcept
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = other.fd_;
-    own_namespace_ = other.own_namespace_;
     ns_ = std::move(other.ns_);
     buffer_ = std::move(other.buffer_);
     buffer_bytes_ = other.buffer_bytes_;
@@ -279,12 +276,12 @@ sock_diag_reader::~sock_diag_reader() {
 void sock_diag_reader::open_socket() {
   auto make = [] { return ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); };
   int fd;
-  if (own_namespace_) {
+  if (ns_.inode() != lab::netns::current().inode()) {
     // A netlink socket answers for the namespace it was created in, wherever it is used later.
     lab::netns_scope in(ns_);
     fd = make();
   } else {
-    fd = make();
+    fd = make(); // already there: no setns, so no privilege is needed
   }
   if (fd < 0) throw lab_error(errno_message("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", errno));
   // A hang guard: the kernel always answers a dump, so a 5 s silence means something is broken.

@@ -153,8 +153,7 @@ private:
                           bool* unsupported = nullptr);
 
   int fd_ = -1;
-  bool own_namespace_ = false; ///< true: ns_ holds the namespace to reopen in
-  lab::netns ns_;
+  lab::netns ns_; ///< the namespace the socket belongs to (reopened there if needed)
   std::unique_ptr<std::byte[]> buffer_;
   std::size_t buffer_bytes_ = 0;
   std::uint32_t seq_ = 0;
