@@ -14,6 +14,7 @@
 #include "harness/lab/topology.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
+#include "harness/observer/sampler.hpp"
 #include "proxy_sim/proxier.hpp"
 
 namespace backlog_lab::runner {
@@ -22,10 +23,9 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 // Counters the timeline keeps per sample (the rest only as deltas over the run).
-const char* const sampled_counters[] = {"TcpExtListenOverflows", "TcpExtListenDrops",
-                                        "TcpExtTCPSynRetrans",   "TcpPassiveOpens",
-                                        "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent",
-                                        "TcpOutRsts"};
+const std::vector<std::string> sampled_counters = {
+    "TcpExtListenOverflows", "TcpExtListenDrops",    "TcpExtTCPSynRetrans", "TcpPassiveOpens",
+    "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent", "TcpOutRsts"};
 
 std::string kernel_release() {
   utsname u{};
@@ -114,7 +114,8 @@ private:
       next += n;
     }
     plan.client_addresses = std::max<size_t>(1, next);
-    for (const auto& [role, values] : s_.sysctls) plan.sysctls_by_role[role] = values;
+    for (const auto& [role, values] : s_.sysctls)
+      plan.sysctls_by_role[role] = values;
     topology_ = lab::topology::build_nodeport(plan);
   }
 
@@ -139,18 +140,24 @@ private:
                                          topology_.node_address(), result_.seed);
       proxier_->start();
     }
-    // Observers: node every sample; pods too when there are few of them.
-    node_census_.emplace(&topology_.node());
+    // The sampler watches the node, and the pods too when there are few of them.
+    std::vector<observer::sampler_target> targets{{"node", &topology_.node()}};
+    if (topology_.pod_count() <= 16)
+      for (size_t i = 0; i < topology_.pod_count(); ++i)
+        targets.push_back({s_.backends[i].name, &topology_.pod(i)});
+    sampler_.emplace(io_, targets,
+                     observer::sampler_options{std::chrono::milliseconds(s_.sample_interval_ms),
+                                               sampled_counters});
     for (const auto* ns : {&topology_.clients(), &topology_.node()})
       counter_readers_.emplace_back(ns);
-    for (size_t i = 0; i < topology_.pod_count(); ++i) pod_counters_.emplace_back(&topology_.pod(i));
-    if (topology_.pod_count() <= 16)
-      for (size_t i = 0; i < topology_.pod_count(); ++i) pod_census_.emplace_back(&topology_.pod(i));
+    for (size_t i = 0; i < topology_.pod_count(); ++i)
+      pod_counters_.emplace_back(&topology_.pod(i));
     counters_before_.resize(counter_readers_.size());
     for (size_t i = 0; i < counter_readers_.size(); ++i)
       counter_readers_[i].read(counters_before_[i]);
     pods_before_.resize(pod_counters_.size());
-    for (size_t i = 0; i < pod_counters_.size(); ++i) pod_counters_[i].read(pods_before_[i]);
+    for (size_t i = 0; i < pod_counters_.size(); ++i)
+      pod_counters_[i].read(pods_before_[i]);
 
     run_start_ = clock::now();
     std::set<std::string> started_by_event;
@@ -161,7 +168,8 @@ private:
       tcp::endpoint target;
       uint16_t node_port = 0;
       if (!spec.target.empty()) {
-        target = parse_target(spec.target, s_.source + ": /clients/" + std::to_string(g) + "/target");
+        target =
+            parse_target(spec.target, s_.source + ": /clients/" + std::to_string(g) + "/target");
       } else {
         for (const auto& svc : s_.services)
           if (svc.name == spec.target_service) node_port = svc.node_port;
@@ -169,28 +177,30 @@ private:
       }
       std::vector<std::string> addresses;
       size_t n = spec.arrival == "heartbeat" ? spec.checkers : 1;
-      for (size_t k = 0; k < n; ++k) addresses.push_back(topology_.client_address(first_address_[g] + k));
+      for (size_t k = 0; k < n; ++k)
+        addresses.push_back(topology_.client_address(first_address_[g] + k));
       result_.client_addresses[spec.name] = addresses;
       result_.client_node_port[spec.name] = node_port;
       result_.client_service[spec.name] = spec.target.empty() ? spec.target_service : "";
       // Local ports let the report match queued connections with what their client sent.
-      groups_.emplace_back(io_, topology_.clients(), spec, target, addresses,
-                           result_.seed + 1 + g, run_start_,
-                           clients::group_options{.record_local_port = true});
+      groups_.emplace_back(io_, topology_.clients(), spec, target, addresses, result_.seed + 1 + g,
+                           run_start_, clients::group_options{.record_local_port = true});
       if (!started_by_event.count(spec.name)) groups_.back().start();
     }
   }
 
   void play() {
     for (const auto& e : s_.timeline) {
-      auto timer = std::make_shared<net::steady_timer>(io_, run_start_ + std::chrono::milliseconds(e.at_ms));
+      auto timer =
+          std::make_shared<net::steady_timer>(io_, run_start_ + std::chrono::milliseconds(e.at_ms));
       timer->async_wait([this, timer, &e](boost::system::error_code ec) {
         if (!ec && !ending_) apply(e);
       });
       timers_.push_back(timer);
     }
-    sample_timer_.emplace(io_);
-    sample();
+    sampler_->start();
+    stop_timer_.emplace(io_);
+    watch_stop();
     end_timer_.emplace(io_, run_start_ + std::chrono::milliseconds(s_.duration_ms));
     end_timer_->async_wait([this](boost::system::error_code ec) {
       if (!ec) begin_end();
@@ -209,12 +219,14 @@ private:
     const std::string& a = e.action;
     if (a == "set-endpoints") {
       if (proxier_) proxier_->update_endpoints(e.target, endpoints_of(e.endpoints));
-      double effective = now_ms() + (s_.proxy && s_.proxy->mode == "iptables" ? s_.proxy->sync_delay_ms : 0);
+      double effective =
+          now_ms() + (s_.proxy && s_.proxy->mode == "iptables" ? s_.proxy->sync_delay_ms : 0);
       auto& intervals = result_.endpoint_intervals[e.target];
       bool open = !intervals.empty() && intervals.back().second < 0;
       if (e.endpoints.empty() && open) intervals.back().second = effective;
       if (!e.endpoints.empty() && !open) intervals.push_back({effective, -1});
-      for (const auto& n : e.endpoints) rec.note += (rec.note.empty() ? "" : ",") + n;
+      for (const auto& n : e.endpoints)
+        rec.note += (rec.note.empty() ? "" : ",") + n;
       rec.note = "[" + rec.note + "]";
     } else if (a == "start-clients" || a == "stop-clients") {
       for (auto& g : groups_)
@@ -222,54 +234,31 @@ private:
     } else {
       size_t i = backend_index(e.target);
       auto& b = backends_[i];
-      if (a == "kill") b.kill();
-      else if (a == "freeze") b.freeze();
+      if (a == "kill")
+        b.kill();
+      else if (a == "freeze")
+        b.freeze();
       else if (a == "resume") {
         if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
         b.resume();
-      } else if (a == "vanish") topology_.set_pod_reachable(i, false);
+      } else if (a == "vanish")
+        topology_.set_pod_reachable(i, false);
       else if (a == "restart") {
         if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
         b.restart();
-      } else if (a == "close-listener") b.close_listener();
-      else if (a == "reset-all") b.reset_all();
+      } else if (a == "close-listener")
+        b.close_listener();
+      else if (a == "reset-all")
+        b.reset_all();
       rec.note = std::string(backends::to_string(b.state()));
     }
-    log("t=" + std::to_string(static_cast<int>(rec.at_ms)) + "ms " + a + " " + e.target + " " + rec.note);
+    log("t=" + std::to_string(static_cast<int>(rec.at_ms)) + "ms " + a + " " + e.target + " " +
+        rec.note);
     result_.events.push_back(std::move(rec));
   }
 
-  listener_track& track_for(const std::string& role, uint16_t port, uint32_t backlog) {
-    for (auto& t : result_.listeners)
-      if (t.role == role && t.port == port) return t;
-    listener_track t;
-    t.role = role;
-    t.port = port;
-    t.backlog = backlog;
-    result_.listeners.push_back(std::move(t));
-    return result_.listeners.back();
-  }
-
-  void observe_listeners(const std::string& role, const observer::census& c, double at) {
-    for (const auto& l : c.listeners) {
-      auto& t = track_for(role, l.local.port, l.backlog);
-      t.backlog = l.backlog;
-      double dt = last_sample_ms_ >= 0 ? at - last_sample_ms_ : 0;
-      bool was_full = !t.full_intervals.empty() && t.full_intervals.back().second < 0;
-      if (was_full) t.full_ms += dt;
-      if (l.full && !was_full) {
-        t.full_intervals.push_back({at, -1});
-        if (!t.first_full_ms) t.first_full_ms = at;
-      } else if (!l.full && was_full) {
-        t.full_intervals.back().second = at;
-      }
-      t.peak = std::max(t.peak, l.accept_queue);
-      if (t.samples.empty() || t.samples.back().accept_queue != l.accept_queue)
-        t.samples.push_back({at, l.accept_queue});
-    }
-  }
-
-  void sample() {
+  // Polls the stop request (a signal handler only sets a flag).
+  void watch_stop() {
     if (finished_) return;
     if (options_.stop_requested && options_.stop_requested->load()) {
       result_.interrupted = true;
@@ -277,29 +266,59 @@ private:
       finish();
       return;
     }
-    double at = now_ms();
-    node_census_->read(scratch_, {.summary_only = true});
-    observe_listeners("node", scratch_, at);
-    for (size_t i = 0; i < pod_census_.size(); ++i) {
-      pod_census_[i].read(scratch_, {.summary_only = true});
-      observe_listeners(s_.backends[i].name, scratch_, at);
-    }
-    counter_readers_[1].read(counter_scratch_);
-    counter_sample cs{at, {}};
-    for (const char* name : sampled_counters)
-      cs.values[name] = counter_scratch_.value_or_zero(name) - counters_before_[1].value_or_zero(name);
-    result_.node_counter_samples.push_back(std::move(cs));
-    last_sample_ms_ = at;
-    sample_timer_->expires_after(std::chrono::milliseconds(s_.sample_interval_ms));
-    sample_timer_->async_wait([this](boost::system::error_code ec) {
-      if (!ec) sample();
+    stop_timer_->expires_after(std::chrono::milliseconds(50));
+    stop_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) watch_stop();
     });
+  }
+
+  // The sampler's timeline as the report wants it: per listener, its queue series and the
+  // intervals it was full (sample and hold, as the sampler counts time full).
+  void take_timeline(double end_ms) {
+    const observer::timeline& tl = sampler_->result();
+    for (size_t li = 0; li < tl.listeners.size(); ++li) {
+      const auto& src = tl.listeners[li];
+      listener_track t;
+      t.role = tl.namespaces[src.ns];
+      t.port = src.local.port;
+      t.backlog = src.backlog;
+      t.peak = src.peak_accept_queue;
+      t.full_ms = src.time_full_ms;
+      t.first_full_ms = src.first_full_ms;
+      for (const auto& smp : tl.samples)
+        for (const auto& lp : smp.listeners) {
+          if (lp.listener != li) continue;
+          bool full = lp.accept_queue > lp.backlog;
+          bool open = !t.full_intervals.empty() && t.full_intervals.back().second < 0;
+          if (full && !open) t.full_intervals.push_back({smp.t_ms, -1});
+          if (!full && open) t.full_intervals.back().second = smp.t_ms;
+          if (t.samples.empty() || t.samples.back().accept_queue != lp.accept_queue)
+            t.samples.push_back({smp.t_ms, lp.accept_queue});
+        }
+      if (!t.full_intervals.empty() && t.full_intervals.back().second < 0)
+        t.full_intervals.back().second = end_ms;
+      // A port held by both an IPv4 and an IPv6 listener keeps the busier one.
+      bool merged = false;
+      for (auto& existing : result_.listeners)
+        if (existing.role == t.role && existing.port == t.port) {
+          if (t.peak > existing.peak) existing = t;
+          merged = true;
+        }
+      if (!merged) result_.listeners.push_back(std::move(t));
+    }
+    for (const auto& smp : tl.samples) {
+      counter_sample cs{smp.t_ms, {}};
+      for (size_t k = 0; k < tl.counter_names.size() && k < smp.namespaces[0].counters.size(); ++k)
+        cs.values[tl.counter_names[k]] = smp.namespaces[0].counters[k];
+      result_.node_counter_samples.push_back(std::move(cs));
+    }
   }
 
   // Clients stop opening connections; those in flight get drain_ms to end on their own.
   void begin_end() {
     ending_ = true;
-    for (auto& g : groups_) g.stop();
+    for (auto& g : groups_)
+      g.stop();
     drain_deadline_ = clock::now() + std::chrono::milliseconds(s_.drain_ms);
     wait_for_drain();
   }
@@ -322,17 +341,13 @@ private:
     finished_ = true;
     double at = now_ms();
     result_.run_ms = at;
-    observer::census node = observer::census_reader(&topology_.node()).read();
-    observe_listeners("node", node, at);
-    result_.census["node"] = std::move(node);
+    sampler_->sample_now();
+    sampler_->stop();
+    take_timeline(at);
+    result_.census["node"] = observer::census_reader(&topology_.node()).read();
     result_.census["clients"] = observer::census_reader(&topology_.clients()).read();
-    for (size_t i = 0; i < topology_.pod_count(); ++i) {
-      observer::census c = observer::census_reader(&topology_.pod(i)).read();
-      observe_listeners(s_.backends[i].name, c, at);
-      result_.census[s_.backends[i].name] = std::move(c);
-    }
-    for (auto& t : result_.listeners)
-      if (!t.full_intervals.empty() && t.full_intervals.back().second < 0) t.full_intervals.back().second = at;
+    for (size_t i = 0; i < topology_.pod_count(); ++i)
+      result_.census[s_.backends[i].name] = observer::census_reader(&topology_.pod(i)).read();
     for (auto& [svc, intervals] : result_.endpoint_intervals)
       if (!intervals.empty() && intervals.back().second < 0) intervals.back().second = at;
     const char* roles[] = {"clients", "node"};
@@ -343,17 +358,22 @@ private:
     auto& pods = result_.counters["pods"];
     for (size_t i = 0; i < pod_counters_.size(); ++i) {
       observer::counter_snapshot after = pod_counters_[i].read();
-      for (const auto& [k, v] : observer::delta(pods_before_[i], after)) pods[k] += v;
+      for (const auto& [k, v] : observer::delta(pods_before_[i], after))
+        pods[k] += v;
     }
     if (proxier_) {
       result_.proxy = proxier_->stats();
       result_.rules_listing = proxier_->rules_listing();
     }
-    for (auto& g : groups_) g.abort();
-    for (const auto& g : groups_) result_.clients[g.spec().name] = g.results();
-    for (const auto& b : backends_) result_.backends[b.name()] = b.stats();
-    for (auto& t : timers_) t->cancel();
-    sample_timer_->cancel();
+    for (auto& g : groups_)
+      g.abort();
+    for (const auto& g : groups_)
+      result_.clients[g.spec().name] = g.results();
+    for (const auto& b : backends_)
+      result_.backends[b.name()] = b.stats();
+    for (auto& t : timers_)
+      t->cancel();
+    stop_timer_->cancel();
     end_timer_->cancel();
     io_.stop();
   }
@@ -375,27 +395,25 @@ private:
   std::vector<backends::backend> backends_;
   std::unique_ptr<proxy_sim::proxier> proxier_;
   std::vector<clients::client_group> groups_;
-  std::optional<observer::census_reader> node_census_;
-  std::vector<observer::census_reader> pod_census_;
+  std::optional<observer::sampler> sampler_;
   std::vector<observer::counter_reader> counter_readers_; // clients, node
   std::vector<observer::counter_reader> pod_counters_;
   std::vector<observer::counter_snapshot> counters_before_;
   std::vector<observer::counter_snapshot> pods_before_;
-  observer::census scratch_;
-  observer::counter_snapshot counter_scratch_;
   std::vector<std::shared_ptr<net::steady_timer>> timers_;
-  std::optional<net::steady_timer> sample_timer_;
+  std::optional<net::steady_timer> stop_timer_;
   std::optional<net::steady_timer> end_timer_;
   clock::time_point run_start_;
   clock::time_point drain_deadline_;
-  double last_sample_ms_ = -1;
   bool ending_ = false;
   bool finished_ = false;
 };
 
 } // namespace
 
-bool run_result::passed() const { return !interrupted && expect::all_passed(expectations); }
+bool run_result::passed() const {
+  return !interrupted && expect::all_passed(expectations);
+}
 
 run_result run_scenario(const scenario::scenario& s, const run_options& options) {
   scenario_run run(s, options);
