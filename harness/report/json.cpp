@@ -1,5 +1,6 @@
 #include <chrono>
 
+#include "harness/observer/json.hpp"
 #include "harness/report/report.hpp"
 
 namespace backlog_lab::report {
@@ -7,50 +8,21 @@ namespace {
 
 using nlohmann::json;
 
-double ms(std::chrono::nanoseconds ns) { return std::chrono::duration<double, std::milli>(ns).count(); }
+double ms(std::chrono::nanoseconds ns) {
+  return std::chrono::duration<double, std::milli>(ns).count();
+}
 
 json latency_json(const clients::latency_histogram& h) {
   auto s = h.summary();
   json buckets = json::array();
   for (const auto& b : h.buckets())
-    buckets.push_back({{"from_ms", ms(b.lower)},
-                       {"to_ms", b.upper == std::chrono::nanoseconds::max() ? json(nullptr) : json(ms(b.upper))},
-                       {"count", b.count}});
-  return {{"count", s.count}, {"min_ms", ms(s.min)}, {"p50_ms", ms(s.p50)}, {"p90_ms", ms(s.p90)},
-          {"p99_ms", ms(s.p99)}, {"max_ms", ms(s.max)}, {"buckets", buckets}};
-}
-
-json endpoint_json(const observer::endpoint& e) {
-  return {{"address", e.address.to_string()}, {"port", e.port}};
-}
-
-json census_json(const observer::census& c) {
-  json totals = json::object();
-  for (uint8_t s = 1; s < observer::tcp_state_slots; ++s) {
-    auto st = static_cast<observer::tcp_state>(s);
-    if (c.totals[st]) totals[std::string(observer::state_name(st))] = c.totals[st];
-  }
-  json listeners = json::array();
-  for (const auto& l : c.listeners) {
-    json queued = json::array(), peers = json::array();
-    for (const auto& q : l.queued)
-      queued.push_back({{"state", observer::state_name(q.state)}, {"recv_q", q.recv_q}, {"count", q.count}});
-    for (const auto& p : l.peers)
-      peers.push_back({{"address", p.address.to_string()}, {"count", p.count}, {"bytes", p.bytes}});
-    listeners.push_back({{"local", endpoint_json(l.local)},
-                         {"accept_queue", l.accept_queue},
-                         {"backlog", l.backlog},
-                         {"full", l.full},
-                         {"inode", l.inode},
-                         {"unaccepted_close_wait", l.unaccepted_close_wait},
-                         {"unaccepted_close_wait_bytes", l.unaccepted_close_wait_bytes},
-                         {"unaccepted_established", l.unaccepted_established},
-                         {"unaccepted_established_bytes", l.unaccepted_established_bytes},
-                         {"owned", l.owned},
-                         {"queued", queued},
-                         {"peers", peers}});
-  }
-  return {{"sockets", c.socket_count}, {"states", totals}, {"listeners", listeners}};
+    buckets.push_back(
+        {{"from_ms", ms(b.lower)},
+         {"to_ms", b.upper == std::chrono::nanoseconds::max() ? json(nullptr) : json(ms(b.upper))},
+         {"count", b.count}});
+  return {{"count", s.count},    {"min_ms", ms(s.min)}, {"p50_ms", ms(s.p50)},
+          {"p90_ms", ms(s.p90)}, {"p99_ms", ms(s.p99)}, {"max_ms", ms(s.max)},
+          {"buckets", buckets}};
 }
 
 } // namespace
@@ -58,8 +30,10 @@ json census_json(const observer::census& c) {
 json to_json(const runner::run_result& r) {
   json j;
   j["format"] = "backlog-lab-run/1";
-  j["scenario"] = {{"name", r.scenario.name}, {"source", r.scenario.source},
-                   {"description", r.scenario.description}, {"duration_ms", r.scenario.duration_ms}};
+  j["scenario"] = {{"name", r.scenario.name},
+                   {"source", r.scenario.source},
+                   {"description", r.scenario.description},
+                   {"duration_ms", r.scenario.duration_ms}};
   j["seed"] = r.seed;
   j["kernel"] = r.kernel;
   j["setup_ms"] = r.setup_ms;
@@ -68,24 +42,34 @@ json to_json(const runner::run_result& r) {
   j["passed"] = r.passed();
   json events = json::array();
   for (const auto& e : r.events)
-    events.push_back({{"at_ms", e.at_ms}, {"action", e.action}, {"target", e.target}, {"note", e.note}});
+    events.push_back(
+        {{"at_ms", e.at_ms}, {"action", e.action}, {"target", e.target}, {"note", e.note}});
   j["events"] = events;
   json listeners = json::array();
   for (const auto& t : r.listeners) {
     json samples = json::array(), full = json::array();
-    for (const auto& s : t.samples) samples.push_back({s.at_ms, s.accept_queue});
-    for (const auto& [from, to] : t.full_intervals) full.push_back({from, to});
-    listeners.push_back({{"namespace", t.role}, {"port", t.port}, {"backlog", t.backlog},
-                         {"peak", t.peak}, {"full_ms", t.full_ms},
-                         {"first_full_ms", t.first_full_ms ? json(*t.first_full_ms) : json(nullptr)},
-                         {"full_intervals", full}, {"accept_queue_series", samples}});
+    for (const auto& s : t.samples)
+      samples.push_back({s.at_ms, s.accept_queue});
+    for (const auto& [from, to] : t.full_intervals)
+      full.push_back({from, to});
+    listeners.push_back(
+        {{"namespace", t.role},
+         {"port", t.port},
+         {"backlog", t.backlog},
+         {"peak", t.peak},
+         {"full_ms", t.full_ms},
+         {"first_full_ms", t.first_full_ms ? json(*t.first_full_ms) : json(nullptr)},
+         {"full_intervals", full},
+         {"accept_queue_series", samples}});
   }
   j["listeners"] = listeners;
   json counter_series = json::array();
-  for (const auto& s : r.node_counter_samples) counter_series.push_back({{"at_ms", s.at_ms}, {"values", s.values}});
+  for (const auto& s : r.node_counter_samples)
+    counter_series.push_back({{"at_ms", s.at_ms}, {"values", s.values}});
   j["node_counter_series"] = counter_series;
   json census = json::object();
-  for (const auto& [role, c] : r.census) census[role] = census_json(c);
+  for (const auto& [role, c] : r.census)
+    census[role] = observer::to_json(c, false);
   j["census"] = census;
   json counters = json::object();
   for (const auto& [role, values] : r.counters) {
@@ -99,8 +83,11 @@ json to_json(const runner::run_result& r) {
   for (const auto& [name, c] : r.clients) {
     json outcomes = json::object();
     for (size_t k = 0; k < clients::outcome_count; ++k)
-      outcomes[std::string(clients::to_string(static_cast<clients::outcome>(k)))] = c.counts.by_kind[k];
-    clients[name] = {{"started", c.started}, {"connected", c.connected}, {"outcomes", outcomes},
+      outcomes[std::string(clients::to_string(static_cast<clients::outcome>(k)))] =
+          c.counts.by_kind[k];
+    clients[name] = {{"started", c.started},
+                     {"connected", c.connected},
+                     {"outcomes", outcomes},
                      {"connect_latency", latency_json(c.connect_latency)},
                      {"response_latency", latency_json(c.response_latency)},
                      {"peak_in_flight", c.peak_in_flight},
@@ -109,17 +96,23 @@ json to_json(const runner::run_result& r) {
   j["clients"] = clients;
   json backends = json::object();
   for (const auto& [name, b] : r.backends)
-    backends[name] = {{"accepted", b.accepted}, {"requests_served", b.requests_served},
-                      {"bytes_in", b.bytes_in}, {"bytes_out", b.bytes_out}, {"resets_sent", b.resets_sent}};
+    backends[name] = {{"accepted", b.accepted},
+                      {"requests_served", b.requests_served},
+                      {"bytes_in", b.bytes_in},
+                      {"bytes_out", b.bytes_out},
+                      {"resets_sent", b.resets_sent}};
   j["backends"] = backends;
   if (r.proxy)
-    j["proxy"] = {{"accepted", r.proxy->accepted}, {"dial_attempts", r.proxy->dial_attempts},
-                  {"dial_failures", r.proxy->dial_failures}, {"dial_gave_up", r.proxy->dial_gave_up},
-                  {"rule_syncs", r.proxy->rule_syncs}, {"rules", r.rules_listing}};
+    j["proxy"] = {
+        {"accepted", r.proxy->accepted},           {"dial_attempts", r.proxy->dial_attempts},
+        {"dial_failures", r.proxy->dial_failures}, {"dial_gave_up", r.proxy->dial_gave_up},
+        {"rule_syncs", r.proxy->rule_syncs},       {"rules", r.rules_listing}};
   j["metrics"] = r.metrics;
   json expectations = json::array();
   for (const auto& e : r.expectations) {
-    json x = {{"metric", e.spec.metric}, {"op", e.spec.op}, {"passed", e.passed},
+    json x = {{"metric", e.spec.metric},
+              {"op", e.spec.op},
+              {"passed", e.passed},
               {"measured", e.measured ? json(*e.measured) : json(nullptr)},
               {"expected", e.expected ? json(*e.expected) : json(nullptr)},
               {"description", e.spec.description}};
