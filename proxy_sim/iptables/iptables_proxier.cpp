@@ -8,6 +8,7 @@
 #include "harness/lab/process.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/iptables/rules.hpp"
+#include "proxy_sim/node_port.hpp"
 
 namespace backlog_lab::proxy_sim {
 namespace {
@@ -96,37 +97,16 @@ public:
   }
 
 private:
-  // Go's net.Listen backlog: /proc/sys/net/core/somaxconn of the listener's namespace, 128 if
-  // it reads 0, truncated to 16 bits by the Go releases of the 1.5-1.9 era (Go issue 5030).
-  int listen_backlog() const {
-    if (spec_.backlog >= 0) return spec_.backlog;
-    long somaxconn = 0;
-    try {
-      somaxconn = std::stol(lab::read_sysctl(node_, "net.core.somaxconn"));
-    } catch (const std::logic_error&) {
-      somaxconn = 0;
-    }
-    if (somaxconn <= 0) return 128;
-    return static_cast<int>(std::min(somaxconn, 65535L));
-  }
-
   // One `[::]:node_port` listener per NodePort, dual stack like Go's net.Listen("tcp", ":N").
   void hold_node_ports() {
-    const int backlog = listen_backlog();
+    const int backlog = node_port_backlog(spec_, node_);
     for (const auto& s : services_) {
       if (s.node_port == 0) continue;
       tcp::acceptor socket(io_);
-      try {
-        lab::netns_scope in(node_);
-        socket.open(tcp::v6());
-        socket.set_option(net::ip::v6_only(false));
-        socket.set_option(net::socket_base::reuse_address(true)); // Go sets SO_REUSEADDR
-        socket.bind(tcp::endpoint(net::ip::address_v6::any(), s.node_port));
-        socket.listen(backlog); // and never accept(): that is the point
-      } catch (const boost::system::system_error& e) {
-        throw lab_error("holding NodePort " + std::to_string(s.node_port) + " of \"" + s.service +
-                        "\" in namespace '" + node_.name() + "': " + e.what());
-      }
+      // Held and never accept()ed: that is the point.
+      listen_node_port(socket, node_, s.node_port, backlog,
+                       "holding NodePort " + std::to_string(s.node_port) + " of \"" + s.service +
+                           "\" in namespace '" + node_.name() + "'");
       held_.push_back(std::move(socket));
     }
   }
