@@ -13,22 +13,22 @@ namespace backlog_lab::proxy_sim {
 
 /// A Service as the proxier sees it: its ports and the addresses of its ready endpoints.
 struct service_endpoints {
-  std::string service;                 ///< "namespace/name:port"
-  uint16_t node_port = 0;              ///< NodePort on the node
-  uint16_t port = 80;                  ///< ClusterIP port
-  std::string cluster_ip;              ///< may be empty (no ClusterIP rules then)
+  std::string service;                  ///< "namespace/name:port"
+  uint16_t node_port = 0;               ///< NodePort on the node
+  uint16_t port = 80;                   ///< ClusterIP port
+  std::string cluster_ip;               ///< may be empty (no ClusterIP rules then)
   std::vector<tcp::endpoint> endpoints; ///< pod IP:port, in scenario order
 };
 
 /// Counters a proxier keeps about its own work (the kernel's view comes from the observer).
 struct proxier_stats {
-  uint64_t accepted = 0;        ///< userspace: connections accepted from NodePorts
-  uint64_t dial_attempts = 0;   ///< userspace: backend connect() attempts
-  uint64_t dial_failures = 0;   ///< userspace: attempts that failed or timed out
-  uint64_t dial_gave_up = 0;    ///< userspace: inbound connections closed after all tries failed
+  uint64_t accepted = 0;      ///< userspace: connections accepted from NodePorts
+  uint64_t dial_attempts = 0; ///< userspace: backend connect() attempts
+  uint64_t dial_failures = 0; ///< userspace: attempts that failed or timed out
+  uint64_t dial_gave_up = 0;  ///< userspace: inbound connections closed after all tries failed
   uint64_t bytes_to_backend = 0;
   uint64_t bytes_to_client = 0;
-  uint64_t rule_syncs = 0;      ///< iptables: times the rules were rewritten
+  uint64_t rule_syncs = 0; ///< iptables: times the rules were rewritten
 };
 
 /// A running kube-proxy simulator in the node's namespace.
@@ -39,7 +39,8 @@ public:
   virtual void start() = 0;
   /// A Service's ready endpoints changed (scale, rollout, a pod killed); applied as kube-proxy
   /// would (iptables: after the sync delay).
-  virtual void update_endpoints(const std::string& service, std::vector<tcp::endpoint> endpoints) = 0;
+  virtual void update_endpoints(const std::string& service,
+                                std::vector<tcp::endpoint> endpoints) = 0;
   /// Closes everything it opened and removes its rules.
   virtual void stop() = 0;
   virtual proxier_stats stats() const = 0;

@@ -1,7 +1,6 @@
 #include "harness/cli/app.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "harness/cli/run_cmd.hpp"

@@ -60,8 +60,10 @@ int execute_run(const run_options& o) {
   auto s = o.sets.empty() ? scenario::load_scenario(name)
                           : sweep::apply_sets(sweep::read_scenario_text(name), o.sets);
   std::ofstream json_file, junit_file;
-  std::ostream* json_out = o.json_path.empty() ? nullptr : &open_output(o.json_path, json_file, "--json");
-  std::ostream* junit_out = o.junit_path.empty() ? nullptr : &open_output(o.junit_path, junit_file, "--junit");
+  std::ostream* json_out =
+      o.json_path.empty() ? nullptr : &open_output(o.json_path, json_file, "--json");
+  std::ostream* junit_out =
+      o.junit_path.empty() ? nullptr : &open_output(o.junit_path, junit_file, "--junit");
   // With the JSON on stdout the human summary goes to stderr.
   std::ostream& human = o.json_path == "-" ? std::cerr : std::cout;
 

@@ -1,7 +1,6 @@
 #pragma once
 // `backlog-lab run`: run a scenario (shipped or a file) and report on it.
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <optional>
 #include <string>
@@ -11,15 +10,15 @@ namespace backlog_lab::cli {
 
 /// Options of `backlog-lab run`.
 struct run_options {
-  std::string scenario;                ///< shipped name or path; empty: the default scenario
-  bool list = false;                   ///< list the shipped scenarios instead
-  std::string json_path;               ///< write the JSON report there ("-": stdout)
-  std::string junit_path;              ///< write JUnit XML there
-  std::string connections_path;        ///< write every client connection record as CSV there
-  std::optional<std::uint64_t> seed;   ///< overrides the scenario's seed
-  bool quiet = false;                  ///< only failures and the verdict
-  bool show_rules = false;             ///< print the node's NAT rules
-  std::vector<std::string> sets;       ///< KEY=VALUE overrides, as `sweep --set` with one value
+  std::string scenario;              ///< shipped name or path; empty: the default scenario
+  bool list = false;                 ///< list the shipped scenarios instead
+  std::string json_path;             ///< write the JSON report there ("-": stdout)
+  std::string junit_path;            ///< write JUnit XML there
+  std::string connections_path;      ///< write every client connection record as CSV there
+  std::optional<std::uint64_t> seed; ///< overrides the scenario's seed
+  bool quiet = false;                ///< only failures and the verdict
+  bool show_rules = false;           ///< print the node's NAT rules
+  std::vector<std::string> sets;     ///< KEY=VALUE overrides, as `sweep --set` with one value
 };
 
 /// Adds the `run` subcommand to `app`; `action` is set to run it when it is chosen.

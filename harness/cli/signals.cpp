@@ -27,6 +27,8 @@ scoped_stop_signals::~scoped_stop_signals() {
   std::signal(SIGTERM, SIG_DFL);
 }
 
-const std::atomic<bool>& scoped_stop_signals::requested() const noexcept { return stop_flag; }
+const std::atomic<bool>& scoped_stop_signals::requested() const noexcept {
+  return stop_flag;
+}
 
 } // namespace backlog_lab::cli

@@ -31,7 +31,8 @@ std::string similar_names(const metric_map& metrics, const std::string& name) {
     if (cut == 0) break;
   }
   std::string out;
-  for (const auto& h : hits) out += (out.empty() ? "" : ", ") + h;
+  for (const auto& h : hits)
+    out += (out.empty() ? "" : ", ") + h;
   return out;
 }
 
@@ -50,10 +51,14 @@ std::optional<double> lookup(const metric_map& metrics, const std::string& name)
   for (const auto& [k, v] : metrics) {
     if (!glob_match(pattern.c_str(), k.c_str())) continue;
     ++count;
-    if (!acc) acc = v;
-    else if (fn == "max") acc = std::max(*acc, v);
-    else if (fn == "min") acc = std::min(*acc, v);
-    else if (fn == "sum") *acc += v;
+    if (!acc)
+      acc = v;
+    else if (fn == "max")
+      acc = std::max(*acc, v);
+    else if (fn == "min")
+      acc = std::min(*acc, v);
+    else if (fn == "sum")
+      *acc += v;
   }
   if (fn == "count") return static_cast<double>(count);
   if (fn != "max" && fn != "min" && fn != "sum") return std::nullopt;

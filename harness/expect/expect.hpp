@@ -15,10 +15,10 @@ using metric_map = std::map<std::string, double>;
 /// The verdict on one expectation, with what was measured.
 struct expectation_result {
   scenario::expectation_spec spec;
-  std::optional<double> measured;      ///< value of spec.metric (absent: unknown metric)
-  std::optional<double> expected;      ///< spec.value, or the value of spec.other
+  std::optional<double> measured; ///< value of spec.metric (absent: unknown metric)
+  std::optional<double> expected; ///< spec.value, or the value of spec.other
   bool passed = false;
-  std::string note;                    ///< why it could not be evaluated, if so
+  std::string note; ///< why it could not be evaluated, if so
 };
 
 /// Looks up a metric. Besides plain names, "max:", "min:", "sum:" and "count:" prefixes

@@ -84,8 +84,9 @@ netns netns::create(std::string name, unsigned tcp_hash_entries) {
   if (::unshare(CLONE_NEWNET) != 0) {
     int err = errno;
     ::setns(previous.fd(), CLONE_NEWNET);
-    throw lab_error(errno_message("creating network namespace '" + name + "' (unshare CLONE_NEWNET; "
-                                  "needs root or CAP_SYS_ADMIN in a user namespace)",
+    throw lab_error(errno_message("creating network namespace '" + name +
+                                      "' (unshare CLONE_NEWNET; "
+                                      "needs root or CAP_SYS_ADMIN in a user namespace)",
                                   err));
   }
   int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -103,7 +104,9 @@ netns netns::create(std::string name, unsigned tcp_hash_entries) {
   return created;
 }
 
-netns netns::current() { return open("/proc/thread-self/ns/net"); }
+netns netns::current() {
+  return open("/proc/thread-self/ns/net");
+}
 
 netns netns::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -156,7 +159,9 @@ netns_scope::netns_scope(const netns& ns) : previous_(netns::current()) {
     throw lab_error(errno_message("entering network namespace '" + ns.name() + "'", errno));
 }
 
-netns_scope::~netns_scope() { ::setns(previous_.fd(), CLONE_NEWNET); }
+netns_scope::~netns_scope() {
+  ::setns(previous_.fd(), CLONE_NEWNET);
+}
 
 void ensure_privileges() {
   if (::geteuid() == 0) return;

@@ -49,7 +49,8 @@ command_result run_command(const netns* ns, const std::vector<std::string>& argv
   if (::pipe2(in_pipe, O_CLOEXEC) || ::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC))
     throw lab_error(errno_message("pipe for " + argv[0], errno));
   std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -142,7 +143,9 @@ child_process child_process::spawn(const netns* ns, const std::function<int()>& 
   return child_process(pid);
 }
 
-child_process::child_process(child_process&& other) noexcept : pid_(other.pid_) { other.pid_ = -1; }
+child_process::child_process(child_process&& other) noexcept : pid_(other.pid_) {
+  other.pid_ = -1;
+}
 
 child_process& child_process::operator=(child_process&& other) noexcept {
   if (this != &other) {
@@ -153,7 +156,9 @@ child_process& child_process::operator=(child_process&& other) noexcept {
   return *this;
 }
 
-child_process::~child_process() { kill_and_wait(); }
+child_process::~child_process() {
+  kill_and_wait();
+}
 
 void child_process::signal(int sig) const {
   if (pid_ > 0) ::kill(pid_, sig);

@@ -40,8 +40,9 @@ std::string sysctl_path(const std::string& key) {
   // Only per-namespace keys: writing anything else would change the host.
   if (key.rfind("net.", 0) != 0 || key.find("..") != std::string::npos ||
       key.find('/') != std::string::npos || key.size() < 5)
-    throw input_error("sysctl '" + key + "'",
-                      "a per-network-namespace key starting with 'net.' such as net.core.somaxconn");
+    throw input_error(
+        "sysctl '" + key + "'",
+        "a per-network-namespace key starting with 'net.' such as net.core.somaxconn");
   std::string path = "/proc/sys/" + key;
   std::replace(path.begin() + 10, path.end(), '.', '/');
   return path;
@@ -78,15 +79,17 @@ void write_sysctl(const netns& ns, const std::string& key, const std::string& va
       if (err == ENOENT)
         throw lab_error("sysctl " + key + ": this kernel (" + "namespace '" + ns.name() +
                         "') has no such key");
-      throw lab_error(errno_message("opening sysctl " + key + " in namespace '" + ns.name() + "'",
-                                    err));
+      throw lab_error(
+          errno_message("opening sysctl " + key + " in namespace '" + ns.name() + "'", err));
     }
     ssize_t n = ::write(fd, value.data(), value.size());
     int err = errno;
     ::close(fd);
     if (n != static_cast<ssize_t>(value.size()))
-      throw lab_error(errno_message("sysctl " + key + "=" + value + " refused by the kernel in "
-                                    "namespace '" + ns.name() + "'",
+      throw lab_error(errno_message("sysctl " + key + "=" + value +
+                                        " refused by the kernel in "
+                                        "namespace '" +
+                                        ns.name() + "'",
                                     err));
   }
   std::string stored = read_sysctl(ns, key);
@@ -96,7 +99,8 @@ void write_sysctl(const netns& ns, const std::string& key, const std::string& va
 }
 
 void apply_sysctls(const netns& ns, const sysctl_map& values) {
-  for (const auto& [key, value] : values) write_sysctl(ns, key, value);
+  for (const auto& [key, value] : values)
+    write_sysctl(ns, key, value);
 }
 
 } // namespace backlog_lab::lab

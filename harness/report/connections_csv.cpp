@@ -12,14 +12,16 @@ void write_connections_csv(std::ostream& out, const runner::run_result& r) {
   for (const auto& [name, c] : r.clients) {
     auto addrs = r.client_addresses.find(name);
     for (const auto& rec : c.records) {
-      std::string source = addrs != r.client_addresses.end() && rec.source_index < addrs->second.size()
-                               ? addrs->second[rec.source_index]
-                               : "";
+      std::string source =
+          addrs != r.client_addresses.end() && rec.source_index < addrs->second.size()
+              ? addrs->second[rec.source_index]
+              : "";
       out << name << "," << source << "," << rec.local_port << "," << ms(rec.intended_start) << ","
           << ms(rec.started) << ",";
       if (rec.connected.count() >= 0) out << ms(rec.connected);
       out << "," << ms(rec.finished) << "," << clients::to_string(rec.kind) << "," << rec.error
-          << "," << rec.request_bytes << "," << rec.response_bytes << "," << rec.http_status << "\n";
+          << "," << rec.request_bytes << "," << rec.response_bytes << "," << rec.http_status
+          << "\n";
     }
   }
 }

@@ -42,9 +42,10 @@ std::vector<std::string> findings(const runner::run_result& r) {
     for (const auto& x : r.listeners)
       if (x.role == "node" && x.port == l->local.port) t = &x;
     if (l->accept_queue == 0 && t) {
-      s << "What was in the queue of :" << port << ": it filled to " << t->peak << " (first at t="
-        << static_cast<long>(t->first_full_ms.value_or(0)) << " ms, full for "
-        << static_cast<long>(t->full_ms) << " ms) with connections the kernel had completed and "
+      s << "What was in the queue of :" << port << ": it filled to " << t->peak
+        << " (first at t=" << static_cast<long>(t->first_full_ms.value_or(0)) << " ms, full for "
+        << static_cast<long>(t->full_ms)
+        << " ms) with connections the kernel had completed and "
            "no process had accepted yet, then drained when the proxy's accept loop moved again.";
       out.push_back(s.str());
       continue;
@@ -56,7 +57,8 @@ std::vector<std::string> findings(const runner::run_result& r) {
       << " unread bytes";
     if (!l->queued.empty()) {
       uint32_t lo = UINT32_MAX, hi = 0;
-      for (const auto& q : l->queued) lo = std::min(lo, q.recv_q), hi = std::max(hi, q.recv_q);
+      for (const auto& q : l->queued)
+        lo = std::min(lo, q.recv_q), hi = std::max(hi, q.recv_q);
       s << " (Recv-Q " << lo << (hi != lo ? ".." + std::to_string(hi) : "") << ")";
     }
     s << ".";
@@ -64,7 +66,8 @@ std::vector<std::string> findings(const runner::run_result& r) {
     double matched = metric(r, "listener.node." + port + ".recvq_is_request_plus_fin", 0);
     if (checked > 0)
       s << " For " << matched << " of " << checked
-        << " CLOSE-WAIT children Recv-Q is exactly the bytes their client sent + 1: the FIN takes one "
+        << " CLOSE-WAIT children Recv-Q is exactly the bytes their client sent + 1: the FIN takes "
+           "one "
            "sequence number and stays unread with the data.";
     if (!l->peers.empty()) {
       s << " Peers:";
@@ -98,8 +101,10 @@ std::vector<std::string> findings(const runner::run_result& r) {
       double answered = metric(r, "clients." + name + ".while_full_with_endpoints.answered", 0);
       bool dnat = r.scenario.proxy && r.scenario.proxy->mode == "iptables";
       if (total > 0 && dnat)
-        s << " Of its " << total << " connections started while its NodePort listener was full "
-             "but the Service had endpoints, " << answered
+        s << " Of its " << total
+          << " connections started while its NodePort listener was full "
+             "but the Service had endpoints, "
+          << answered
           << " were answered: the DNAT rule in PREROUTING sends them to a pod before the socket "
              "lookup, so the port keeps serving although its listener is full.";
       else if (total > 0)
@@ -124,8 +129,7 @@ std::vector<std::string> findings(const runner::run_result& r) {
       << " in the node's namespace); the kernel refuses a new connection only when the queue "
          "length is greater than the backlog (sk_acceptq_is_full compares with >), so a queue "
          "holds backlog + 1 = "
-      << l->backlog + 1
-      << ".";
+      << l->backlog + 1 << ".";
     if (r.scenario.proxy && r.scenario.proxy->mode == "iptables")
       s << " Nothing ever accepts from a held NodePort socket, so its CLOSE-WAIT children stay "
            "until the listener is closed, and their number per port can never exceed "

@@ -12,11 +12,21 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    case '\'': out += "&apos;"; break;
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&apos;";
+      break;
     default:
       // XML 1.0 forbids most control characters, even escaped.
       if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') out += c;
@@ -38,7 +48,8 @@ void write_junit(std::ostream& out, const std::vector<const runner::run_result*>
   size_t tests = 0, failures = 0;
   for (const auto* r : runs) {
     tests += r->expectations.size() + (r->interrupted ? 1 : 0);
-    for (const auto& e : r->expectations) failures += !e.passed;
+    for (const auto& e : r->expectations)
+      failures += !e.passed;
     failures += r->interrupted ? 1 : 0;
   }
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -46,7 +57,8 @@ void write_junit(std::ostream& out, const std::vector<const runner::run_result*>
       << "\" failures=\"" << failures << "\">\n";
   for (const auto* r : runs) {
     size_t f = r->interrupted ? 1 : 0;
-    for (const auto& e : r->expectations) f += !e.passed;
+    for (const auto& e : r->expectations)
+      f += !e.passed;
     out << "  <testsuite name=\"" << xml_escape(r->scenario.name) << "\" tests=\""
         << r->expectations.size() + (r->interrupted ? 1 : 0) << "\" failures=\"" << f
         << "\" errors=\"0\" time=\"" << num(r->run_ms / 1000) << "\">\n";

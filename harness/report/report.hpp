@@ -1,7 +1,6 @@
 #pragma once
 // Reports of a run: the terminal summary and the JSON document (docs/report-json.md).
 #include <nlohmann/json.hpp>
-
 #include <ostream>
 
 #include "harness/runner/run_result.hpp"
@@ -10,8 +9,8 @@ namespace backlog_lab::report {
 
 /// How much the terminal summary shows.
 struct terminal_options {
-  bool quiet = false;       ///< only failed expectations and the verdict line
-  bool show_rules = false;  ///< append the NAT rules as `iptables -t nat -S` lists them
+  bool quiet = false;      ///< only failed expectations and the verdict line
+  bool show_rules = false; ///< append the NAT rules as `iptables -t nat -S` lists them
 };
 
 /// Writes the human summary: listeners as `ss -ltn` shows them, CLOSE-WAIT per port, counters in

@@ -44,8 +44,8 @@ void write_listeners(std::ostream& out, const runner::run_result& r) {
   for (const auto& l : it->second.listeners) {
     const auto* t = track_of(r, "node", l.local.port);
     out << "  LISTEN " << std::left << std::setw(6) << l.accept_queue << " " << std::setw(6)
-        << l.backlog << " " << std::setw(27) << endpoint_text(l.local) << std::right
-        << std::setw(5) << (t ? t->peak : l.accept_queue) << "  " << std::setw(7)
+        << l.backlog << " " << std::setw(27) << endpoint_text(l.local) << std::right << std::setw(5)
+        << (t ? t->peak : l.accept_queue) << "  " << std::setw(7)
         << (t ? fixed(t->full_ms / 1000, 1) + "s" : "-") << (l.full ? "  FULL" : "") << "\n";
   }
   bool any = false;
@@ -58,7 +58,8 @@ void write_listeners(std::ostream& out, const runner::run_result& r) {
         << " ESTAB un-accepted, " << l.owned << " owned by a process";
     if (!l.queued.empty()) {
       uint32_t lo = UINT32_MAX, hi = 0;
-      for (const auto& q : l.queued) lo = std::min(lo, q.recv_q), hi = std::max(hi, q.recv_q);
+      for (const auto& q : l.queued)
+        lo = std::min(lo, q.recv_q), hi = std::max(hi, q.recv_q);
       out << "; Recv-Q " << lo << (hi != lo ? ".." + std::to_string(hi) : "") << " bytes";
     }
     out << "\n";
@@ -75,12 +76,18 @@ void write_listeners(std::ostream& out, const runner::run_result& r) {
 }
 
 void write_counters(std::ostream& out, const runner::run_result& r) {
-  static const char* shown[] = {"TcpExtListenOverflows", "TcpExtListenDrops",
-                                "TcpExtTCPSynRetrans",   "TcpExtTCPReqQFullDrop",
-                                "TcpExtTCPReqQFullDoCookies", "TcpExtSyncookiesSent",
-                                "TcpExtEmbryonicRsts",   "TcpExtTCPAbortOnData",
-                                "TcpPassiveOpens",       "TcpActiveOpens",
-                                "TcpOutRsts",            "TcpAttemptFails"};
+  static const char* shown[] = {"TcpExtListenOverflows",
+                                "TcpExtListenDrops",
+                                "TcpExtTCPSynRetrans",
+                                "TcpExtTCPReqQFullDrop",
+                                "TcpExtTCPReqQFullDoCookies",
+                                "TcpExtSyncookiesSent",
+                                "TcpExtEmbryonicRsts",
+                                "TcpExtTCPAbortOnData",
+                                "TcpPassiveOpens",
+                                "TcpActiveOpens",
+                                "TcpOutRsts",
+                                "TcpAttemptFails"};
   for (const char* role : {"node", "clients"}) {
     auto it = r.counters.find(role);
     if (it == r.counters.end()) continue;
@@ -106,9 +113,8 @@ void write_clients(std::ostream& out, const runner::run_result& r) {
         << std::setw(9) << c.counts[outcome::answered] << std::setw(10)
         << c.counts[outcome::syn_unanswered] << std::setw(11) << c.counts[outcome::unanswered]
         << std::setw(8) << c.counts[outcome::refused] << std::setw(7) << c.counts[outcome::reset]
-        << std::setw(7) << (c.counts[outcome::other] + c.counts[outcome::closed_early])
-        << "   " << (s.count ? ms_text(s.p50) + "/" + ms_text(s.p99) + "/" + ms_text(s.max) : "-")
-        << "\n";
+        << std::setw(7) << (c.counts[outcome::other] + c.counts[outcome::closed_early]) << "   "
+        << (s.count ? ms_text(s.p50) + "/" + ms_text(s.p99) + "/" + ms_text(s.max) : "-") << "\n";
   }
   // Where the SYN retransmissions show: connect latency modes beyond 500 ms.
   for (const auto& [name, c] : r.clients) {
@@ -148,8 +154,8 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
                                 [](const auto& e) { return e.passed; });
   if (!o.quiet) {
     out << "backlog-lab run: " << r.scenario.name << " (" << r.scenario.source << ")\n";
-    out << "kernel " << r.kernel << ", seed " << r.seed << ", lab built in "
-        << fixed(r.setup_ms) << " ms, ran " << fixed(r.run_ms / 1000, 1) << " s"
+    out << "kernel " << r.kernel << ", seed " << r.seed << ", lab built in " << fixed(r.setup_ms)
+        << " ms, ran " << fixed(r.run_ms / 1000, 1) << " s"
         << (r.interrupted ? ", INTERRUPTED" : "") << "\n";
     if (!r.events.empty()) {
       out << "\nTimeline\n";
@@ -163,7 +169,8 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
     auto f = findings(r);
     if (!f.empty()) {
       out << "\nWhat the kernel saw\n";
-      for (const auto& p : f) out << "  " << p << "\n";
+      for (const auto& p : f)
+        out << "  " << p << "\n";
     }
     if (o.show_rules && !r.rules_listing.empty())
       out << "\nNAT rules on the node (iptables -t nat -S)\n" << r.rules_listing;
@@ -176,12 +183,14 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
         << (e.measured ? number(*e.measured) : "-");
     if (e.spec.other && e.expected) out << " vs " << number(*e.expected);
     out << "\n";
-    if (!e.note.empty()) out << "        " << e.note << "\n";
-    else if (!e.spec.description.empty() && !o.quiet) out << "        " << e.spec.description << "\n";
+    if (!e.note.empty())
+      out << "        " << e.note << "\n";
+    else if (!e.spec.description.empty() && !o.quiet)
+      out << "        " << e.spec.description << "\n";
   }
   out << (r.passed() ? "PASS" : "FAIL") << ": " << r.scenario.name << ", " << passed << "/"
-      << r.expectations.size() << " expectations held"
-      << (r.interrupted ? " (interrupted)" : "") << "\n";
+      << r.expectations.size() << " expectations held" << (r.interrupted ? " (interrupted)" : "")
+      << "\n";
 }
 
 } // namespace backlog_lab::report

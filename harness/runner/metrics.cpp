@@ -53,7 +53,8 @@ void add_listener(expect::metric_map& m, const std::string& role,
   if (match) {
     m[p + "recvq_is_request_plus_fin"] = match->matched;
     m[p + "recvq_checked"] = match->checked;
-    if (match->checked > 0) m[p + "recvq_is_request_plus_fin_share"] = match->matched / match->checked;
+    if (match->checked > 0)
+      m[p + "recvq_is_request_plus_fin_share"] = match->matched / match->checked;
   }
 }
 
@@ -73,7 +74,8 @@ std::map<uint16_t, recvq_match> match_requests(const run_result& r) {
   auto node = r.census.find("node");
   if (node == r.census.end()) return out;
   std::set<uint16_t> listening;
-  for (const auto& l : node->second.listeners) listening.insert(l.local.port);
+  for (const auto& l : node->second.listeners)
+    listening.insert(l.local.port);
   for (const auto& s : node->second.sockets) {
     if (s.state != observer::tcp_state::close_wait || s.inode != 0) continue;
     if (!listening.count(s.local.port)) continue;
@@ -95,7 +97,8 @@ expect::metric_map collect_metrics(const run_result& r) {
   m["run.ms"] = r.run_ms;
   m["run.interrupted"] = r.interrupted ? 1 : 0;
   for (const auto& [role, values] : r.counters)
-    for (const auto& [name, v] : values) m["counter." + role + "." + name] = static_cast<double>(v);
+    for (const auto& [name, v] : values)
+      m["counter." + role + "." + name] = static_cast<double>(v);
 
   auto matches = match_requests(r);
   for (const auto& [role, c] : r.census) {
@@ -128,7 +131,8 @@ expect::metric_map collect_metrics(const run_result& r) {
   for (const auto& [role, c] : r.census) {
     for (const auto& s : c.sockets)
       if (s.state == observer::tcp_state::close_wait && s.inode != 0) {
-        std::string key = "listener." + role + "." + std::to_string(s.local.port) + ".close_wait_owned";
+        std::string key =
+            "listener." + role + "." + std::to_string(s.local.port) + ".close_wait_owned";
         if (m.count(key)) m[key] += 1;
       }
   }
@@ -140,7 +144,8 @@ expect::metric_map collect_metrics(const run_result& r) {
   }
   for (const auto& [name, res] : r.clients) {
     std::string p = "clients." + name + ".";
-    for (const auto& [k, v] : clients::metrics(res)) m[p + k] = v;
+    for (const auto& [k, v] : clients::metrics(res))
+      m[p + k] = v;
     // Connections that started while their NodePort's listener was full, and among those the
     // ones whose service had endpoints: does the port still serve with a full listener?
     uint16_t port = r.client_node_port.count(name) ? r.client_node_port.at(name) : 0;

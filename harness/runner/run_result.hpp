@@ -20,10 +20,10 @@ namespace backlog_lab::runner {
 
 /// A timeline event as it was carried out.
 struct event_record {
-  double at_ms = 0;       ///< when it ran, from the start of the run
+  double at_ms = 0; ///< when it ran, from the start of the run
   std::string action;
   std::string target;
-  std::string note;       ///< what it did, e.g. the endpoints that were set
+  std::string note; ///< what it did, e.g. the endpoints that were set
 };
 
 /// One sample of one listener's accept queue.
@@ -34,14 +34,14 @@ struct queue_sample {
 
 /// A listener followed through the run by the sampler.
 struct listener_track {
-  std::string role;            ///< "node" or a backend name
+  std::string role; ///< "node" or a backend name
   std::uint16_t port = 0;
   std::uint32_t backlog = 0;
-  std::uint32_t peak = 0;      ///< largest accept_queue seen
-  double full_ms = 0;          ///< time spent full (accept_queue > backlog)
+  std::uint32_t peak = 0; ///< largest accept_queue seen
+  double full_ms = 0;     ///< time spent full (accept_queue > backlog)
   std::optional<double> first_full_ms;
   std::vector<std::pair<double, double>> full_intervals; ///< [from, to) in ms from the start
-  std::vector<queue_sample> samples; ///< only when the queue changed
+  std::vector<queue_sample> samples;                     ///< only when the queue changed
 };
 
 /// One timeline sample of a namespace's counters (those the report charts).
@@ -54,9 +54,9 @@ struct counter_sample {
 struct run_result {
   scenario::scenario scenario;
   std::uint64_t seed = 0;
-  std::string kernel;          ///< uname -r
-  double setup_ms = 0;         ///< building the lab and starting the actors
-  double run_ms = 0;           ///< from the start of the timeline to the final census
+  std::string kernel;  ///< uname -r
+  double setup_ms = 0; ///< building the lab and starting the actors
+  double run_ms = 0;   ///< from the start of the timeline to the final census
   bool interrupted = false;
   std::vector<event_record> events;
   /// Final census per role: "clients", "node", and one per backend name (pods).
@@ -68,7 +68,7 @@ struct run_result {
   std::map<std::string, clients::client_results> clients;
   std::map<std::string, backends::backend_stats> backends;
   std::optional<proxy_sim::proxier_stats> proxy;
-  std::string rules_listing;   ///< iptables -t nat -S of the node at the end (iptables mode)
+  std::string rules_listing; ///< iptables -t nat -S of the node at the end (iptables mode)
   /// Source addresses of each client group (index = connection_record::source_index).
   std::map<std::string, std::vector<std::string>> client_addresses;
   /// The node listener port each client group targets (0: a raw target, not a NodePort).

@@ -14,7 +14,8 @@ using sysctls_by_role = std::map<std::string, std::map<std::string, std::string>
 
 /// How the lab's namespaces are wired. `nodeport`: a client namespace linked to a node
 /// namespace (198.51.100.0/24, node 198.51.100.1, client group k at 198.51.100.(10+k)); the node
-/// holds a bridge cbr0 at 203.0.113.1/24 with one namespace per backend ("pod") at 203.0.113.(10+i).
+/// holds a bridge cbr0 at 203.0.113.1/24 with one namespace per backend ("pod") at
+/// 203.0.113.(10+i).
 struct topology_spec {
   std::string kind = "nodeport"; ///< "nodeport" (the only kind so far)
 };
@@ -46,7 +47,7 @@ struct proxy_spec {
   int backlog = -1;              ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
   uint32_t sync_delay_ms = 0;    ///< iptables: delay between an endpoint change and the rules
   std::vector<uint32_t> dial_timeouts_ms = {250, 500, 1000, 2000}; ///< userspace: per try
-  bool half_close = false;         ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
+  bool half_close = false;               ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
   std::string session_affinity = "None"; ///< "None" or "ClientIP"
   uint32_t affinity_timeout_s = 10800;   ///< ClientIP affinity TTL (3 h)
   bool masquerade_all = false;           ///< iptables: --masquerade-all
@@ -61,15 +62,15 @@ struct size_spec {
 /// A population of clients in the client namespace.
 struct client_group_spec {
   std::string name;
-  std::string target_service;    ///< connect to the node's NodePort of this service, or
-  std::string target;            ///< "ADDR:PORT" within the lab (overrides target_service)
-  std::string arrival = "constant"; ///< "constant", "poisson", "closed", "heartbeat"
-  double rate_per_s = 10;        ///< constant/poisson: connections per second
-  uint32_t concurrency = 1;      ///< closed: connections kept in flight
-  uint32_t interval_ms = 20000;  ///< heartbeat: one connection per interval per checker
-  uint32_t checkers = 1;         ///< heartbeat: independent checkers (each its own address)
-  size_spec request_bytes{100, 100}; ///< bytes sent after connecting (0 = send nothing)
-  std::string request_kind = "http"; ///< "http" (GET/POST of that size), "raw", "none"
+  std::string target_service;          ///< connect to the node's NodePort of this service, or
+  std::string target;                  ///< "ADDR:PORT" within the lab (overrides target_service)
+  std::string arrival = "constant";    ///< "constant", "poisson", "closed", "heartbeat"
+  double rate_per_s = 10;              ///< constant/poisson: connections per second
+  uint32_t concurrency = 1;            ///< closed: connections kept in flight
+  uint32_t interval_ms = 20000;        ///< heartbeat: one connection per interval per checker
+  uint32_t checkers = 1;               ///< heartbeat: independent checkers (each its own address)
+  size_spec request_bytes{100, 100};   ///< bytes sent after connecting (0 = send nothing)
+  std::string request_kind = "http";   ///< "http" (GET/POST of that size), "raw", "none"
   uint32_t connect_timeout_ms = 5000;  ///< give up connecting after this
   uint32_t response_timeout_ms = 2000; ///< after sending, wait this long, then close (FIN)
   uint32_t start_ms = 0;               ///< when the group starts, from the run's start
@@ -89,21 +90,21 @@ struct event_spec {
 /// An assertion on a named metric (docs/metrics.md): `metric op value` or `metric op other`.
 struct expectation_spec {
   std::string metric;
-  std::string op = "==";               ///< "==", "!=", "<", "<=", ">", ">="
-  std::optional<double> value;         ///< compare with a number, or
-  std::optional<std::string> other;    ///< with another metric
-  std::string description;             ///< what it shows, printed in the report
+  std::string op = "==";            ///< "==", "!=", "<", "<=", ">", ">="
+  std::optional<double> value;      ///< compare with a number, or
+  std::optional<std::string> other; ///< with another metric
+  std::string description;          ///< what it shows, printed in the report
 };
 
 /// A whole scenario file.
 struct scenario {
   std::string name;
   std::string description;
-  std::string source;            ///< file path or "builtin:NAME", for error messages
-  uint32_t duration_ms = 10000;  ///< the run stops then; every run is bounded
+  std::string source;           ///< file path or "builtin:NAME", for error messages
+  uint32_t duration_ms = 10000; ///< the run stops then; every run is bounded
   uint32_t sample_interval_ms = 100;
-  uint32_t drain_ms = 0;         ///< after clients stop, wait this long before the final census
-  std::optional<uint64_t> seed;  ///< random choices; default from the clock, printed
+  uint32_t drain_ms = 0;        ///< after clients stop, wait this long before the final census
+  std::optional<uint64_t> seed; ///< random choices; default from the clock, printed
   topology_spec topology;
   sysctls_by_role sysctls;
   std::optional<proxy_spec> proxy;

@@ -1,11 +1,10 @@
 #include "harness/scenario/reader.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -56,13 +55,15 @@ public:
     if (required && out.empty()) fail(at(key), "expected a non-empty string");
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), out) == allowed.end()) {
       std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + ("\"" + a + "\"");
+      for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + ("\"" + a + "\"");
       fail(at(key), "expected one of " + list + ", got \"" + out + "\"");
     }
   }
 
   template <class T>
-  void integer(const std::string& key, T& out, long long min, long long max, bool required = false) {
+  void integer(const std::string& key, T& out, long long min, long long max,
+               bool required = false) {
     const json* v = find(key);
     if (!v) {
       if (required) fail(at(key), "required field '" + key + "' (an integer) is missing");
@@ -79,9 +80,11 @@ public:
     } else if (!v.is_number()) {
       fail(p, "expected " + range + ", got " + type_name(v));
     }
-    if (v.is_number_unsigned() && v.get<unsigned long long>() > static_cast<unsigned long long>(max))
+    if (v.is_number_unsigned() &&
+        v.get<unsigned long long>() > static_cast<unsigned long long>(max))
       fail(p, "expected " + range + ", got " + v.dump());
-    long long n = v.is_number_float() ? static_cast<long long>(v.get<double>()) : v.get<long long>();
+    long long n =
+        v.is_number_float() ? static_cast<long long>(v.get<double>()) : v.get<long long>();
     if (n < min || n > max) fail(p, "expected " + range + ", got " + v.dump());
     return n;
   }
@@ -112,7 +115,8 @@ public:
       return;
     }
     if (!v->is_array()) fail(at(key), "expected an array, got " + type_name(*v));
-    for (size_t i = 0; i < v->size(); ++i) each((*v)[i], at(key) / i);
+    for (size_t i = 0; i < v->size(); ++i)
+      each((*v)[i], at(key) / i);
   }
 
   // Rejects keys nobody asked for: a typo must not silently become a default.
@@ -120,7 +124,8 @@ public:
     for (auto it = j_.begin(); it != j_.end(); ++it) {
       if (known_.count(it.key())) continue;
       std::string list;
-      for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
+      for (const auto& k : known_)
+        list += (list.empty() ? "" : ", ") + k;
       fail(path_ / it.key(), "unknown field '" + it.key() + "' (expected one of: " + list + ")");
     }
   }
@@ -137,8 +142,8 @@ std::vector<std::string> string_list(object_reader& r, const std::string& key,
   std::vector<std::string> out;
   r.array(key, [&](const json& v, const pointer& p) {
     if (!v.is_string() || v.get<std::string>().empty())
-      throw input_error(source + ": " + p.to_string(), "expected a non-empty string, got " +
-                                                         type_name(v));
+      throw input_error(source + ": " + p.to_string(),
+                        "expected a non-empty string, got " + type_name(v));
     out.push_back(v.get<std::string>());
   });
   return out;
@@ -157,7 +162,8 @@ size_spec read_size(const json& v, const pointer& p, const std::string& source) 
   r.integer("min", s.min, 0, 16 << 20, true);
   r.integer("max", s.max, 0, 16 << 20, true);
   r.finish();
-  if (s.max < s.min) throw input_error(source + ": " + (p / "max").to_string(), "expected max >= min");
+  if (s.max < s.min)
+    throw input_error(source + ": " + (p / "max").to_string(), "expected max >= min");
   return s;
 }
 
@@ -223,7 +229,8 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   r.integer("concurrency", c.concurrency, 1, 1000000);
   r.integer("interval_ms", c.interval_ms, 1, max_ms);
   r.integer("checkers", c.checkers, 1, 200);
-  if (const json* rb = r.find("request_bytes")) c.request_bytes = read_size(*rb, r.at("request_bytes"), source);
+  if (const json* rb = r.find("request_bytes"))
+    c.request_bytes = read_size(*rb, r.at("request_bytes"), source);
   r.string("request_kind", c.request_kind, false, {"http", "raw", "none"});
   r.integer("connect_timeout_ms", c.connect_timeout_ms, 1, max_ms);
   r.integer("response_timeout_ms", c.response_timeout_ms, 0, max_ms);
@@ -239,8 +246,8 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
 }
 
 const std::vector<std::string> event_actions = {
-    "kill", "freeze", "resume", "vanish", "restart", "close-listener", "reset-all",
-    "set-endpoints", "start-clients", "stop-clients"};
+    "kill",           "freeze",    "resume",        "vanish",        "restart",
+    "close-listener", "reset-all", "set-endpoints", "start-clients", "stop-clients"};
 
 event_spec read_event(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
@@ -282,8 +289,8 @@ void check_references(const scenario& s, const std::string& source) {
   std::set<std::string> backends, services, groups;
   for (size_t i = 0; i < s.backends.size(); ++i)
     if (!backends.insert(s.backends[i].name).second)
-      fail("/backends/" + std::to_string(i) + "/name", "a unique backend name; '" +
-                                                           s.backends[i].name + "' is used twice");
+      fail("/backends/" + std::to_string(i) + "/name",
+           "a unique backend name; '" + s.backends[i].name + "' is used twice");
   std::set<uint16_t> node_ports;
   for (size_t i = 0; i < s.services.size(); ++i) {
     const auto& svc = s.services[i];
@@ -303,8 +310,8 @@ void check_references(const scenario& s, const std::string& source) {
     if (!groups.insert(c.name).second)
       fail(at + "/name", "a unique client group name; '" + c.name + "' is used twice");
     if (c.target.empty() && !services.count(c.target_service))
-      fail(at + "/target_service", "the name of a service in /services; '" + c.target_service +
-                                       "' is not one");
+      fail(at + "/target_service",
+           "the name of a service in /services; '" + c.target_service + "' is not one");
   }
   if (!s.services.empty() && !s.proxy)
     fail("/proxy", "a proxy (the services need one to reach their backends)");
@@ -318,7 +325,9 @@ void check_references(const scenario& s, const std::string& source) {
     const auto& names = on_service ? services : on_clients ? groups : backends;
     if (!names.count(e.target))
       fail(at + "/target", std::string("the name of a ") +
-                               (on_service ? "service" : on_clients ? "client group" : "backend") +
+                               (on_service   ? "service"
+                                : on_clients ? "client group"
+                                             : "backend") +
                                "; '" + e.target + "' is not one");
     if (!on_service && !e.endpoints.empty())
       fail(at + "/endpoints", "no endpoints (only set-endpoints takes them)");
@@ -398,10 +407,16 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
     roles.finish();
   }
   if (const json* px = r.find("proxy")) s.proxy = read_proxy(*px, r.at("proxy"), source);
-  r.array("services", [&](const json& v, const pointer& p) { s.services.push_back(read_service(v, p, source)); });
-  r.array("backends", [&](const json& v, const pointer& p) { s.backends.push_back(read_backend(v, p, source)); });
-  r.array("clients", [&](const json& v, const pointer& p) { s.clients.push_back(read_client(v, p, source)); });
-  r.array("timeline", [&](const json& v, const pointer& p) { s.timeline.push_back(read_event(v, p, source)); });
+  r.array("services", [&](const json& v, const pointer& p) {
+    s.services.push_back(read_service(v, p, source));
+  });
+  r.array("backends", [&](const json& v, const pointer& p) {
+    s.backends.push_back(read_backend(v, p, source));
+  });
+  r.array("clients",
+          [&](const json& v, const pointer& p) { s.clients.push_back(read_client(v, p, source)); });
+  r.array("timeline",
+          [&](const json& v, const pointer& p) { s.timeline.push_back(read_event(v, p, source)); });
   r.array("expectations", [&](const json& v, const pointer& p) {
     s.expectations.push_back(read_expectation(v, p, source));
   });
@@ -412,7 +427,8 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
 
 std::vector<std::string> builtin_scenario_names() {
   std::vector<std::string> names;
-  for (const auto& b : scenarios::builtin_scenarios()) names.emplace_back(b.name);
+  for (const auto& b : scenarios::builtin_scenarios())
+    names.emplace_back(b.name);
   return names;
 }
 
@@ -424,7 +440,8 @@ scenario load_scenario(const std::string& name_or_path) {
       if (b.name == name_or_path)
         return parse_scenario(std::string(b.json), "builtin:" + name_or_path);
     std::string names;
-    for (const auto& n : builtin_scenario_names()) names += (names.empty() ? "" : ", ") + n;
+    for (const auto& n : builtin_scenario_names())
+      names += (names.empty() ? "" : ", ") + n;
     throw input_error("scenario '" + name_or_path + "'",
                       "the name of a shipped scenario (" + names + ") or a path to a .json file");
   }

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
-
 #include <set>
 #include <string>
 #include <thread>
@@ -72,16 +71,19 @@ void kill_mid_run_and_check(int sig) {
   ASSERT_GT(pid, 0);
   // Wait until the lab is up: the topology holds at least clients, node and pod namespaces.
   std::set<unsigned long> held;
-  ASSERT_TRUE(eventually([&] {
-    held = namespaces_held_by(pid);
-    return held.size() >= 10;
-  }, std::chrono::seconds(20)))
+  ASSERT_TRUE(eventually(
+      [&] {
+        held = namespaces_held_by(pid);
+        return held.size() >= 10;
+      },
+      std::chrono::seconds(20)))
       << "the run never built its lab";
   std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // traffic, queues, rules
   held = namespaces_held_by(pid);
   auto children = children_of(pid);
   std::vector<unsigned long long> child_ticks;
-  for (pid_t c : children) child_ticks.push_back(process_start_ticks(c));
+  for (pid_t c : children)
+    child_ticks.push_back(process_start_ticks(c));
   ASSERT_EQ(::kill(pid, sig), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
@@ -95,7 +97,8 @@ void kill_mid_run_and_check(int sig) {
       << lines(holders_of(held));
   for (size_t i = 0; i < children.size(); ++i)
     EXPECT_FALSE(process_running(children[i], child_ticks[i])) << "child " << children[i];
-  for (const auto& link : current_links()) EXPECT_NE(link.rfind("bl-", 0), 0u) << link;
+  for (const auto& link : current_links())
+    EXPECT_NE(link.rfind("bl-", 0), 0u) << link;
   EXPECT_TRUE(named_namespaces().empty()) << lines(named_namespaces());
 }
 

@@ -19,7 +19,8 @@ bool lab_available() {
 std::string run_ok(const lab::netns& ns, const std::vector<std::string>& argv) {
   auto result = lab::run_command(&ns, argv);
   std::string cmd;
-  for (const auto& a : argv) cmd += a + " ";
+  for (const auto& a : argv)
+    cmd += a + " ";
   EXPECT_EQ(result.exit_status, 0) << cmd << "\n" << result.err;
   return result.out;
 }

@@ -1,7 +1,6 @@
 #pragma once
 // Helpers shared by the test suites.
 #include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
 

@@ -1,8 +1,7 @@
 // `backlog-lab run` parsed and executed in-process: exit codes, error messages, outputs.
+#include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include <fstream>
 #include <sstream>
 
 #include "harness/cli/app.hpp"
@@ -20,7 +19,8 @@ struct outcome {
 outcome run(std::vector<std::string> args) {
   args.insert(args.begin(), "backlog-lab");
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : args)
+    argv.push_back(a.data());
   ::testing::internal::CaptureStdout();
   ::testing::internal::CaptureStderr();
   int code = run_main(static_cast<int>(argv.size()), argv.data());
@@ -46,8 +46,9 @@ std::string tiny_scenario(const std::string& op, double value) {
   return R"({"name": "tiny", "duration_ms": 800, "drain_ms": 500,
     "backends": [{"name": "p"}],
     "clients": [{"name": "c", "target": "203.0.113.10:8080", "rate_per_s": 20}],
-    "expectations": [{"metric": "clients.c.answered", "op": ")" + op + R"(", "value": )" +
-         std::to_string(value) + R"(, "description": "the pod answers"}]})";
+    "expectations": [{"metric": "clients.c.answered", "op": ")" +
+         op + R"(", "value": )" + std::to_string(value) +
+         R"(, "description": "the pod answers"}]})";
 }
 
 TEST(cli, no_subcommand_or_unknown_flag_is_exit_2) {
@@ -95,8 +96,8 @@ TEST(cli, verdict_is_the_exit_code_and_reports_are_written) {
   EXPECT_GT(report["metrics"]["clients.c.answered"].get<double>(), 5);
   EXPECT_NE(read_file(junit_path).find("<testcase classname=\"tiny\""), std::string::npos);
 
-  auto fail = run({"run", write_file("fail.json", tiny_scenario("<", 1)), "--junit", junit_path,
-                   "-q"});
+  auto fail =
+      run({"run", write_file("fail.json", tiny_scenario("<", 1)), "--junit", junit_path, "-q"});
   EXPECT_EQ(fail.code, 1) << fail.out << fail.err;
   EXPECT_NE(fail.out.find("FAIL  clients.c.answered < 1"), std::string::npos) << fail.out;
   std::string xml = read_file(junit_path);

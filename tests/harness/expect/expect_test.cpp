@@ -1,6 +1,6 @@
-#include "harness/expect/expect.hpp"
-
 #include <gtest/gtest.h>
+
+#include "harness/expect/expect.hpp"
 
 namespace backlog_lab::expect {
 namespace {

@@ -13,10 +13,13 @@ run_result run_fault(const std::string& event, const std::string& backend_extra 
                      const std::string& client_extra = "") {
   std::string text = R"({"name": "fault", "duration_ms": 1600, "drain_ms": 1500, "seed": 1,
     "sysctls": {"clients": {"net.ipv4.tcp_syn_retries": 1}},
-    "backends": [{"name": "p", "backlog": 4)" + backend_extra + R"(}],
+    "backends": [{"name": "p", "backlog": 4)" +
+                     backend_extra + R"(}],
     "clients": [{"name": "c", "target": "203.0.113.10:8080", "rate_per_s": 40, "stop_ms": 1500,
-                 "connect_timeout_ms": 800, "response_timeout_ms": 500)" + client_extra + R"(}],
-    "timeline": [{"at_ms": 600, "action": ")" + event + R"(", "target": "p"}]})";
+                 "connect_timeout_ms": 800, "response_timeout_ms": 500)" +
+                     client_extra + R"(}],
+    "timeline": [{"at_ms": 600, "action": ")" +
+                     event + R"(", "target": "p"}]})";
   return run_scenario(scenario::parse_scenario(text, "fault.json"));
 }
 

@@ -1,12 +1,10 @@
 // The shipped scenarios, run for real: what each one claims is what the kernel shows.
-#include "harness/runner/runner.hpp"
-
-#include <gtest/gtest.h>
-
 #include <atomic>
+#include <gtest/gtest.h>
 #include <thread>
 
 #include "harness/core/error.hpp"
+#include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
 #include "tests/support/support.hpp"
 
@@ -64,8 +62,9 @@ TEST(runner, userspace_frozen_backends_fill_the_nodeport_and_its_control_does_no
   // can tell the two apart.
   run_result control = run_scenario(scenario::load_scenario("userspace-healthy-backends-control"));
   EXPECT_FALSE(control.passed());
-  for (const char* m : {"listener.node.30080.accept_queue_peak", "counter.node.TcpExtListenOverflows",
-                        "listener.node.30080.full_ms", "clients.web.connect_ms.p99"}) {
+  for (const char* m :
+       {"listener.node.30080.accept_queue_peak", "counter.node.TcpExtListenOverflows",
+        "listener.node.30080.full_ms", "clients.web.connect_ms.p99"}) {
     const auto* e = find_expectation(control, m);
     ASSERT_NE(e, nullptr) << m;
     EXPECT_FALSE(e->passed) << m << " held on the healthy control";
@@ -88,7 +87,8 @@ TEST(runner, the_whole_node_has_57_ports_33_queues_and_21_full) {
 
 TEST(runner, fixed_kube_proxy_versions_do_not_pile_up) {
   BACKLOG_LAB_REQUIRE_LAB();
-  for (const char* name : {"incident-2018-03-kube-proxy-1.6.5", "incident-2018-03-kube-proxy-1.24"}) {
+  for (const char* name :
+       {"incident-2018-03-kube-proxy-1.6.5", "incident-2018-03-kube-proxy-1.24"}) {
     SCOPED_TRACE(name);
     run_result r = run_scenario(scenario::load_scenario(name));
     EXPECT_TRUE(r.passed()) << failures(r);
@@ -101,12 +101,14 @@ TEST(runner, fixed_kube_proxy_versions_do_not_pile_up) {
 TEST(runner, a_sysctl_the_kernel_lacks_stops_the_run_and_names_it) {
   BACKLOG_LAB_REQUIRE_LAB();
   auto s = scenario::parse_scenario(R"({"name": "x", "duration_ms": 100,
-      "sysctls": {"node": {"net.ipv4.tcp_no_such_knob": 1}}})", "x.json");
+      "sysctls": {"node": {"net.ipv4.tcp_no_such_knob": 1}}})",
+                                    "x.json");
   try {
     run_scenario(s);
     FAIL() << "expected lab_error";
   } catch (const lab_error& e) {
-    EXPECT_NE(std::string(e.what()).find("net.ipv4.tcp_no_such_knob"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("net.ipv4.tcp_no_such_knob"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -115,7 +117,8 @@ TEST(runner, a_stop_request_ends_the_run_early_and_marks_it) {
   auto s = scenario::parse_scenario(R"({"name": "long", "duration_ms": 60000,
       "backends": [{"name": "p"}],
       "clients": [{"name": "c", "target": "203.0.113.10:8080", "rate_per_s": 20}],
-      "expectations": [{"metric": "clients.c.answered", "op": ">", "value": 0}]})", "long.json");
+      "expectations": [{"metric": "clients.c.answered", "op": ">", "value": 0}]})",
+                                    "long.json");
   std::atomic<bool> stop{false};
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -1,11 +1,9 @@
-#include "harness/scenario/reader.hpp"
-
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <fstream>
+#include <gtest/gtest.h>
 
 #include "harness/core/error.hpp"
+#include "harness/scenario/reader.hpp"
 
 namespace backlog_lab::scenario {
 namespace {
