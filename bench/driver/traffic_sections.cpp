@@ -6,8 +6,6 @@
 //   proxy:    proxy_sim (userspace mode, healthy endpoint) vs haproxy (tcp mode, one thread),
 //             each in front of the same nginx: wrk's rate through it, and the p99 latency it adds
 //             at a fixed open-loop rate.
-#include <sched.h>
-
 #include <iostream>
 
 #include "bench/driver/peers.hpp"
@@ -24,19 +22,6 @@ constexpr std::uint16_t proxy_sim_port = 8082;
 /// Two cores: the server side on CPU 0, the client side on CPU 1.
 constexpr int server_cpu = 0;
 constexpr int client_cpu = 1;
-
-/// Pins process `pid` to `cpu`, or lets it run anywhere for -1.
-void repin(pid_t pid, int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (cpu >= 0) {
-    CPU_SET(cpu, &set);
-  } else {
-    for (int i = 0; i < CPU_SETSIZE; ++i)
-      CPU_SET(i, &set);
-  }
-  ::sched_setaffinity(pid, sizeof set, &set);
-}
 
 std::string rate_name(double rate) {
   return std::to_string(static_cast<long>(rate));
@@ -131,28 +116,28 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
 
   if (proxy) {
     const std::string section = "proxy";
-    // Nobody pinned: client, proxy and nginx share the two cores as the scheduler sees fit.
-    // (Pinning the proxy alone on one core leaves nginx and the client sharing the other,
-    // which then caps both proxies at the same rate and hides the difference.)
-    constexpr int any_cpu = -1;
-    constexpr int proxy_cpu = any_cpu;
+    // The proxy shares CPU 0 with its backend, the client has CPU 1: the proxy's own cost then
+    // decides the rate. (The proxy alone on CPU 0 leaves nginx and wrk sharing CPU 1, which then
+    // caps both proxies at the same rate; nothing pinned lets three processes on two cores
+    // collide at random and the spread swamps the difference.)
+    constexpr int proxy_cpu = server_cpu;
     constexpr double latency_rate = 2'000;
-    repin(nginx.pid(), any_cpu);
     auto haproxy = start_haproxy(ns, o.work_dir, haproxy_port, nginx_port, proxy_cpu);
     auto sim = start_proxy_sim(ns, proxy_sim_port, nginx_port, proxy_cpu);
     report.notes[section] =
         "haproxy 2.6 (mode tcp, nbthread 1) and proxy_sim userspace (one Service, the nginx "
-        "endpoint), nginx and the client unpinned on the 2 cores; rate: wrk -t1 -c50 -d" +
-        std::to_string(o.load_seconds) +
+        "endpoint) on CPU " +
+        std::to_string(proxy_cpu) + " with nginx, the client on CPU " + std::to_string(client_cpu) +
+        "; rate: wrk -t1 -c50 -d" + std::to_string(o.load_seconds) +
         "s -H 'Connection: close' through each; added p99: client_group open loop at " +
         rate_name(latency_rate) + "/s for " + std::to_string(o.open_loop_seconds) +
         " s, p99 response latency through the proxy minus direct to nginx";
-    run_wrk(ns, haproxy_port, 1, any_cpu);
-    run_wrk(ns, proxy_sim_port, 1, any_cpu);
+    run_wrk(ns, haproxy_port, 1, client_cpu);
+    run_wrk(ns, proxy_sim_port, 1, client_cpu);
     for (int run = 0; run < o.runs; ++run) {
       auto through = [&](const std::string& who, std::uint16_t port, peer_process& p) {
         double cpu_before = p.cpu_ms();
-        auto w = run_wrk(ns, port, o.load_seconds, any_cpu);
+        auto w = run_wrk(ns, port, o.load_seconds, client_cpu);
         double cpu = p.cpu_ms() - cpu_before;
         report.add(section, who + "_conn_per_s", "conn/s", w.requests_per_s);
         report.add(section, who + "_cpu_us_per_conn", "us",
@@ -167,9 +152,9 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
         through("proxy_sim", proxy_sim_port, sim);
         through("haproxy", haproxy_port, haproxy);
       }
-      auto direct = run_open_loop(ns, nginx_port, latency_rate, o.open_loop_seconds, any_cpu);
-      auto h = run_open_loop(ns, haproxy_port, latency_rate, o.open_loop_seconds, any_cpu);
-      auto s = run_open_loop(ns, proxy_sim_port, latency_rate, o.open_loop_seconds, any_cpu);
+      auto direct = run_open_loop(ns, nginx_port, latency_rate, o.open_loop_seconds, client_cpu);
+      auto h = run_open_loop(ns, haproxy_port, latency_rate, o.open_loop_seconds, client_cpu);
+      auto s = run_open_loop(ns, proxy_sim_port, latency_rate, o.open_loop_seconds, client_cpu);
       report.add(section, "direct_p99_ms", "ms", direct.p99_ms);
       report.add(section, "haproxy_p99_ms", "ms", h.p99_ms);
       report.add(section, "proxy_sim_p99_ms", "ms", s.p99_ms);
@@ -188,7 +173,6 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
                  "proxy_sim_cpu_us_per_conn", "haproxy_cpu_us_per_conn");
     report.ratio(section, "proxy_sim / haproxy, added p99 latency", "proxy_sim_added_p99_ms",
                  "haproxy_added_p99_ms");
-    repin(nginx.pid(), server_cpu);
   }
 }
 
