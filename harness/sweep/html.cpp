@@ -342,7 +342,7 @@ std::string across_chart(const sweep_result& r, const std::string& metric) {
                 format_value(metric, it->second.mean));
     ch.whisker(at, it->second.min, it->second.max);
   }
-  ch.legend({{"#1f77b4", metric + " (mean; whiskers: min..max over repeats)"}});
+  ch.legend({{"#1f77b4", "mean over repeats; whiskers: min..max"}});
   return ch.svg();
 }
 

@@ -48,6 +48,19 @@ std::string csv_number(double v) {
   return s.str();
 }
 
+// The standard deviation to the precision of its mean (percent points for shares); empty when
+// it rounds to nothing.
+std::string spread_text(const std::string& metric, const summary& s) {
+  double sd = s.stddev;
+  int digits = 0;
+  if (metric.ends_with("_share"))
+    sd *= 100;
+  else if (std::fabs(s.mean) < 100 && sd < 10)
+    digits = sd < 0.1 ? 2 : 1;
+  std::string text = fixed(sd, digits);
+  return text.find_first_not_of("0.") == std::string::npos ? "" : text;
+}
+
 } // namespace
 
 std::string short_label(const std::string& metric, const sweep_result& r) {
@@ -118,9 +131,9 @@ void write_table(std::ostream& out, const sweep_result& r) {
         continue;
       }
       std::string text = format_value(m, it->second.mean);
-      if (it->second.n > 1 && it->second.max > it->second.min) {
-        std::string sd = format_value(m, it->second.stddev);
-        text += "±" + (sd.ends_with("%") ? sd.substr(0, sd.size() - 1) : sd);
+      if (it->second.n > 1) {
+        std::string sd = spread_text(m, it->second);
+        if (!sd.empty()) text += "±" + sd;
       }
       row.push_back(text);
     }

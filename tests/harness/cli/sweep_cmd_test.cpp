@@ -1,0 +1,372 @@
+// `backlog-lab sweep` for real: a 2-cell sweep on the kernel and its CSV, JSON, HTML (rendered
+// in headless Chromium) and JUnit (checked against a JUnit XML schema); input errors before any
+// cell runs; SIGINT to a child `backlog-lab sweep` mid-run.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "harness/cli/app.hpp"
+#include "harness/lab/process.hpp"
+#include "tests/harness/lab/leftovers.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::cli {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+outcome run(std::vector<std::string> args) {
+  args.insert(args.begin(), "backlog-lab");
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  int code = run_main(static_cast<int>(argv.size()), argv.data());
+  std::string out = ::testing::internal::GetCapturedStdout();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  return {code, out, err};
+}
+
+std::string read_file(const fs::path& path) {
+  std::stringstream s;
+  s << std::ifstream(path).rdbuf();
+  return s.str();
+}
+
+fs::path test_dir() {
+  fs::path d = fs::path(::testing::TempDir()) / "backlog-lab-sweep-cmd-test";
+  fs::create_directories(d);
+  return d;
+}
+
+// Two seconds or so: a burst of 60 connections in 30 ms against a userspace proxy that accepts
+// one every ~30 ms (its first dial goes to a vanished pod). With somaxconn 8 the queue holds 9 and
+// the rest of the burst is dropped; with 64 the whole burst fits (capacity 65).
+const char* small_scenario = R"({
+  "name": "sweep-small", "duration_ms": 1000, "drain_ms": 1500, "sample_interval_ms": 10,
+  "sysctls": {"node": {"net.core.somaxconn": 8, "net.ipv4.tcp_abort_on_overflow": 0},
+              "clients": {"net.ipv4.tcp_syn_linear_timeouts": 0}},
+  "proxy": {"mode": "userspace", "backlog": -1, "dial_timeouts_ms": [30, 1000]},
+  "services": [{"name": "default/web:http", "node_port": 30080, "endpoints": ["web", "gone"]}],
+  "backends": [{"name": "web"}, {"name": "gone"}],
+  "clients": [{"name": "burst", "target_service": "default/web:http", "rate_per_s": 2000,
+               "request_bytes": 100, "connect_timeout_ms": 1200, "response_timeout_ms": 500}],
+  "timeline": [{"at_ms": 0, "action": "vanish", "target": "gone"},
+               {"at_ms": 0, "action": "start-clients", "target": "burst"},
+               {"at_ms": 30, "action": "stop-clients", "target": "burst"}],
+  "expectations": [
+    {"metric": "listener.node.30080.backlog", "op": "==", "value": 8,
+     "description": "the backlog is somaxconn 8"},
+    {"metric": "clients.burst.refused", "op": "==", "value": 0,
+     "description": "a full queue refuses nothing"}]
+})";
+
+fs::path scenario_file() {
+  fs::path p = test_dir() / "small.json";
+  if (!fs::exists(p)) std::ofstream(p) << small_scenario;
+  return p;
+}
+
+// One real sweep shared by the output tests: 2 cells x 1 repeat, every output written.
+class real_sweep : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    if (!testing::lab_available()) return;
+    fs::path d = test_dir();
+    result_ = new outcome(run(
+        {"sweep", scenario_file().string(), "--set", "node:net.core.somaxconn=8,64", "--repeat",
+         "1", "--seed", "11", "--csv", (d / "s.csv").string(), "--json", (d / "s.json").string(),
+         "--html", (d / "s.html").string(), "--junit", (d / "s.xml").string()}));
+  }
+  static void TearDownTestSuite() {
+    delete result_;
+    result_ = nullptr;
+  }
+  void SetUp() override {
+    BACKLOG_LAB_REQUIRE_LAB();
+    ASSERT_NE(result_, nullptr);
+  }
+  static const outcome& result() { return *result_; }
+  static fs::path file(const std::string& name) { return test_dir() / name; }
+
+private:
+  static outcome* result_;
+};
+outcome* real_sweep::result_ = nullptr;
+
+TEST_F(real_sweep, exit_code_and_table_say_which_cell_failed) {
+  // Cell 2 (somaxconn 64) breaks "backlog == 8": exit 1, and the table says 1/2 there.
+  EXPECT_EQ(result().code, 1) << result().err;
+  EXPECT_NE(result().out.find("FAIL: sweep-small, expectations failed in 1 of 2 cells (2)"),
+            std::string::npos)
+      << result().out;
+  EXPECT_NE(result().out.find("somaxconn"), std::string::npos) << result().out;
+  EXPECT_NE(result().err.find("sweep: cell 2/2 node:net.core.somaxconn=64"), std::string::npos)
+      << "one progress line per cell when stderr is not a terminal\n"
+      << result().err;
+}
+
+TEST_F(real_sweep, json_carries_each_cells_metrics_as_the_kernel_sets_them) {
+  json j = json::parse(read_file(file("s.json")));
+  EXPECT_EQ(j["seed"], 11);
+  ASSERT_EQ(j["cells"].size(), 2u);
+  const json& small = j["cells"][0]["metrics"];
+  const json& large = j["cells"][1]["metrics"];
+  EXPECT_EQ(j["cells"][0]["settings"]["node:net.core.somaxconn"], 8);
+  // The listener's backlog is min(listen backlog, somaxconn): Go's -1 means somaxconn.
+  EXPECT_EQ(small["listener.node.30080.backlog"]["mean"], 8);
+  EXPECT_EQ(large["listener.node.30080.backlog"]["mean"], 64);
+  // The queue holds backlog + 1, and only a full one drops SYNs.
+  // (The sampler may see it one accept after it was full; the drops prove it was.)
+  EXPECT_LE(small["listener.node.30080.accept_queue_peak"]["mean"].get<double>(), 9);
+  EXPECT_GE(small["listener.node.30080.accept_queue_peak"]["mean"].get<double>(), 8);
+  EXPECT_GT(small["counter.node.TcpExtListenOverflows"]["mean"].get<double>(), 0);
+  EXPECT_GT(small["counter.clients.TcpExtTCPSynRetrans"]["mean"].get<double>(), 0);
+  EXPECT_LE(large["listener.node.30080.accept_queue_peak"]["mean"].get<double>(), 60);
+  EXPECT_EQ(large["counter.node.TcpExtListenOverflows"]["mean"], 0);
+  EXPECT_TRUE(j["cells"][0]["expectations"]["passed"]);
+  EXPECT_FALSE(j["cells"][1]["expectations"]["passed"]);
+  EXPECT_EQ(j["cells"][1]["runs"][0]["failed"][0]["measured"], 64);
+  EXPECT_EQ(j["cells"][0]["seeds"], j["cells"][1]["seeds"]) << "repeat r: one seed in all cells";
+}
+
+TEST_F(real_sweep, csv_has_a_row_per_cell_with_the_same_numbers) {
+  std::istringstream csv(read_file(file("s.csv")));
+  std::string head, row1, row2, extra;
+  std::getline(csv, head);
+  std::getline(csv, row1);
+  std::getline(csv, row2);
+  EXPECT_FALSE(std::getline(csv, extra));
+  auto split = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::stringstream s(line);
+    for (std::string f; std::getline(s, f, ',');)
+      out.push_back(f);
+    return out;
+  };
+  auto h = split(head), a = split(row1), b = split(row2);
+  auto col = std::find(h.begin(), h.end(), "listener.node.30080.backlog.mean") - h.begin();
+  ASSERT_LT(static_cast<size_t>(col), h.size()) << head;
+  EXPECT_EQ(a.at(col), "8");
+  EXPECT_EQ(b.at(col), "64");
+  EXPECT_EQ(a.at(1), "8") << "the setting's own column";
+}
+
+TEST_F(real_sweep, junit_is_schema_valid_with_a_suite_per_cell_and_repeat) {
+  if (!lab::have_program("xmllint")) GTEST_SKIP() << "xmllint (Debian libxml2-utils) not installed";
+  auto res = lab::run_command(
+      nullptr, {"xmllint", "--noout", "--schema", BACKLOG_LAB_JUNIT_XSD, file("s.xml").string()});
+  EXPECT_EQ(res.exit_status, 0) << res.err;
+  std::string xml = read_file(file("s.xml"));
+  EXPECT_NE(xml.find("sweep-small cell 1 [node:net.core.somaxconn=8] repeat 1"), std::string::npos);
+  EXPECT_NE(xml.find("<failure message=\"measured 64, expected == 8\""), std::string::npos) << xml;
+}
+
+// Renders `html` in headless Chromium with a measuring script appended to a copy (the report
+// itself has no scripts) and returns, per svg.chart: [kind, width, height, marks drawn].
+json render_in_chromium(const fs::path& html) {
+  fs::path copy = html.parent_path() / "render-check.html";
+  std::string text = read_file(html);
+  auto body = text.rfind("</body>");
+  text.insert(body, R"(<script>
+const out = [];
+for (const svg of document.querySelectorAll('svg.chart')) {
+  const box = svg.getBoundingClientRect();
+  let marks = 0;
+  for (const m of svg.querySelectorAll('.mark')) {
+    const b = m.getBBox();
+    if (b.width > 0 || b.height > 0) marks++;
+  }
+  out.push([svg.dataset.kind, Math.round(box.width), Math.round(box.height), marks]);
+}
+const pre = document.createElement('pre');
+pre.id = 'render-check';
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>)");
+  std::ofstream(copy) << text;
+  fs::path profile = html.parent_path() / "chromium-profile";
+  auto res = lab::run_command(
+      nullptr,
+      {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+       "--disable-component-update", "--disable-sync", "--no-first-run",
+       "--user-data-dir=" + profile.string(), "--dump-dom", "file://" + copy.string()},
+      "", std::chrono::seconds(60));
+  EXPECT_EQ(res.exit_status, 0) << res.err;
+  std::smatch m;
+  if (!std::regex_search(res.out, m, std::regex("<pre id=\"render-check\">([^<]*)</pre>"))) {
+    ADD_FAILURE() << "no measurements in the dumped DOM:\n" << res.out.substr(0, 2000);
+    return json::array();
+  }
+  std::string measured = std::regex_replace(m[1].str(), std::regex("&quot;"), "\"");
+  return json::parse(measured);
+}
+
+TEST_F(real_sweep, html_report_renders_its_charts_in_headless_chromium) {
+  if (!lab::have_program("chromium"))
+    GTEST_SKIP() << "chromium is not installed (scripts/setup installs Debian's chromium)";
+  json charts = render_in_chromium(file("s.html"));
+  std::map<std::string, int> kinds;
+  for (const auto& c : charts) {
+    std::string kind = c[0];
+    ++kinds[kind];
+    EXPECT_GT(c[1].get<int>(), 100) << kind << " has no width";
+    EXPECT_GT(c[2].get<int>(), 50) << kind << " has no height";
+    // Every chart draws something: queue lines, outcome bars, latency bars, the metric's bars;
+    // drops only where there were drops (cell 1).
+    if (kind != "drops") {
+      EXPECT_GT(c[3].get<int>(), 0) << kind << " drew no marks";
+    }
+  }
+  EXPECT_EQ(kinds["across-cells"], 1);
+  EXPECT_EQ(kinds["accept-queue"], 2);
+  EXPECT_EQ(kinds["drops"], 2);
+  EXPECT_EQ(kinds["outcomes"], 2);
+  EXPECT_EQ(kinds["connect-latency"], 2);
+  int drops_drawn = 0;
+  for (const auto& c : charts)
+    if (c[0] == "drops") drops_drawn += c[3].get<int>() > 0;
+  EXPECT_GE(drops_drawn, 1) << "cell 1 dropped SYNs: its drops chart has bars";
+}
+
+TEST_F(real_sweep, run_set_reruns_one_cell_and_its_junit_is_schema_valid) {
+  fs::path xml = file("run.xml");
+  auto r = run({"run", scenario_file().string(), "--set", "node:net.core.somaxconn=64", "--quiet",
+                "--seed", "11", "--junit", xml.string()});
+  EXPECT_EQ(r.code, 1) << "backlog 64 breaks the expectation, as in the sweep's cell 2\n" << r.out;
+  EXPECT_NE(r.out.find("measured 64"), std::string::npos) << r.out;
+  if (!lab::have_program("xmllint")) GTEST_SKIP() << "xmllint (Debian libxml2-utils) not installed";
+  auto res = lab::run_command(
+      nullptr, {"xmllint", "--noout", "--schema", BACKLOG_LAB_JUNIT_XSD, xml.string()});
+  EXPECT_EQ(res.exit_status, 0) << res.err;
+}
+
+TEST(sweep_cmd, bad_set_is_exit_2_naming_the_set_and_path_before_any_cell) {
+  fs::path json_out = test_dir() / "never.json";
+  fs::remove(json_out);
+  struct bad {
+    std::string set;
+    std::string path;
+  };
+  for (const auto& b : {bad{"nodes:net.core.somaxconn=8", "/sysctls/nodes"},
+                        bad{"/clients/0/rate_per_s=10,fast", "/clients/0/rate_per_s"},
+                        bad{"/clients/5/rate_per_s=10", "/clients/5"},
+                        bad{"/proxy/backlogg=10", "/proxy/backlogg"}}) {
+    auto r = run({"sweep", scenario_file().string(), "--set", "node:net.core.somaxconn=8,64",
+                  "--set", b.set, "--json", json_out.string()});
+    EXPECT_EQ(r.code, 2) << b.set;
+    EXPECT_NE(r.err.find("--set "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(b.path), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("sweep: cell"), std::string::npos) << "no cell may run: " << r.err;
+    EXPECT_FALSE(fs::exists(json_out)) << "no output is written for bad input";
+  }
+  EXPECT_EQ(run({"sweep", scenario_file().string(), "--repeat", "0"}).code, 2);
+  EXPECT_EQ(run({"sweep"}).code, 2) << "the scenario is required";
+}
+
+// The network namespaces `pid` holds (fds and threads), other than this process's own.
+std::set<unsigned long> namespaces_of(pid_t pid) {
+  std::set<unsigned long> out;
+  std::error_code ec;
+  struct stat own {};
+  ::stat("/proc/self/ns/net", &own);
+  for (const char* sub : {"fd", "task"}) {
+    for (const auto& e :
+         fs::directory_iterator(fs::path("/proc") / std::to_string(pid) / sub, ec)) {
+      fs::path link = std::string(sub) == "fd" ? e.path() : e.path() / "ns" / "net";
+      std::string target = fs::read_symlink(link, ec).string();
+      if (ec || target.rfind("net:[", 0) != 0) continue;
+      unsigned long inode = std::stoul(target.substr(5));
+      if (inode != own.st_ino) out.insert(inode);
+    }
+  }
+  return out;
+}
+
+TEST(sweep_cmd, sigint_mid_sweep_is_exit_130_with_finished_cells_written_and_no_lab_left) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  fs::path d = test_dir() / "sigint";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  std::string scenario = scenario_file().string();
+  std::string err_path = (d / "stderr").string();
+  std::string out_path = (d / "stdout").string();
+  std::vector<std::string> args = {BACKLOG_LAB_BINARY,
+                                   "sweep",
+                                   scenario,
+                                   "--set",
+                                   "node:net.core.somaxconn=8,16,32,64",
+                                   "--json",
+                                   (d / "s.json").string(),
+                                   "--csv",
+                                   (d / "s.csv").string(),
+                                   "--junit",
+                                   (d / "s.xml").string()};
+  auto child = lab::child_process::spawn(nullptr, [&]() -> int {
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (err < 0 || out < 0) return 127;
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    return 127;
+  });
+  // Cell 1 is done once cell 2 is announced; wait until cell 2's lab exists, then interrupt.
+  ASSERT_TRUE(testing::eventually(
+      [&] { return read_file(err_path).find("sweep: cell 2/4") != std::string::npos; },
+      std::chrono::seconds(30)))
+      << read_file(err_path);
+  std::set<unsigned long> held;
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        held = namespaces_of(child.pid());
+        return held.size() >= 3; // clients, node and a pod
+      },
+      std::chrono::seconds(10)));
+  // Into the run's timeline: a stop asked for before the runner's first sample crashes it
+  // (runner.cpp finish() cancels end_timer_ before play() creates it; reported).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  child.signal(SIGINT);
+  EXPECT_EQ(child.wait_for(std::chrono::seconds(30)), 130) << read_file(err_path);
+
+  json j = json::parse(read_file(d / "s.json"));
+  EXPECT_TRUE(j["interrupted"]);
+  EXPECT_GE(j["cells_finished"].get<int>(), 1);
+  EXPECT_LT(j["cells_finished"].get<int>(), 4);
+  EXPECT_EQ(j["cells"][0]["metrics"]["listener.node.30080.backlog"]["mean"], 8);
+  std::string csv = read_file(d / "s.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), j["cells_finished"].get<int>() + 1) << csv;
+  EXPECT_NE(read_file(d / "s.xml").find("type=\"interrupted\""), std::string::npos);
+  EXPECT_NE(read_file(out_path).find("INTERRUPTED: sweep-small"), std::string::npos)
+      << read_file(out_path);
+  // Nothing of the interrupted cell's lab is left anywhere on the system.
+  EXPECT_TRUE(testing::eventually([&] { return testing::holders_of(held).empty(); }))
+      << testing::lines(testing::holders_of(held));
+}
+
+} // namespace
+} // namespace backlog_lab::cli
