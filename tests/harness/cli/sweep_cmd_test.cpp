@@ -54,7 +54,9 @@ std::string read_file(const fs::path& path) {
 }
 
 fs::path test_dir() {
-  fs::path d = fs::path(::testing::TempDir()) / "backlog-lab-sweep-cmd-test";
+  // ctest runs every test case as a process of its own, in parallel: one directory each.
+  fs::path d =
+      fs::path(::testing::TempDir()) / ("backlog-lab-sweep-cmd-test-" + std::to_string(::getpid()));
   fs::create_directories(d);
   return d;
 }
@@ -87,46 +89,25 @@ fs::path scenario_file() {
   return p;
 }
 
-// One real sweep shared by the output tests: 2 cells x 1 repeat, every output written.
-class real_sweep : public ::testing::Test {
-protected:
-  static void SetUpTestSuite() {
-    if (!testing::lab_available()) return;
-    fs::path d = test_dir();
-    result_ = new outcome(run(
-        {"sweep", scenario_file().string(), "--set", "node:net.core.somaxconn=8,64", "--repeat",
-         "1", "--seed", "11", "--csv", (d / "s.csv").string(), "--json", (d / "s.json").string(),
-         "--html", (d / "s.html").string(), "--junit", (d / "s.xml").string()}));
-  }
-  static void TearDownTestSuite() {
-    delete result_;
-    result_ = nullptr;
-  }
-  void SetUp() override {
-    BACKLOG_LAB_REQUIRE_LAB();
-    ASSERT_NE(result_, nullptr);
-  }
-  static const outcome& result() { return *result_; }
-  static fs::path file(const std::string& name) { return test_dir() / name; }
-
-private:
-  static outcome* result_;
-};
-outcome* real_sweep::result_ = nullptr;
-
-TEST_F(real_sweep, exit_code_and_table_say_which_cell_failed) {
-  // Cell 2 (somaxconn 64) breaks "backlog == 8": exit 1, and the table says 1/2 there.
-  EXPECT_EQ(result().code, 1) << result().err;
-  EXPECT_NE(result().out.find("FAIL: sweep-small, expectations failed in 1 of 2 cells (2)"),
-            std::string::npos)
-      << result().out;
-  EXPECT_NE(result().out.find("somaxconn"), std::string::npos) << result().out;
-  EXPECT_NE(result().err.find("sweep: cell 2/2 node:net.core.somaxconn=64"), std::string::npos)
-      << "one progress line per cell when stderr is not a terminal\n"
-      << result().err;
+fs::path file(const std::string& name) {
+  return test_dir() / name;
 }
 
-TEST_F(real_sweep, json_carries_each_cells_metrics_as_the_kernel_sets_them) {
+// The checks of one real sweep (2 cells x 1 repeat, every output written); a single test runs it
+// once, since ctest starts a process per test case.
+void check_table(const outcome& result) {
+  // Cell 2 (somaxconn 64) breaks "backlog == 8": exit 1, and the table says 1/2 there.
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_NE(result.out.find("FAIL: sweep-small, expectations failed in 1 of 2 cells (2)"),
+            std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("somaxconn"), std::string::npos) << result.out;
+  EXPECT_NE(result.err.find("sweep: cell 2/2 node:net.core.somaxconn=64"), std::string::npos)
+      << "one progress line per cell when stderr is not a terminal\n"
+      << result.err;
+}
+
+void check_json() {
   json j = json::parse(read_file(file("s.json")));
   EXPECT_EQ(j["seed"], 11);
   ASSERT_EQ(j["cells"].size(), 2u);
@@ -150,7 +131,7 @@ TEST_F(real_sweep, json_carries_each_cells_metrics_as_the_kernel_sets_them) {
   EXPECT_EQ(j["cells"][0]["seeds"], j["cells"][1]["seeds"]) << "repeat r: one seed in all cells";
 }
 
-TEST_F(real_sweep, csv_has_a_row_per_cell_with_the_same_numbers) {
+void check_csv() {
   std::istringstream csv(read_file(file("s.csv")));
   std::string head, row1, row2, extra;
   std::getline(csv, head);
@@ -172,8 +153,7 @@ TEST_F(real_sweep, csv_has_a_row_per_cell_with_the_same_numbers) {
   EXPECT_EQ(a.at(1), "8") << "the setting's own column";
 }
 
-TEST_F(real_sweep, junit_is_schema_valid_with_a_suite_per_cell_and_repeat) {
-  if (!lab::have_program("xmllint")) GTEST_SKIP() << "xmllint (Debian libxml2-utils) not installed";
+void check_junit() {
   auto res = lab::run_command(
       nullptr, {"xmllint", "--noout", "--schema", BACKLOG_LAB_JUNIT_XSD, file("s.xml").string()});
   EXPECT_EQ(res.exit_status, 0) << res.err;
@@ -222,9 +202,7 @@ document.body.appendChild(pre);
   return json::parse(measured);
 }
 
-TEST_F(real_sweep, html_report_renders_its_charts_in_headless_chromium) {
-  if (!lab::have_program("chromium"))
-    GTEST_SKIP() << "chromium is not installed (scripts/setup installs Debian's chromium)";
+void check_html_in_chromium() {
   json charts = render_in_chromium(file("s.html"));
   std::map<std::string, int> kinds;
   for (const auto& c : charts) {
@@ -249,7 +227,65 @@ TEST_F(real_sweep, html_report_renders_its_charts_in_headless_chromium) {
   EXPECT_GE(drops_drawn, 1) << "cell 1 dropped SYNs: its drops chart has bars";
 }
 
-TEST_F(real_sweep, run_set_reruns_one_cell_and_its_junit_is_schema_valid) {
+TEST(sweep_cmd, a_real_sweep_writes_every_output) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  outcome result =
+      run({"sweep", scenario_file().string(), "--set", "node:net.core.somaxconn=8,64", "--repeat",
+           "1", "--seed", "11", "--csv", file("s.csv").string(), "--json", file("s.json").string(),
+           "--html", file("s.html").string(), "--junit", file("s.xml").string()});
+  {
+    SCOPED_TRACE("terminal");
+    check_table(result);
+  }
+  {
+    SCOPED_TRACE("JSON");
+    check_json();
+  }
+  {
+    SCOPED_TRACE("CSV");
+    check_csv();
+  }
+  std::string missing;
+  if (lab::have_program("xmllint")) {
+    SCOPED_TRACE("JUnit");
+    check_junit();
+  } else {
+    missing += " xmllint (Debian libxml2-utils): JUnit schema check not done;";
+  }
+  if (lab::have_program("chromium")) {
+    SCOPED_TRACE("HTML");
+    check_html_in_chromium();
+  } else {
+    missing += " chromium (scripts/setup installs Debian's chromium): HTML not rendered;";
+  }
+  if (!missing.empty()) GTEST_SKIP() << "not installed:" << missing;
+}
+
+TEST(sweep_cmd, tuning_accept_queue_abort_on_overflow_resets_at_the_ack_not_at_the_syn) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // The shipped scenario at its defaults (cell 1) and with tcp_abort_on_overflow=1 (cell 2).
+  auto r = run({"sweep", "tuning-accept-queue", "--set", "node:net.ipv4.tcp_abort_on_overflow=0,1",
+                "--quiet", "--seed", "5", "--json", file("abort.json").string()});
+  EXPECT_EQ(r.code, 1) << "cell 2 breaks the defaults' \"no embryonic resets\"\n" << r.out;
+  json j = json::parse(read_file(file("abort.json")));
+  ASSERT_EQ(j["cells"].size(), 2u);
+  EXPECT_TRUE(j["cells"][0]["expectations"]["passed"]) << "every expectation holds at the defaults";
+  auto metric = [&](int cell, const std::string& name) {
+    return j["cells"][cell]["metrics"][name]["mean"].get<double>();
+  };
+  // kernel.md 4: only a final ACK to a full queue is reset (EmbryonicRsts); SYNs to a full queue
+  // are dropped either way: they still overflow, are retransmitted, and are never refused.
+  EXPECT_EQ(metric(0, "counter.node.TcpExtEmbryonicRsts"), 0);
+  EXPECT_GT(metric(1, "counter.node.TcpExtEmbryonicRsts"), 0);
+  for (int cell : {0, 1}) {
+    EXPECT_GT(metric(cell, "counter.node.TcpExtListenOverflows"), 0) << "cell " << cell + 1;
+    EXPECT_GT(metric(cell, "counter.clients.TcpExtTCPSynRetrans"), 0) << "cell " << cell + 1;
+    EXPECT_EQ(metric(cell, "clients.burst.refused_share"), 0) << "cell " << cell + 1;
+  }
+}
+
+TEST(sweep_cmd, run_set_reruns_one_cell_and_its_junit_is_schema_valid) {
+  BACKLOG_LAB_REQUIRE_LAB();
   fs::path xml = file("run.xml");
   auto r = run({"run", scenario_file().string(), "--set", "node:net.core.somaxconn=64", "--quiet",
                 "--seed", "11", "--junit", xml.string()});

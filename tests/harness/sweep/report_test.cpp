@@ -1,5 +1,7 @@
 // The sweep's reports from a hand-made result: numbers land in the right columns, the JUnit is
 // schema-valid, the HTML has a chart of each kind per cell.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -176,7 +178,8 @@ TEST(sweep_report, html_is_self_contained_with_every_chart_per_cell) {
 
 TEST(sweep_report, junit_is_valid_against_the_schema) {
   if (!lab::have_program("xmllint")) GTEST_SKIP() << "xmllint (Debian libxml2-utils) not installed";
-  auto dir = std::filesystem::temp_directory_path() / "backlog-lab-sweep-report-test";
+  auto dir = std::filesystem::temp_directory_path() /
+             ("backlog-lab-sweep-report-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   sweep_result r = make_result();
   for (bool interrupted : {false, true}) {
