@@ -17,6 +17,7 @@
 #include "backends/backend.hpp"
 #include "backends/grpc_preface.hpp"
 #include "harness/core/error.hpp"
+#include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::backends {
@@ -200,14 +201,9 @@ protected:
     return state + " " + recv_q + " " + send_q;
   }
   uint64_t nstat(const std::string& counter) {
-    auto out = testing::run_ok(pod_, {"nstat", "-asz", counter});
-    std::istringstream in(out);
-    for (std::string name; in >> name;) {
-      uint64_t v = 0;
-      if (name == counter && (in >> v)) return v;
-    }
-    ADD_FAILURE() << "no " << counter << " in: " << out;
-    return 0;
+    auto v = testing::nstat_counter(pod_, counter);
+    if (!v) ADD_FAILURE() << "nstat has no " << counter;
+    return v ? static_cast<uint64_t>(*v) : 0;
   }
 
   net::io_context io_{1};

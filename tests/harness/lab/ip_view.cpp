@@ -1,5 +1,7 @@
 #include "tests/harness/lab/ip_view.hpp"
 
+#include "tests/support/kernel_view.hpp"
+
 #include <sstream>
 
 #include "tests/support/support.hpp"
@@ -43,12 +45,7 @@ std::map<std::string, std::string> routes(const lab::netns& ns) {
 }
 
 long counter(const lab::netns& ns, const std::string& name) {
-  std::istringstream out(run_ok(ns, {"nstat", "-asz", name}));
-  std::string key;
-  long value = -1;
-  while (out >> key)
-    if (key == name) out >> value;
-  return value;
+  return static_cast<long>(nstat_counter(ns, name).value_or(-1));
 }
 
 } // namespace backlog_lab::testing

@@ -18,6 +18,7 @@
 #include "harness/lab/sysctl.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/sock_diag.hpp"
+#include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::observer {
@@ -154,22 +155,11 @@ std::ostream& operator<<(std::ostream& os, const ss_line& l) {
 }
 
 std::vector<ss_line> run_ss(const lab::netns& ns) {
-  std::istringstream in(testing::run_ok(ns, {"ss", "-tane"}));
   std::vector<ss_line> out;
-  std::string line;
-  std::getline(in, line); // header
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    ss_line l;
-    if (!(f >> l.state >> l.recv_q >> l.send_q >> l.local >> l.peer)) continue;
-    std::string tok;
-    while (f >> tok) {
-      if (tok.rfind("ino:", 0) == 0)
-        l.inode = static_cast<std::uint32_t>(std::stoul(tok.substr(4)));
-      if (tok.rfind("uid:", 0) == 0) l.uid = static_cast<std::uint32_t>(std::stoul(tok.substr(4)));
-    }
-    out.push_back(l);
-  }
+  for (const auto& s : testing::ss_sockets(ns, "-tane"))
+    out.push_back({s.state, s.local, s.peer, static_cast<std::uint32_t>(s.recv_q),
+                   static_cast<std::uint32_t>(s.send_q), static_cast<std::uint32_t>(s.inode),
+                   s.uid});
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/iptables/iptables_proxier.hpp"
 #include "proxy_sim/iptables/rules.hpp"
+#include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::proxy_sim {
@@ -30,45 +31,16 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-std::vector<std::string> words(const std::string& line) {
-  std::vector<std::string> out;
-  std::istringstream in(line);
-  for (std::string w; in >> w;)
-    out.push_back(w);
-  return out;
-}
-
 bool has_line(const std::string& text, const std::string& line) {
   for (const auto& l : split_lines(text))
     if (l == line) return true;
   return false;
 }
 
-// One TCP socket as `ss -Htane` shows it.
-struct ss_entry {
-  std::string state;
-  uint64_t recv_q = 0;
-  uint64_t send_q = 0;
-  std::string local;
-  std::string peer;
-  std::string ino;
-};
+using ss_entry = testing::ss_socket;
 
 std::vector<ss_entry> sockets_on_port(const lab::netns& ns, uint16_t port) {
-  std::vector<ss_entry> out;
-  const std::string suffix = ":" + std::to_string(port);
-  for (const auto& line : split_lines(run_ok(ns, {"ss", "-Htane"}))) {
-    auto w = words(line);
-    if (w.size() < 5) continue;
-    if (w[3].size() < suffix.size() ||
-        w[3].compare(w[3].size() - suffix.size(), suffix.size(), suffix) != 0)
-      continue;
-    ss_entry e{w[0], std::stoull(w[1]), std::stoull(w[2]), w[3], w[4], {}};
-    for (const auto& x : w)
-      if (x.rfind("ino:", 0) == 0) e.ino = x.substr(4);
-    out.push_back(e);
-  }
-  return out;
+  return testing::on_port(testing::ss_sockets(ns, "-tane"), port);
 }
 
 std::vector<ss_entry> in_state(const std::vector<ss_entry>& all, const std::string& state) {
@@ -78,14 +50,11 @@ std::vector<ss_entry> in_state(const std::vector<ss_entry>& all, const std::stri
   return out;
 }
 
-// One counter of `nstat -az NAME`, as the kernel prints it.
+// One counter of `nstat -asz NAME`, as the kernel prints it.
 uint64_t counter(const lab::netns& ns, const std::string& name) {
-  for (const auto& line : split_lines(run_ok(ns, {"nstat", "-az", name}))) {
-    auto w = words(line);
-    if (w.size() >= 2 && w[0] == name) return std::stoull(w[1]);
-  }
-  ADD_FAILURE() << "nstat has no " << name;
-  return 0;
+  auto v = testing::nstat_counter(ns, name);
+  if (!v) ADD_FAILURE() << "nstat has no " << name;
+  return v ? static_cast<uint64_t>(*v) : 0;
 }
 
 bool wait_readable(int fd, std::chrono::milliseconds timeout) {
@@ -289,7 +258,7 @@ TEST(iptables_proxier, v1_5_without_endpoints_queues_connections_in_the_held_soc
   ASSERT_EQ(children.size(), 3u);
   for (const auto& c : children) {
     EXPECT_EQ(c.recv_q, 31u); // 30 request bytes + the FIN
-    EXPECT_EQ(c.ino, "0");    // never accepted
+    EXPECT_EQ(c.inode, 0u);    // never accepted
     EXPECT_EQ(c.local, "[::ffff:198.51.100.1]:30720");
   }
   auto held = lab.listener();

@@ -11,6 +11,7 @@
 #include "harness/lab/process.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/userspace/userspace_proxier.hpp"
+#include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::proxy_sim {
@@ -24,53 +25,23 @@ const std::string service_name = "default/web:http";
 
 // ---- the kernel's view: `ss -tanHe` in a namespace ------------------------------------------
 
-struct ss_line {
-  std::string state;
-  uint64_t recv_q = 0;
-  uint64_t send_q = 0;
-  std::string local;
-  std::string peer;
-  uint64_t ino = 0;
+using ss_line = testing::ss_socket;
 
-  uint16_t local_port() const { return port_of(local); }
-  uint16_t peer_port() const { return port_of(peer); }
-  static uint16_t port_of(const std::string& a) {
-    auto colon = a.rfind(':');
-    return a.substr(colon + 1) == "*" ? 0 : static_cast<uint16_t>(std::stoul(a.substr(colon + 1)));
-  }
-};
-
-std::vector<ss_line> ss(const lab::netns& ns, const std::string& flags = "-tanHe") {
-  std::istringstream out(testing::run_ok(ns, {"ss", flags}));
-  std::vector<ss_line> lines;
-  for (std::string text; std::getline(out, text);) {
-    std::istringstream words(text);
-    ss_line l;
-    words >> l.state >> l.recv_q >> l.send_q >> l.local >> l.peer;
-    for (std::string w; words >> w;)
-      if (w.rfind("ino:", 0) == 0) l.ino = std::stoull(w.substr(4));
-    lines.push_back(l);
-  }
-  return lines;
+std::vector<ss_line> ss(const lab::netns& ns, const std::string& flags = "-tane") {
+  return testing::ss_sockets(ns, flags);
 }
 
 std::optional<ss_line> listener(const lab::netns& ns, uint16_t port) {
-  for (auto& l : ss(ns, "-ltnH"))
+  for (auto& l : ss(ns, "-ltne"))
     if (l.local_port() == port) return l;
   return std::nullopt;
 }
 
 /// A counter of the namespace as `nstat -asz` prints it (absolute, history untouched).
 uint64_t nstat_value(const lab::netns& ns, const std::string& name) {
-  std::istringstream out(testing::run_ok(ns, {"nstat", "-asz", name}));
-  for (std::string line; std::getline(out, line);) {
-    std::istringstream words(line);
-    std::string key;
-    uint64_t value = 0;
-    if (words >> key >> value && key == name) return value;
-  }
-  ADD_FAILURE() << "nstat printed no " << name;
-  return 0;
+  auto v = testing::nstat_counter(ns, name);
+  if (!v) ADD_FAILURE() << "nstat printed no " << name;
+  return v ? static_cast<uint64_t>(*v) : 0;
 }
 
 // ---- actors on the test's io_context ---------------------------------------------------------
@@ -471,7 +442,7 @@ std::map<std::string, int> proxy_owned(const lab::netns& ns, uint16_t np, uint16
                                        bool inbound) {
   std::map<std::string, int> by_state;
   for (auto& l : ss(ns)) {
-    if (l.ino == 0 || l.state == "LISTEN") continue;
+    if (l.inode == 0 || l.state == "LISTEN") continue;
     if (inbound ? l.local_port() == np : l.peer_port() == backend_port) ++by_state[l.state];
   }
   return by_state;
