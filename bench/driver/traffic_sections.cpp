@@ -51,15 +51,23 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
     run_closed_loop(ns, nginx_port, 50, 1.0, client_cpu);
     for (int run = 0; run < o.runs; ++run) {
       auto time_wrk = [&] {
+        double nginx_before = nginx.cpu_ms();
         auto w = run_wrk(ns, nginx_port, o.load_seconds, client_cpu);
+        report.add(section, "wrk_nginx_busy_share", "share",
+                   (nginx.cpu_ms() - nginx_before) / (o.load_seconds * 1000.0));
         report.add(section, "wrk_conn_per_s", "conn/s", w.requests_per_s);
         report.add(section, "wrk_cpu_us_per_conn", "us",
                    w.requests ? w.cpu_ms * 1000.0 / static_cast<double>(w.requests) : 0);
         report.add(section, "wrk_errors", "count",
                    static_cast<double>(w.socket_errors + w.non_2xx));
+        report.add(section, "wrk_busy_share", "share", w.cpu_ms / (o.load_seconds * 1000.0));
       };
       auto time_ours = [&] {
+        double nginx_before = nginx.cpu_ms();
         auto c = run_closed_loop(ns, nginx_port, 50, o.load_seconds, client_cpu);
+        report.add(section, "clients_nginx_busy_share", "share",
+                   (nginx.cpu_ms() - nginx_before) / (c.seconds * 1000.0));
+        report.add(section, "clients_busy_share", "share", c.cpu_ms / (c.seconds * 1000.0));
         report.add(section, "clients_conn_per_s", "conn/s",
                    static_cast<double>(c.answered) / c.seconds);
         report.add(section, "clients_cpu_us_per_conn", "us",
@@ -94,7 +102,12 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
     for (double rate : {2'000.0, 10'000.0, 20'000.0}) {
       const std::string k = rate_name(rate);
       for (int run = 0; run < o.runs; ++run) {
+        double nginx_before = nginx.cpu_ms();
         auto c = run_open_loop(ns, nginx_port, rate, o.open_loop_seconds, client_cpu);
+        report.add(section, "rate_" + k + "_nginx_busy_share", "share",
+                   (nginx.cpu_ms() - nginx_before) / (o.open_loop_seconds * 1000.0));
+        report.add(section, "rate_" + k + "_client_busy_share", "share",
+                   c.cpu_ms / (o.open_loop_seconds * 1000.0));
         report.add(section, "rate_" + k + "_achieved_per_s", "conn/s",
                    static_cast<double>(c.started) / c.seconds);
         report.add(section, "rate_" + k + "_answered_share", "share",
