@@ -406,11 +406,28 @@ private:
     results_.peak_in_flight = std::max<std::uint64_t>(results_.peak_in_flight, in_flight_);
     // The socket is non-blocking from birth and the I/O calls are plain syscalls: Asio only
     // reports readiness. That spares Asio's FIONBIO ioctl and its poll() before SO_ERROR.
-    if (::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) != 0 &&
-        errno != EINPROGRESS) {
-      int err = errno;
-      // Decided before any waiting (EADDRNOTAVAIL when ports run out, ENETUNREACH): no
-      // closed-loop top-up from here, or a persistent error would recurse.
+    err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
+                                                                                     : errno;
+    if (err == EINPROGRESS) {
+      // Over loopback and veth the handshake usually completes inside that connect() (SYN,
+      // SYN-ACK and ACK run in softirq before it returns), though it said EINPROGRESS. A second
+      // connect() reports the outcome at once: 0, the error (ECONNREFUSED), or EALREADY while
+      // it is pending. That spares the readiness wait, its epoll round trip and SO_ERROR check.
+      err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
+                                                                                       : errno;
+    }
+    if (err == EISCONN) {
+      // Carry on from a posted handler, not from here: a closed loop tops itself up when a
+      // connection completes, which must not recurse into launch().
+      net::post(io_, [self = shared_from_this(), slot = &s, gen = s.generation] {
+        if (slot->generation == gen && slot->state == phase::connecting) self->connected(*slot);
+      });
+      return true;
+    }
+    if (err != EINPROGRESS && err != EALREADY && err != EINTR) {
+      // Decided before any waiting (EADDRNOTAVAIL when ports run out, ENETUNREACH, a refusal
+      // seen by the second connect()): no closed-loop top-up from here, or a persistent error
+      // would recurse.
       complete(s, classify_connect_error(err), err, false);
       return false;
     }
@@ -445,6 +462,11 @@ private:
     socklen_t len = sizeof err;
     if (::getsockopt(s.socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) return complete(s, classify_connect_error(err), err);
+    connected(s);
+  }
+
+  /// The handshake is done: count it, then send the request or wait for the response.
+  void connected(connection_slot& s) {
     std::int64_t now = now_ns();
     s.connected_ns = now;
     ++results_.connected;
