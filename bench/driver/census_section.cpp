@@ -66,6 +66,13 @@ void run_census_section(const compare_options& o, compare_report& report) {
       start = std::chrono::steady_clock::now();
       reader.read(c, {.summary_only = true});
       report.add(section, "observer_summary_only_ms", "ms", ms_since(start));
+      // The observer's opt-in: two halves dumped on two threads (more CPU in all, less wall
+      // time). A fresh reader, so it is cold like the first figure.
+      start = std::chrono::steady_clock::now();
+      observer::census_reader two(&farm.ns());
+      observer::census c2;
+      two.read(c2, {.threads = 2});
+      report.add(section, "observer_full_cold_2threads_ms", "ms", ms_since(start));
     };
     if (run % 2 == 0) {
       time_ss();
@@ -97,6 +104,8 @@ void run_census_section(const compare_options& o, compare_report& report) {
                "observer_full_cold_cpu_ms", "ss_tan_cpu_ms");
   report.ratio(section, "observer full census, warm reader / ss -tan", "observer_full_warm_ms",
                "ss_tan_ms");
+  report.ratio(section, "observer full census, cold, threads = 2 / ss -tan",
+               "observer_full_cold_2threads_ms", "ss_tan_ms");
   if (observe)
     report.ratio(section, "`backlog-lab observe --listeners` (process) / ss -tan",
                  "observe_listeners_process_ms", "ss_tan_ms");
