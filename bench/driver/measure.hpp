@@ -18,8 +18,11 @@ struct figure {
   std::string unit;
   std::vector<double> runs;
 
+  /// The middle run (the mean of the two middle ones for an even count); 0 if none.
   double median() const;
+  /// The smallest run; 0 if none.
   double min() const;
+  /// The largest run; 0 if none.
   double max() const;
 };
 
@@ -55,11 +58,13 @@ public:
   /// SIGKILL and reap.
   ~peer_process();
 
+  /// The process id (-1 once stopped).
   pid_t pid() const noexcept { return pid_; }
   /// Whether it is still running.
   bool alive() const;
   /// User + system CPU time consumed so far, from /proc/PID/stat, in ms.
   double cpu_ms() const;
+  /// SIGKILL and reap now (idempotent).
   void stop();
 
 private:
@@ -110,6 +115,7 @@ struct machine_info {
   std::string cpu_model;
   double mem_gib = 0;
 };
+/// What this machine is (for the results file).
 machine_info describe_machine();
 /// The 1, 5 and 15 minute load averages.
 std::vector<double> load_averages();

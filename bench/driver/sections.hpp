@@ -24,7 +24,7 @@ struct compare_options {
 /// census: observer vs `ss -tan` vs /proc/net/tcp{,6} on a farm of 2 * pairs sockets.
 void run_census_section(const compare_options& o, compare_report& report);
 /// load, openloop, proxy: clients vs wrk, open-loop accuracy, proxy_sim vs haproxy, all in
-/// front of one nginx (one worker) in one namespace. `sections` says which of the three.
+/// front of one nginx (one worker) in one namespace; the flags pick which of the three run.
 void run_traffic_sections(const compare_options& o, bool load, bool open_loop, bool proxy,
                           compare_report& report);
 /// memory: RSS per open client connection, measured in a fresh process per run.

@@ -48,7 +48,9 @@ public:
   socket_farm& operator=(const socket_farm&) = delete;
   ~socket_farm();
 
+  /// The namespace the sockets live in.
   const lab::netns& ns() const noexcept { return ns_; }
+  /// What was asked for.
   const farm_spec& spec() const noexcept { return spec_; }
   /// What sock_diag counted once the farm was ready.
   const farm_census& counted() const noexcept { return counted_; }
