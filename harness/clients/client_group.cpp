@@ -83,6 +83,8 @@ arrival_kind parse_arrival(const std::string& text, const std::string& where) {
 /// A failed connect, by errno.
 outcome classify_connect_error(int err) {
   if (err == ECONNREFUSED) return outcome::refused;
+  // A RST to the handshake's final ACK (tcp_abort_on_overflow=1 at a full accept queue).
+  if (err == ECONNRESET) return outcome::reset;
   // The kernel gave up first (tcp_syn_retries): its SYNs went unanswered just the same.
   if (err == ETIMEDOUT) return outcome::syn_unanswered;
   return outcome::other;

@@ -8,6 +8,14 @@
 namespace backlog_lab::report {
 namespace {
 
+std::string num(double v) {
+  std::ostringstream s;
+  s << std::setprecision(12) << v;
+  return s.str();
+}
+
+} // namespace
+
 std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -34,14 +42,6 @@ std::string xml_escape(const std::string& s) {
   }
   return out;
 }
-
-std::string num(double v) {
-  std::ostringstream s;
-  s << std::setprecision(12) << v;
-  return s.str();
-}
-
-} // namespace
 
 void write_junit(std::ostream& out, const std::vector<const runner::run_result*>& runs,
                  const std::string& suite_name) {

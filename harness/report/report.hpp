@@ -35,6 +35,10 @@ void write_junit(std::ostream& out, const std::vector<const runner::run_result*>
 /// start, connect and finish times (ms from the run's start), outcome, errno, bytes.
 void write_connections_csv(std::ostream& out, const runner::run_result& r);
 
+/// Escapes text for XML and HTML (&, <, >, ", ') and drops the control characters XML 1.0
+/// forbids.
+std::string xml_escape(const std::string& text);
+
 /// The `netstat -st` wording of a TcpExt/Tcp counter, or empty if we have none for it.
 std::string netstat_words(const std::string& counter);
 

@@ -200,11 +200,12 @@ private:
     }
     sampler_->start();
     stop_timer_.emplace(io_);
-    watch_stop();
     end_timer_.emplace(io_, run_start_ + std::chrono::milliseconds(s_.duration_ms));
     end_timer_->async_wait([this](boost::system::error_code ec) {
       if (!ec) begin_end();
     });
+    // Only now: a stop requested at once ends the run through finish(), which needs every timer.
+    watch_stop();
     // Hang guard only: the run ends by its own timers long before this.
     auto guard = std::chrono::milliseconds(s_.duration_ms + s_.drain_ms) + std::chrono::seconds(30);
     io_.run_for(guard);
@@ -373,8 +374,8 @@ private:
       result_.backends[b.name()] = b.stats();
     for (auto& t : timers_)
       t->cancel();
-    stop_timer_->cancel();
-    end_timer_->cancel();
+    if (stop_timer_) stop_timer_->cancel();
+    if (end_timer_) end_timer_->cancel();
     io_.stop();
   }
 

@@ -14,8 +14,8 @@ namespace backlog_lab::runner {
 
 /// How to run, beyond the scenario itself.
 struct run_options {
-  std::optional<std::uint64_t> seed;           ///< overrides the scenario's seed
-  std::function<void(const std::string&)> log; ///< progress lines (nullptr: silent)
+  std::optional<std::uint64_t> seed{};           ///< overrides the scenario's seed
+  std::function<void(const std::string&)> log{}; ///< progress lines (nullptr: silent)
   /// Set from a signal handler to stop the run early; the lab is still torn down.
   const std::atomic<bool>* stop_requested = nullptr;
 };

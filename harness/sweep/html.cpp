@@ -5,33 +5,14 @@
 #include <iomanip>
 #include <sstream>
 
+#include "harness/report/report.hpp"
 #include "harness/sweep/report.hpp"
 
 namespace backlog_lab::sweep {
 namespace {
 
-std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
+// Text and attribute values: the same escaping as the JUnit report.
+std::string esc(const std::string& s) { return report::xml_escape(s); }
 
 std::string num(double v) {
   std::ostringstream s;

@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/harness/lab/leftovers.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::testing {

@@ -5,40 +5,17 @@
 #include <sstream>
 
 #include "harness/cli/app.hpp"
+#include "tests/harness/cli/cli_runner.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::cli {
 namespace {
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-outcome run(std::vector<std::string> args) {
-  args.insert(args.begin(), "backlog-lab");
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int code = run_main(static_cast<int>(argv.size()), argv.data());
-  std::string out = ::testing::internal::GetCapturedStdout();
-  std::string err = ::testing::internal::GetCapturedStderr();
-  return {code, out, err};
-}
 
 std::string write_file(const std::string& name, const std::string& text) {
   std::string path = ::testing::TempDir() + "/" + name;
   std::ofstream(path) << text;
   return path;
-}
-
-std::string read_file(const std::string& path) {
-  std::stringstream s;
-  s << std::ifstream(path).rdbuf();
-  return s.str();
 }
 
 // A one-second scenario: clients straight to one pod; `op value` decides the verdict.

@@ -18,8 +18,9 @@
 #include <thread>
 
 #include "harness/cli/app.hpp"
+#include "tests/harness/cli/cli_runner.hpp"
 #include "harness/lab/process.hpp"
-#include "tests/harness/lab/leftovers.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::cli {
@@ -28,30 +29,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-outcome run(std::vector<std::string> args) {
-  args.insert(args.begin(), "backlog-lab");
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int code = run_main(static_cast<int>(argv.size()), argv.data());
-  std::string out = ::testing::internal::GetCapturedStdout();
-  std::string err = ::testing::internal::GetCapturedStderr();
-  return {code, out, err};
-}
-
-std::string read_file(const fs::path& path) {
-  std::stringstream s;
-  s << std::ifstream(path).rdbuf();
-  return s.str();
-}
 
 fs::path test_dir() {
   // ctest runs every test case as a process of its own, in parallel: one directory each.

@@ -15,7 +15,7 @@
 #include "harness/lab/process.hpp"
 #include "harness/lab/topology.hpp"
 #include "tests/harness/lab/ip_view.hpp"
-#include "tests/harness/lab/leftovers.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
 #include "tests/support/support.hpp"
 

@@ -4,7 +4,7 @@
 #include "harness/core/error.hpp"
 #include "harness/lab/link.hpp"
 #include "tests/harness/lab/ip_view.hpp"
-#include "tests/harness/lab/leftovers.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::lab {

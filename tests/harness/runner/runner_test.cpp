@@ -112,6 +112,18 @@ TEST(runner, a_sysctl_the_kernel_lacks_stops_the_run_and_names_it) {
   }
 }
 
+TEST(runner, a_stop_requested_before_the_run_starts_ends_it_cleanly) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto s = scenario::parse_scenario(R"({"name": "stopped", "duration_ms": 60000,
+      "backends": [{"name": "p"}],
+      "clients": [{"name": "c", "target": "203.0.113.10:8080", "rate_per_s": 20}]})",
+                                    "stopped.json");
+  std::atomic<bool> stop{true};
+  run_result r = run_scenario(s, {.stop_requested = &stop});
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_LT(r.run_ms, 5000);
+}
+
 TEST(runner, a_stop_request_ends_the_run_early_and_marks_it) {
   BACKLOG_LAB_REQUIRE_LAB();
   auto s = scenario::parse_scenario(R"({"name": "long", "duration_ms": 60000,

@@ -1,4 +1,4 @@
-#include "tests/harness/lab/leftovers.hpp"
+#include "tests/support/leftovers.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
