@@ -74,13 +74,7 @@ void run_census_section(const compare_options& o, compare_report& report) {
       two.read(c2, {.threads = 2});
       report.add(section, "observer_full_cold_2threads_ms", "ms", ms_since(start));
     };
-    if (run % 2 == 0) {
-      time_ss();
-      time_ours();
-    } else {
-      time_ours();
-      time_ss();
-    }
+    in_alternating_order(run, time_ss, time_ours);
     auto proc = exec_in(&farm.ns(), {"cat", "/proc/net/tcp", "/proc/net/tcp6"}, false);
     report.add(section, "proc_net_tcp_cat_ms", "ms", proc.wall_ms);
     if (observe) {
@@ -96,10 +90,10 @@ void run_census_section(const compare_options& o, compare_report& report) {
     if (o.verbose) std::cerr << "census run " << run + 1 << " done\n";
   }
 
-  auto& main = report.ratio(section, "observer full census, cold (in-process) / ss -tan",
-                            "observer_full_cold_ms", "ss_tan_ms");
-  main.target = "<= 0.50";
-  main.limit = 0.5;
+  report
+      .ratio(section, "observer full census, cold (in-process) / ss -tan", "observer_full_cold_ms",
+             "ss_tan_ms")
+      .at_most(0.5);
   report.ratio(section, "observer full census, cold / ss -tan, CPU time",
                "observer_full_cold_cpu_ms", "ss_tan_cpu_ms");
   report.ratio(section, "observer full census, warm reader / ss -tan", "observer_full_warm_ms",

@@ -145,19 +145,18 @@ exec_result exec_in(const lab::netns* ns, const std::vector<std::string>& argv, 
   return r;
 }
 
-pid_t peer_process::fork_in(const lab::netns& ns, int cpu) {
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) throw lab_error(errno_message("fork", errno));
-  if (pid == 0) become_child(parent, &ns, cpu);
-  return pid;
+peer_process peer_process::fork_body(const lab::netns& ns, int cpu,
+                                     const std::function<int()>& body) {
+  return peer_process(lab::child_process::spawn(&ns, [cpu, &body] {
+    pin_self(cpu);
+    return body();
+  }));
 }
 
 peer_process peer_process::start(const lab::netns& ns, const std::vector<std::string>& argv,
                                  int cpu, const std::string& log_path) {
   auto args = c_argv(argv);
-  pid_t pid = fork_in(ns, cpu);
-  if (pid == 0) {
+  return fork_body(ns, cpu, [&args, &log_path]() -> int {
     int null = ::open("/dev/null", O_RDWR);
     int log = log_path.empty()
                   ? null
@@ -165,47 +164,22 @@ peer_process peer_process::start(const lab::netns& ns, const std::vector<std::st
     ::dup2(null, 0);
     ::dup2(log < 0 ? null : log, 1);
     ::dup2(log < 0 ? null : log, 2);
-    ::close_range(3, ~0U, 0);
+    ::close_range(3, ~0U, 0); // lab sockets must not live on in the peer
     ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  return peer_process(pid);
-}
-
-peer_process::peer_process(peer_process&& other) noexcept : pid_(other.pid_) {
-  other.pid_ = -1;
-}
-
-peer_process& peer_process::operator=(peer_process&& other) noexcept {
-  if (this != &other) {
-    stop();
-    pid_ = other.pid_;
-    other.pid_ = -1;
-  }
-  return *this;
-}
-
-peer_process::~peer_process() {
-  stop();
-}
-
-void peer_process::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  pid_ = -1;
+    return 127;
+  });
 }
 
 bool peer_process::alive() const {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  return ::waitpid(pid_, &status, WNOHANG) == 0;
+  if (pid() <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid()) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
 }
 
 double peer_process::cpu_ms() const {
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::ifstream in("/proc/" + std::to_string(pid()) + "/stat");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // Fields after the command name (which may hold spaces) start after the last ')'.
   auto close = text.rfind(')');

@@ -2,14 +2,15 @@
 // What the comparison measures with: processes run inside a lab namespace with their wall and
 // CPU time, per-run figures with their spread, process memory and CPU counters, CPU pinning.
 #include <sys/types.h>
-#include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "harness/lab/netns.hpp"
+#include "harness/lab/process.hpp"
 
 namespace backlog_lab::bench {
 
@@ -41,50 +42,29 @@ struct exec_result {
 exec_result exec_in(const lab::netns* ns, const std::vector<std::string>& argv, bool capture,
                     int cpu = -1, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-/// A long-running peer (nginx, haproxy, proxy_sim in a forked child) with PR_SET_PDEATHSIG.
+/// A long-running peer (nginx, haproxy, proxy_sim in a forked child): a lab::child_process
+/// (PR_SET_PDEATHSIG, SIGKILL and reap when destroyed) pinned to a CPU, with its CPU time.
 class peer_process {
 public:
   /// Execs `argv` in `ns`, pinned to `cpu` (>= 0), stdout/stderr to `log_path` (or /dev/null).
   static peer_process start(const lab::netns& ns, const std::vector<std::string>& argv, int cpu,
                             const std::string& log_path = {});
   /// Forks a child that enters `ns`, pins itself to `cpu` and runs `body` (call single-threaded).
-  template <class F> static peer_process fork_body(const lab::netns& ns, int cpu, F body);
-
-  peer_process() = default;
-  peer_process(peer_process&& other) noexcept;
-  peer_process& operator=(peer_process&& other) noexcept;
-  peer_process(const peer_process&) = delete;
-  peer_process& operator=(const peer_process&) = delete;
-  /// SIGKILL and reap.
-  ~peer_process();
+  static peer_process fork_body(const lab::netns& ns, int cpu, const std::function<int()>& body);
 
   /// The process id (-1 once stopped).
-  pid_t pid() const noexcept { return pid_; }
-  /// Whether it is still running.
+  pid_t pid() const noexcept { return process_.pid(); }
+  /// Whether it is still running (not exited, not a zombie).
   bool alive() const;
   /// User + system CPU time consumed so far, from /proc/PID/stat, in ms.
   double cpu_ms() const;
   /// SIGKILL and reap now (idempotent).
-  void stop();
+  void stop() { process_.kill_and_wait(); }
 
 private:
-  static pid_t fork_in(const lab::netns& ns, int cpu); // 0 in the child
-  explicit peer_process(pid_t pid) : pid_(pid) {}
-  pid_t pid_ = -1;
+  explicit peer_process(lab::child_process p) : process_(std::move(p)) {}
+  lab::child_process process_;
 };
-
-template <class F> peer_process peer_process::fork_body(const lab::netns& ns, int cpu, F body) {
-  pid_t pid = fork_in(ns, cpu);
-  if (pid == 0) {
-    int code = 125;
-    try {
-      code = body();
-    } catch (...) {
-    }
-    ::_exit(code);
-  }
-  return peer_process(pid);
-}
 
 /// Waits until a TCP connect to 127.0.0.1:`port` inside `ns` succeeds; false after `timeout`.
 bool wait_listening(const lab::netns& ns, unsigned short port,
@@ -119,6 +99,18 @@ struct machine_info {
 machine_info describe_machine();
 /// The 1, 5 and 15 minute load averages.
 std::vector<double> load_averages();
+
+/// Runs `a` then `b` on even runs and `b` then `a` on odd ones, so that neither always meets
+/// the warmer (or colder) machine.
+template <class A, class B> void in_alternating_order(int run, A&& a, B&& b) {
+  if (run % 2 == 0) {
+    a();
+    b();
+  } else {
+    b();
+    a();
+  }
+}
 
 /// Milliseconds since `start`.
 inline double ms_since(std::chrono::steady_clock::time_point start) {

@@ -44,6 +44,20 @@ tcp::endpoint loopback(std::uint16_t port) {
   return tcp::endpoint(net::ip::make_address("127.0.0.1"), port);
 }
 
+double to_ms(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+/// Answered and finished counts and the response latency summary of a finished run.
+void take_outcomes(const clients::client_results& res, clients_run& r) {
+  r.answered = res.counts[clients::outcome::answered];
+  r.finished = res.counts.total();
+  auto s = res.response_latency.summary();
+  r.p50_ms = to_ms(s.p50);
+  r.p99_ms = to_ms(s.p99);
+  r.max_start_lag_ms = to_ms(res.max_start_lag);
+}
+
 } // namespace
 
 peer_process start_nginx(const lab::netns& ns, const std::string& dir, std::uint16_t port,
@@ -182,12 +196,7 @@ clients_run run_closed_loop(const lab::netns& ns, std::uint16_t port, std::uint3
   r.cpu_ms = thread_cpu_ms() - cpu_before;
   const auto& res = group.results();
   r.started = res.started;
-  r.answered = res.counts[clients::outcome::answered];
-  r.finished = res.counts.total();
-  auto s = res.response_latency.summary();
-  r.p50_ms = std::chrono::duration<double, std::milli>(s.p50).count();
-  r.p99_ms = std::chrono::duration<double, std::milli>(s.p99).count();
-  r.max_start_lag_ms = std::chrono::duration<double, std::milli>(res.max_start_lag).count();
+  take_outcomes(res, r);
   group.abort();
   io.run_for(std::chrono::milliseconds(20));
   return r;
@@ -220,12 +229,7 @@ clients_run run_open_loop(const lab::netns& ns, std::uint16_t port, double rate,
   const auto end_ns = std::chrono::nanoseconds(std::chrono::milliseconds(*spec.stop_ms));
   for (const auto& rec : res.records)
     if (rec.started < end_ns) ++r.started;
-  r.answered = res.counts[clients::outcome::answered];
-  r.finished = res.counts.total();
-  auto s = res.response_latency.summary();
-  r.p50_ms = std::chrono::duration<double, std::milli>(s.p50).count();
-  r.p99_ms = std::chrono::duration<double, std::milli>(s.p99).count();
-  r.max_start_lag_ms = std::chrono::duration<double, std::milli>(res.max_start_lag).count();
+  take_outcomes(res, r);
   group.abort();
   io.run_for(std::chrono::milliseconds(20));
   return r;

@@ -28,6 +28,20 @@ std::string pad(std::string s, std::size_t width) {
 
 } // namespace
 
+ratio_row& ratio_row::at_least(double value) {
+  target = ">= " + fixed(value, 2);
+  limit = value;
+  lower_is_better = false;
+  return *this;
+}
+
+ratio_row& ratio_row::at_most(double value) {
+  target = "<= " + fixed(value, 2);
+  limit = value;
+  lower_is_better = true;
+  return *this;
+}
+
 bool ratio_row::met() const {
   if (!limit || ratio.runs.empty()) return true;
   if (tolerance) return std::fabs(ratio.median() - *limit) <= *tolerance;

@@ -22,6 +22,10 @@ struct ratio_row {
   bool lower_is_better = true;
   std::optional<double> tolerance; ///< two-sided: met when |median - limit| <= tolerance
 
+  /// Sets the target: median >= `value` (printed with two decimals).
+  ratio_row& at_least(double value);
+  /// Sets the target: median <= `value`.
+  ratio_row& at_most(double value);
   /// Whether the median meets the target (true when there is none).
   bool met() const;
   /// How far the median is from the limit, as text ("met by 31%", "missed by 12%").

@@ -6,6 +6,7 @@
 //   proxy:    proxy_sim (userspace mode, healthy endpoint) vs haproxy (tcp mode, one thread),
 //             each in front of the same nginx: wrk's rate through it, and the p99 latency it adds
 //             at a fixed open-loop rate.
+#include <cstdio>
 #include <iostream>
 
 #include "bench/driver/peers.hpp"
@@ -25,6 +26,13 @@ constexpr int client_cpu = 1;
 
 std::string rate_name(double rate) {
   return std::to_string(static_cast<long>(rate));
+}
+
+/// 2 -> "2", 0.5 -> "0.5".
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
 }
 
 } // namespace
@@ -75,20 +83,13 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
         report.add(section, "clients_not_answered", "count",
                    static_cast<double>(c.finished - c.answered));
       };
-      if (run % 2 == 0) {
-        time_wrk();
-        time_ours();
-      } else {
-        time_ours();
-        time_wrk();
-      }
+      in_alternating_order(run, time_wrk, time_ours);
       if (o.verbose) std::cerr << "load run " << run + 1 << " done\n";
     }
-    auto& row = report.ratio(section, "clients / wrk, new connections per second (1 thread)",
-                             "clients_conn_per_s", "wrk_conn_per_s");
-    row.target = ">= 1.00";
-    row.limit = 1.0;
-    row.lower_is_better = false;
+    report
+        .ratio(section, "clients / wrk, new connections per second (1 thread)",
+               "clients_conn_per_s", "wrk_conn_per_s")
+        .at_least(1.0);
     report.ratio(section, "clients / wrk, client CPU time per connection",
                  "clients_cpu_us_per_conn", "wrk_cpu_us_per_conn");
   }
@@ -96,7 +97,7 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
   if (open_loop) {
     const std::string section = "openloop";
     report.notes[section] =
-        setup + "; client_group arrival=constant for " + std::to_string(o.open_loop_seconds) +
+        setup + "; client_group arrival=constant for " + seconds_text(o.open_loop_seconds) +
         " s per run; achieved = connections actually started (connect called) inside the window "
         "/ window; latency from each connection's intended start (wrk2's correction)";
     for (double rate : {2'000.0, 10'000.0, 20'000.0}) {
@@ -143,7 +144,7 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
         std::to_string(proxy_cpu) + " with nginx, the client on CPU " + std::to_string(client_cpu) +
         "; rate: wrk -t1 -c50 -d" + std::to_string(o.load_seconds) +
         "s -H 'Connection: close' through each; added p99: client_group open loop at " +
-        rate_name(latency_rate) + "/s for " + std::to_string(o.open_loop_seconds) +
+        rate_name(latency_rate) + "/s for " + seconds_text(o.open_loop_seconds) +
         " s, p99 response latency through the proxy minus direct to nginx";
     run_wrk(ns, haproxy_port, 1, client_cpu);
     run_wrk(ns, proxy_sim_port, 1, client_cpu);
@@ -158,13 +159,9 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
         report.add(section, who + "_errors", "count",
                    static_cast<double>(w.socket_errors + w.non_2xx));
       };
-      if (run % 2 == 0) {
-        through("haproxy", haproxy_port, haproxy);
-        through("proxy_sim", proxy_sim_port, sim);
-      } else {
-        through("proxy_sim", proxy_sim_port, sim);
-        through("haproxy", haproxy_port, haproxy);
-      }
+      in_alternating_order(
+          run, [&] { through("haproxy", haproxy_port, haproxy); },
+          [&] { through("proxy_sim", proxy_sim_port, sim); });
       auto direct = run_open_loop(ns, nginx_port, latency_rate, o.open_loop_seconds, client_cpu);
       auto h = run_open_loop(ns, haproxy_port, latency_rate, o.open_loop_seconds, client_cpu);
       auto s = run_open_loop(ns, proxy_sim_port, latency_rate, o.open_loop_seconds, client_cpu);
@@ -177,11 +174,10 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
     }
     if (!haproxy.alive() || !sim.alive())
       report.notes[section + ".warning"] = "a proxy died during the runs";
-    auto& row = report.ratio(section, "proxy_sim / haproxy, connections per second",
-                             "proxy_sim_conn_per_s", "haproxy_conn_per_s");
-    row.target = ">= 1.00";
-    row.limit = 1.0;
-    row.lower_is_better = false;
+    report
+        .ratio(section, "proxy_sim / haproxy, connections per second", "proxy_sim_conn_per_s",
+               "haproxy_conn_per_s")
+        .at_least(1.0);
     report.ratio(section, "proxy_sim / haproxy, proxy CPU time per connection",
                  "proxy_sim_cpu_us_per_conn", "haproxy_cpu_us_per_conn");
     report.ratio(section, "proxy_sim / haproxy, added p99 latency", "proxy_sim_added_p99_ms",
