@@ -336,6 +336,26 @@ private:
     });
   }
 
+  // A sock_diag dump is not atomic: it walks the kernel's hash tables in batches and resumes by
+  // position. If the listeners' queues and the children found disagree, read again (a few
+  // times at most) and keep the last read; the report shows whatever the kernel gave.
+  observer::census consistent_census(const lab::netns& ns) {
+    observer::census_reader reader(&ns);
+    observer::census c;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      reader.read(c);
+      uint64_t queued = 0, found = 0;
+      for (const auto& l : c.listeners) {
+        queued += l.accept_queue;
+        found += l.unaccepted();
+      }
+      if (queued == found) break;
+      log("census: listener queues hold " + std::to_string(queued) + " but " +
+          std::to_string(found) + " queued children were dumped; reading again");
+    }
+    return c;
+  }
+
   // The final census and counters, then everything stops.
   void finish() {
     if (finished_) return;
@@ -345,7 +365,7 @@ private:
     sampler_->sample_now();
     sampler_->stop();
     take_timeline(at);
-    result_.census["node"] = observer::census_reader(&topology_.node()).read();
+    result_.census["node"] = consistent_census(topology_.node());
     result_.census["clients"] = observer::census_reader(&topology_.clients()).read();
     for (size_t i = 0; i < topology_.pod_count(); ++i)
       result_.census[s_.backends[i].name] = observer::census_reader(&topology_.pod(i)).read();
