@@ -27,9 +27,7 @@ std::vector<std::string> findings(const runner::run_result& r) {
   if (node == r.census.end()) return out;
   std::vector<const observer::listener_summary*> full;
   for (const auto& l : node->second.listeners) {
-    const runner::listener_track* t = nullptr;
-    for (const auto& x : r.listeners)
-      if (x.role == "node" && x.port == l.local.port) t = &x;
+    const runner::listener_track* t = r.find_listener("node", l.local.port);
     if (l.full || (t && t->peak > t->backlog)) full.push_back(&l);
   }
   if (full.empty()) return out;
@@ -38,9 +36,7 @@ std::vector<std::string> findings(const runner::run_result& r) {
   for (const auto* l : full) {
     std::ostringstream s;
     std::string port = std::to_string(l->local.port);
-    const runner::listener_track* t = nullptr;
-    for (const auto& x : r.listeners)
-      if (x.role == "node" && x.port == l->local.port) t = &x;
+    const runner::listener_track* t = r.find_listener("node", l->local.port);
     if (l->accept_queue == 0 && t) {
       s << "What was in the queue of :" << port << ": it filled to " << t->peak
         << " (first at t=" << static_cast<long>(t->first_full_ms.value_or(0)) << " ms, full for "

@@ -23,29 +23,16 @@ std::string number(double v) {
   return std::fabs(v - std::round(v)) < 1e-9 ? fixed(v, 0) : fixed(v, 3);
 }
 
-std::string endpoint_text(const observer::endpoint& e) {
-  if (e.address.is_any()) return "*:" + std::to_string(e.port);
-  std::string a = e.address.to_string();
-  return (e.address.family == 10 ? "[" + a + "]" : a) + ":" + std::to_string(e.port);
-}
-
-const runner::listener_track* track_of(const runner::run_result& r, const std::string& role,
-                                       uint16_t port) {
-  for (const auto& t : r.listeners)
-    if (t.role == role && t.port == port) return &t;
-  return nullptr;
-}
-
 void write_listeners(std::ostream& out, const runner::run_result& r) {
   auto it = r.census.find("node");
   if (it == r.census.end()) return;
   out << "\nNode listeners (as `ss -ltn` shows them; peak and time full from the sampler)\n";
   out << "  State  Recv-Q Send-Q Local Address:Port          peak  full for\n";
   for (const auto& l : it->second.listeners) {
-    const auto* t = track_of(r, "node", l.local.port);
+    const auto* t = r.find_listener("node", l.local.port);
     out << "  LISTEN " << std::left << std::setw(6) << l.accept_queue << " " << std::setw(6)
-        << l.backlog << " " << std::setw(27) << endpoint_text(l.local) << std::right << std::setw(5)
-        << (t ? t->peak : l.accept_queue) << "  " << std::setw(7)
+        << l.backlog << " " << std::setw(27) << observer::format_endpoint(l.local, l.v6only)
+        << std::right << std::setw(5) << (t ? t->peak : l.accept_queue) << "  " << std::setw(7)
         << (t ? fixed(t->full_ms / 1000, 1) + "s" : "-") << (l.full ? "  FULL" : "") << "\n";
   }
   bool any = false;

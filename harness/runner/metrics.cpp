@@ -150,9 +150,7 @@ expect::metric_map collect_metrics(const run_result& r) {
     // ones whose service had endpoints: does the port still serve with a full listener?
     uint16_t port = r.client_node_port.count(name) ? r.client_node_port.at(name) : 0;
     if (port == 0) continue;
-    const listener_track* track = nullptr;
-    for (const auto& t : r.listeners)
-      if (t.role == "node" && t.port == port) track = &t;
+    const listener_track* track = r.find_listener("node", port);
     if (!track) continue;
     const auto& svc = r.client_service.at(name);
     static const std::vector<std::pair<double, double>> no_intervals;

@@ -82,6 +82,8 @@ struct run_result {
 
   /// Whether every expectation held (and the run was not interrupted).
   bool passed() const;
+  /// The sampler's track of the listener on `port` in namespace `role`, or nullptr.
+  const listener_track* find_listener(const std::string& role, std::uint16_t port) const;
 };
 
 } // namespace backlog_lab::runner

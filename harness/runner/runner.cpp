@@ -432,6 +432,12 @@ private:
 
 } // namespace
 
+const listener_track* run_result::find_listener(const std::string& role, std::uint16_t port) const {
+  for (const auto& t : listeners)
+    if (t.role == role && t.port == port) return &t;
+  return nullptr;
+}
+
 bool run_result::passed() const {
   return !interrupted && expect::all_passed(expectations);
 }
