@@ -23,6 +23,26 @@ std::string type_name(const json& j) {
   return std::string("a") + (j.is_object() || j.is_array() ? "n " : " ") + j.type_name();
 }
 
+// An integer in [min, max] at `p`, or input_error naming the file, the path and the range.
+long long integer_at(const json& v, const pointer& p, long long min, long long max,
+                     const std::string& source) {
+  auto fail = [&](const std::string& expected) -> long long {
+    throw input_error(source + ": " + p.to_string(), expected);
+  };
+  std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::floor(d) != d) fail("expected " + range + ", got " + v.dump());
+  } else if (!v.is_number()) {
+    fail("expected " + range + ", got " + type_name(v));
+  }
+  if (v.is_number_unsigned() && v.get<unsigned long long>() > static_cast<unsigned long long>(max))
+    fail("expected " + range + ", got " + v.dump());
+  long long n = v.is_number_float() ? static_cast<long long>(v.get<double>()) : v.get<long long>();
+  if (n < min || n > max) fail("expected " + range + ", got " + v.dump());
+  return n;
+}
+
 // A JSON object being read: records which keys were used so the rest can be rejected.
 class object_reader {
 public:
@@ -73,20 +93,7 @@ public:
   }
 
   long long integer_value(const json& v, const pointer& p, long long min, long long max) const {
-    std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-    if (v.is_number_float()) {
-      double d = v.get<double>();
-      if (std::floor(d) != d) fail(p, "expected " + range + ", got " + v.dump());
-    } else if (!v.is_number()) {
-      fail(p, "expected " + range + ", got " + type_name(v));
-    }
-    if (v.is_number_unsigned() &&
-        v.get<unsigned long long>() > static_cast<unsigned long long>(max))
-      fail(p, "expected " + range + ", got " + v.dump());
-    long long n =
-        v.is_number_float() ? static_cast<long long>(v.get<double>()) : v.get<long long>();
-    if (n < min || n > max) fail(p, "expected " + range + ", got " + v.dump());
-    return n;
+    return integer_at(v, p, min, max, source_);
   }
 
   void number(const std::string& key, double& out, double min, double max) {
@@ -154,8 +161,7 @@ constexpr long long max_ms = 24LL * 3600 * 1000;
 size_spec read_size(const json& v, const pointer& p, const std::string& source) {
   size_spec s;
   if (v.is_number()) {
-    object_reader dummy(json::object(), p, source);
-    s.min = s.max = static_cast<uint32_t>(dummy.integer_value(v, p, 0, 16 << 20));
+    s.min = s.max = static_cast<uint32_t>(integer_at(v, p, 0, 16 << 20, source));
     return s;
   }
   object_reader r(v, p, source);
