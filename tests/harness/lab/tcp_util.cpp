@@ -30,19 +30,6 @@ bool wait_for(int fd, short events, std::chrono::milliseconds limit) {
 
 } // namespace
 
-unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-unique_fd::~unique_fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 unique_fd tcp_listen(const lab::netns& ns, const std::string& address, uint16_t port, int backlog) {
   lab::netns_scope in(ns);
   unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

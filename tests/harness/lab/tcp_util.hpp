@@ -4,25 +4,13 @@
 #include <cstdint>
 #include <string>
 
+#include "harness/core/unique_fd.hpp"
 #include "harness/lab/netns.hpp"
 
 namespace backlog_lab::testing {
 
-/// An owned file descriptor, closed when destroyed.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  unique_fd& operator=(unique_fd&& other) noexcept;
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd();
-  int get() const noexcept { return fd_; }
-
-private:
-  int fd_ = -1;
-};
+/// An owned file descriptor, closed when destroyed (the harness's own).
+using unique_fd = backlog_lab::unique_fd;
 
 /// A listening TCP socket on `address:port` in `ns`; throws lab_error on failure.
 unique_fd tcp_listen(const lab::netns& ns, const std::string& address, uint16_t port,
