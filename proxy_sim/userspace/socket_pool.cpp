@@ -1,30 +1,40 @@
 #include "proxy_sim/userspace/socket_pool.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <cerrno>
+
 namespace backlog_lab::proxy_sim {
 
-socket_pool::socket_pool(net::io_context& io, const lab::netns& ns, std::size_t batch)
-    : io_(io), ns_(ns.duplicate()), batch_(batch == 0 ? 1 : batch) {}
+socket_pool::socket_pool(const lab::netns& ns, std::size_t batch)
+    : ns_(ns.duplicate()), batch_(batch == 0 ? 1 : batch) {}
 
-tcp::socket socket_pool::take(const tcp& protocol, boost::system::error_code& ec) {
-  ec.clear();
-  auto& spare = protocol == tcp::v6() ? v6_ : v4_;
+unique_fd socket_pool::take(int family) {
+  auto& spare = family == AF_INET6 ? v6_ : v4_;
   if (spare.empty()) {
-    lab::netns_scope in(ns_);
-    for (std::size_t i = 0; i < batch_; ++i) {
-      tcp::socket s(io_);
-      // Opened by Asio itself (not assign()ed), so it knows the descriptor is no dup and
-      // close() skips an EPOLL_CTL_DEL; non-blocking now, so the proxier can connect() directly.
-      s.open(protocol, ec);
-      if (!ec) s.native_non_blocking(true, ec);
-      if (ec) break;
-      spare.push_back(std::move(s));
+    int err = 0;
+    {
+      lab::netns_scope in(ns_);
+      for (std::size_t i = 0; i < batch_; ++i) {
+        unique_fd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!fd) {
+          err = errno;
+          break;
+        }
+        int one = 1;
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        spare.push_back(std::move(fd));
+      }
     }
-    if (spare.empty()) return tcp::socket(io_);
+    if (spare.empty()) {
+      errno = err;
+      return unique_fd();
+    }
   }
-  ec.clear();
-  tcp::socket s = std::move(spare.back());
+  unique_fd fd = std::move(spare.back());
   spare.pop_back();
-  return s;
+  return fd;
 }
 
 void socket_pool::clear() {

@@ -1,9 +1,11 @@
 #pragma once
 // Unconnected TCP sockets of one network namespace, opened ahead of use in batches.
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <vector>
 
-#include "harness/core/asio.hpp"
+#include "harness/core/unique_fd.hpp"
 #include "harness/lab/netns.hpp"
 
 namespace backlog_lab::proxy_sim {
@@ -14,20 +16,19 @@ namespace backlog_lab::proxy_sim {
 class socket_pool {
 public:
   /// Sockets will be opened in `ns` (a duplicated handle is kept), `batch` at a time.
-  socket_pool(net::io_context& io, const lab::netns& ns, std::size_t batch);
-
-  /// An open, non-blocking TCP socket of `protocol` in the namespace, now the caller's; an
-  /// unopened socket and `ec` set if none could be opened (EMFILE, ...).
-  tcp::socket take(const tcp& protocol, boost::system::error_code& ec);
+  socket_pool(const lab::netns& ns, std::size_t batch);
+  /// An open, non-blocking, close-on-exec TCP socket of `family` (AF_INET or AF_INET6) in the
+  /// namespace with TCP_NODELAY set (as Go sets it on every TCP connection), now the caller's;
+  /// an empty fd with errno set if none could be opened (EMFILE, ...).
+  unique_fd take(int family);
   /// Closes the sockets not handed out yet.
   void clear();
 
 private:
-  net::io_context& io_;
   lab::netns ns_;
   std::size_t batch_;
-  std::vector<tcp::socket> v4_;
-  std::vector<tcp::socket> v6_;
+  std::vector<unique_fd> v4_;
+  std::vector<unique_fd> v6_;
 };
 
 } // namespace backlog_lab::proxy_sim

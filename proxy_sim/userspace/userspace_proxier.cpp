@@ -1,18 +1,20 @@
 #include "proxy_sim/userspace/userspace_proxier.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <array>
-#include <boost/intrusive/list.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <set>
 
 #include "harness/core/error.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/node_port.hpp"
+#include "proxy_sim/userspace/copy_session.hpp"
+#include "proxy_sim/userspace/epoll_set.hpp"
 #include "proxy_sim/userspace/round_robin.hpp"
 #include "proxy_sim/userspace/socket_pool.hpp"
 
@@ -21,58 +23,68 @@ namespace backlog_lab::proxy_sim {
 namespace {
 
 using error_code = boost::system::error_code;
-namespace bi = boost::intrusive;
 
-/// Per direction; reused for the session's whole life (no allocation per chunk).
-constexpr std::size_t copy_buffer_bytes = 16 * 1024;
 /// Outbound sockets opened per setns(2) round trip.
 constexpr std::size_t socket_batch = 64;
+/// Connections taken from one listener per readiness event before the others get a turn.
+constexpr int accept_batch = 16;
 /// After accept() fails for lack of resources (EMFILE...): kube-proxy panics; we pause and retry.
 constexpr std::chrono::milliseconds accept_error_pause{50};
 
+error_code errno_code(int err) {
+  return error_code(err, boost::system::system_category());
+}
+
+/// The peer of an accepted socket as an Asio address, IPv4-mapped IPv6 turned into IPv4.
+net::ip::address peer_address(const sockaddr_storage& peer) {
+  if (peer.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(peer);
+    return net::ip::address_v4(ntohl(a.sin_addr.s_addr));
+  }
+  if (peer.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(peer);
+    net::ip::address_v6::bytes_type bytes;
+    std::memcpy(bytes.data(), a.sin6_addr.s6_addr, bytes.size());
+    return unmapped(net::ip::address_v6(bytes, a.sin6_scope_id));
+  }
+  return {};
+}
+
 } // namespace
 
-/// One proxied connection: the accepted client socket, the dialed backend socket, and a buffer
-/// per direction.
-struct copy_session : bi::list_base_hook<bi::link_mode<bi::auto_unlink>> {
-  copy_session(tcp::socket in, tcp::socket out) : client(std::move(in)), backend(std::move(out)) {}
+class userspace_core;
 
-  void close_both() {
-    error_code ignored;
-    client.close(ignored);
-    backend.close(ignored);
-  }
+/// A Service as the proxier runs it: its balancer, its NodePort listener (watched by the
+/// proxier's epoll_set) and the state of the one dial its accept loop may have in flight.
+struct service_runtime final : fd_watcher {
+  service_runtime(net::io_context& io, userspace_core& core, service_endpoints s, bool affinity,
+                  std::chrono::seconds ttl)
+      : core(core), spec(std::move(s)), balancer(affinity, ttl), dial(io), dial_timer(io),
+        pause_timer(io) {}
 
-  tcp::socket client;
-  tcp::socket backend;
-  int directions_open = 2; ///< half-close mode: both ends are closed when this reaches 0
-  int pumps_running = 2;
-  std::array<char, copy_buffer_bytes> to_backend_buffer;
-  std::array<char, copy_buffer_bytes> to_client_buffer;
-};
+  void on_events(std::uint32_t) override;
 
-/// A Service as the proxier runs it: its balancer and its NodePort listener with the state of
-/// the one dial its accept loop may have in flight.
-struct service_runtime {
-  service_runtime(net::io_context& io, service_endpoints s, bool affinity, std::chrono::seconds ttl)
-      : spec(std::move(s)), balancer(affinity, ttl), acceptor(io), dial(io), dial_timer(io) {}
-
+  userspace_core& core;
   service_endpoints spec;
   round_robin balancer;
-  tcp::acceptor acceptor;
-  tcp::socket dial; ///< the outbound socket being connected (one at a time: synchronous)
+  unique_fd listener;
+  tcp::socket dial; ///< a dial still in progress after connect() (one at a time: synchronous)
   net::steady_timer dial_timer;
+  net::steady_timer pause_timer;
   uint64_t dial_seq = 0; ///< bumped when a try ends, so a late timer handler does nothing
   bool dial_timed_out = false;
+  bool dialing = false; ///< the accept loop waits for a dial: the listener is not watched
+  bool paused = false;  ///< the accept loop waits after an accept() error
 };
 
-/// Everything the coroutines share; held by shared_ptr so that handlers still queued in the
-/// io_context after stop() or destruction find it alive.
+/// Everything the proxier's handlers share; held by shared_ptr so that handlers still queued in
+/// the io_context after stop() or destruction find it alive.
 class userspace_core : public std::enable_shared_from_this<userspace_core> {
 public:
   userspace_core(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
                  std::vector<service_endpoints> services, uint64_t seed)
-      : io_(io), node_(node.duplicate()), spec_(spec), rng_(seed), pool_(io, node, socket_batch) {
+      : io_(io), node_(node.duplicate()), spec_(spec), rng_(seed), pool_(node, socket_batch),
+        events_(epoll_set::create(io)), sessions_(events_, stats_, spec.half_close) {
     if (spec.backlog < -1)
       throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");
     if (spec.dial_timeouts_ms.empty())
@@ -95,7 +107,7 @@ public:
                           "a unique node port; " + std::to_string(s.node_port) + " is taken");
       auto endpoints = std::move(s.endpoints);
       auto& rt = *services_.emplace_back(std::make_unique<service_runtime>(
-          io_, std::move(s), affinity, std::chrono::seconds(spec.affinity_timeout_s)));
+          io_, *this, std::move(s), affinity, std::chrono::seconds(spec.affinity_timeout_s)));
       rt.balancer.update(std::move(endpoints), rng_);
     }
     backlog_ = node_port_backlog(spec, node_);
@@ -109,21 +121,28 @@ public:
       for (auto& s : services_)
         open_listener(*s);
     }
+    std::weak_ptr<userspace_core> weak = shared_from_this();
+    events_->on_batch_end([weak] {
+      if (auto self = weak.lock()) self->sessions_.release_closed();
+    });
     for (auto& s : services_)
-      net::co_spawn(io_, accept_loop(shared_from_this(), s.get()), on_coroutine_end());
+      watch_listener(*s, true);
+    events_->start();
   }
 
   void stop() {
     if (stopped_) return;
     stopped_ = true;
+    events_->stop();
     error_code ignored;
     for (auto& s : services_) {
-      s->acceptor.close(ignored);
+      s->listener.reset(); // resets the un-accepted children
       s->dial_timer.cancel();
+      s->pause_timer.cancel();
       s->dial.close(ignored);
     }
-    for (auto& session : sessions_)
-      session.close_both();
+    sessions_.close_all();
+    sessions_.release_closed();
     pool_.clear();
   }
 
@@ -137,15 +156,71 @@ public:
     throw input_error("service '" + service + "'", "a service the proxier was given");
   }
 
+  userspace_stats detail() const {
+    userspace_stats d = detail_;
+    d.sessions_started = sessions_.started();
+    d.sessions_open = sessions_.open();
+    return d;
+  }
+
+  /// ProxyLoop: accept one connection, dial for it, hand both to a session, accept again; up to
+  /// accept_batch at a time, until a dial has to wait.
+  void accept_ready(service_runtime& s) {
+    for (int i = 0; i < accept_batch; ++i) {
+      if (stopped_ || s.dialing || s.paused || !s.listener) return;
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof(peer);
+      unique_fd in(::accept4(s.listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (!in) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR || errno == ECONNABORTED) continue; // as Go's accept loop does
+        ++detail_.accept_errors;
+        pause_accepting(s);
+        return;
+      }
+      ++stats_.accepted; // TCP_NODELAY (Go sets it per conn) is inherited from the listener
+      dial(s, std::move(in), peer_address(peer));
+    }
+  }
+
   proxier_stats stats_;
   userspace_stats detail_;
   int backlog_ = 0;
 
 private:
   void open_listener(service_runtime& s) {
-    listen_node_port(s.acceptor, node_, s.spec.node_port, backlog_,
+    tcp::acceptor acceptor(io_);
+    listen_node_port(acceptor, node_, s.spec.node_port, backlog_,
                      "NodePort " + std::to_string(s.spec.node_port) + " of service '" +
                          s.spec.service + "' in namespace '" + node_.name() + "'");
+    // Accepted sockets inherit TCP_NODELAY; accept4() must not block the io_context.
+    error_code ec;
+    acceptor.set_option(tcp::no_delay(true), ec);
+    acceptor.native_non_blocking(true, ec);
+    if (ec) throw lab_error("NodePort " + std::to_string(s.spec.node_port) + ": " + ec.message());
+    s.listener.reset(acceptor.release(ec));
+  }
+
+  /// Level-triggered: a listener with connections left in its queue is reported again.
+  void watch_listener(service_runtime& s, bool add) {
+    if (!s.listener) return;
+    bool ok = add ? events_->add(s.listener.get(), EPOLLIN, &s)
+                  : events_->modify(s.listener.get(),
+                                    (s.dialing || s.paused) ? 0u : std::uint32_t{EPOLLIN}, &s);
+    if (!ok) ++detail_.internal_errors;
+  }
+
+  void pause_accepting(service_runtime& s) {
+    s.paused = true;
+    watch_listener(s, false);
+    s.pause_timer.expires_after(accept_error_pause);
+    s.pause_timer.async_wait([self = shared_from_this(), &s](error_code e) {
+      if (e || self->stopped_) return;
+      s.paused = false;
+      self->watch_listener(s, false);
+      self->accept_ready(s);
+    });
   }
 
   /// co_spawn's completion: the coroutines handle network errors themselves, so an exception
@@ -156,66 +231,75 @@ private:
       if (e) ++self->detail_.internal_errors;
     }
   };
-  coroutine_end on_coroutine_end() { return coroutine_end{shared_from_this()}; }
 
-  /// ProxyLoop: accept one connection, dial for it, hand both to a session, accept again.
-  static net::awaitable<void> accept_loop(std::shared_ptr<userspace_core> self,
-                                          service_runtime* s) {
-    tcp::endpoint peer;
-    for (;;) {
-      error_code ec;
-      tcp::socket in =
-          co_await s->acceptor.async_accept(peer, net::redirect_error(net::use_awaitable, ec));
-      if (self->stopped_ || ec == net::error::operation_aborted) co_return;
-      if (ec) {
-        ++self->detail_.accept_errors;
-        s->dial_timer.expires_after(accept_error_pause);
-        co_await s->dial_timer.async_wait(net::redirect_error(net::use_awaitable, ec));
-        if (self->stopped_) co_return;
-        continue;
-      }
-      ++self->stats_.accepted;
-      in.set_option(tcp::no_delay(true), ec); // Go sets TCP_NODELAY on every TCP conn
-      bool connected = co_await try_connect(self, s, unmapped(peer.address()));
-      if (self->stopped_) co_return;
-      if (!connected) {
-        // "failed to connect to an endpoint." / no endpoints: inConn.Close().
-        in.close(ec);
-        continue;
-      }
-      self->start_session(std::move(in), std::move(s->dial));
+  /// tryConnect's first try, inline: over loopback and veth a healthy endpoint's handshake
+  /// completes inside connect(). Anything else goes on in dial_slowly while the accept loop of
+  /// this Service waits, as kube-proxy's did.
+  void dial(service_runtime& s, unique_fd in, net::ip::address client) {
+    auto endpoint = s.balancer.next(client, false, round_robin::clock::now());
+    if (!endpoint) {
+      // "failed to connect to an endpoint." / no endpoints: inConn.Close().
+      ++detail_.closed_no_endpoints;
+      return;
     }
+    ++stats_.dial_attempts;
+    unique_fd out;
+    error_code ec = start_connect(out, *endpoint);
+    if (!ec) {
+      sessions_.add(std::move(in), std::move(out));
+      return;
+    }
+    s.dialing = true;
+    watch_listener(s, false);
+    net::co_spawn(
+        io_,
+        dial_slowly(shared_from_this(), &s, std::move(in), client, *endpoint, std::move(out), ec),
+        coroutine_end{shared_from_this()});
   }
 
-  /// tryConnect: one try per dial timeout, NextEndpoint each time, affinity reset after a
-  /// failure. On success the connected socket is left in s->dial.
-  static net::awaitable<bool> try_connect(std::shared_ptr<userspace_core> self, service_runtime* s,
-                                          net::ip::address client) {
+  /// The rest of tryConnect: one try per dial timeout, NextEndpoint each time, affinity reset
+  /// after a failure; the first try (`endpoint`, `out`, `first`) was started by dial().
+  static net::awaitable<void> dial_slowly(std::shared_ptr<userspace_core> self, service_runtime* s,
+                                          unique_fd in, net::ip::address client,
+                                          tcp::endpoint endpoint, unique_fd out, error_code first) {
+    const auto& timeouts = self->spec_.dial_timeouts_ms;
+    bool connected = false;
+    bool gave_up = true;
     bool affinity_reset = false;
-    for (uint32_t timeout_ms : self->spec_.dial_timeouts_ms) {
-      auto endpoint = s->balancer.next(client, affinity_reset, round_robin::clock::now());
-      if (!endpoint) {
-        ++self->detail_.closed_no_endpoints;
-        co_return false;
+    for (std::size_t i = 0; i < timeouts.size(); ++i) {
+      error_code ec = first;
+      if (i > 0) {
+        auto next = s->balancer.next(client, affinity_reset, round_robin::clock::now());
+        if (!next) {
+          ++self->detail_.closed_no_endpoints;
+          gave_up = false;
+          break;
+        }
+        endpoint = *next;
+        ++self->stats_.dial_attempts;
+        ec = self->start_connect(out, endpoint);
       }
-      ++self->stats_.dial_attempts;
-      error_code ec = self->start_connect(s, *endpoint);
       if (ec == net::error::in_progress) {
-        self->arm_dial_timeout(s, std::chrono::milliseconds(timeout_ms));
-        co_await s->dial.async_wait(tcp::socket::wait_write,
-                                    net::redirect_error(net::use_awaitable, ec));
-        ++s->dial_seq;
-        s->dial_timer.cancel();
-        if (self->stopped_) co_return false;
-        // The timer may have closed the socket in the same turn as the connect completed.
-        if (s->dial_timed_out)
-          ec = net::error::timed_out;
-        else if (!ec)
-          ec = connect_result(s->dial);
+        s->dial.assign(endpoint.protocol(), out.release(), ec);
+        if (!ec) {
+          self->arm_dial_timeout(s, std::chrono::milliseconds(timeouts[i]));
+          co_await s->dial.async_wait(tcp::socket::wait_write,
+                                      net::redirect_error(net::use_awaitable, ec));
+          ++s->dial_seq;
+          s->dial_timer.cancel();
+          if (self->stopped_) co_return;
+          // The timer may have closed the socket in the same turn as the connect completed.
+          if (s->dial_timed_out)
+            ec = net::error::timed_out;
+          else if (!ec)
+            ec = connect_result(s->dial.native_handle());
+          error_code ignored;
+          if (s->dial.is_open()) out.reset(s->dial.release(ignored));
+        }
       }
       if (!ec) {
-        s->dial.set_option(tcp::no_delay(true), ec);
-        co_return true;
+        connected = true;
+        break;
       }
       ++self->stats_.dial_failures;
       if (ec == net::error::connection_refused)
@@ -224,39 +308,40 @@ private:
         ++self->detail_.dial_timeouts;
       else
         ++self->detail_.dial_other_errors;
-      error_code ignored;
-      s->dial.close(ignored);
+      out.reset();
       affinity_reset = true;
     }
-    ++self->stats_.dial_gave_up;
-    co_return false;
+    if (self->stopped_) co_return;
+    if (connected)
+      self->sessions_.add(std::move(in), std::move(out));
+    else if (gave_up)
+      ++self->stats_.dial_gave_up;
+    in.reset(); // "failed to connect to an endpoint.": inConn.Close()
+    s->dialing = false;
+    self->watch_listener(*s, false);
+    self->accept_ready(*s);
   }
 
-  /// Gives s->dial a fresh socket of the node namespace and starts a non-blocking connect():
-  /// in_progress while the handshake runs, success or the error if it ended at once. Done by
-  /// hand rather than with async_connect to save the poll(2) Asio adds per connect.
-  error_code start_connect(service_runtime* s, const tcp::endpoint& endpoint) {
-    error_code ec;
-    s->dial = pool_.take(endpoint.protocol(), ec);
-    if (ec) return ec;
-    if (::connect(s->dial.native_handle(), endpoint.data(),
-                  static_cast<socklen_t>(endpoint.size())) == 0)
-      return ec;
+  /// Gives `out` a fresh socket of the node namespace and starts a non-blocking connect():
+  /// in_progress while the handshake runs, success or the error if it ended at once.
+  error_code start_connect(unique_fd& out, const tcp::endpoint& endpoint) {
+    out = pool_.take(endpoint.protocol().family());
+    if (!out) return errno_code(errno);
+    if (::connect(out.get(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0)
+      return {};
     int err = errno;
-    if (err != EINPROGRESS && err != EINTR)
-      return error_code(err, boost::system::system_category());
+    if (err != EINPROGRESS && err != EINTR) return errno_code(err);
     // Over loopback and veth the handshake usually completes inside that connect() (the SYN,
     // SYN-ACK and ACK run in softirq before it returns), but the call already said EINPROGRESS.
     // A second connect() reports the outcome (0, or the error such as ECONNREFUSED) or EALREADY
     // while it is still pending: one syscall instead of a readiness wait, a dial timer and an
-    // SO_ERROR check (issue 6: about a quarter of the proxy's syscalls per connection).
-    if (::connect(s->dial.native_handle(), endpoint.data(),
-                  static_cast<socklen_t>(endpoint.size())) == 0)
-      return ec;
+    // SO_ERROR check.
+    if (::connect(out.get(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0)
+      return {};
     err = errno;
     if (err == EALREADY || err == EINPROGRESS || err == EINTR) return net::error::in_progress;
-    if (err == EISCONN) return ec;
-    return error_code(err, boost::system::system_category());
+    if (err == EISCONN) return {};
+    return errno_code(err);
   }
 
   /// The try's timeout closes the socket (which ends the wait) unless the try ended first.
@@ -272,50 +357,11 @@ private:
   }
 
   /// SO_ERROR once a non-blocking connect() reports writable.
-  static error_code connect_result(tcp::socket& socket) {
+  static error_code connect_result(int fd) {
     int err = 0;
     socklen_t len = sizeof(err);
-    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    return error_code(err, boost::system::system_category());
-  }
-
-  void start_session(tcp::socket in, tcp::socket out) {
-    auto session = std::make_shared<copy_session>(std::move(in), std::move(out));
-    sessions_.push_back(*session);
-    ++detail_.sessions_started;
-    ++detail_.sessions_open;
-    net::co_spawn(io_, pump(shared_from_this(), session, true), on_coroutine_end());
-    net::co_spawn(io_, pump(shared_from_this(), session, false), on_coroutine_end());
-  }
-
-  /// copyBytes: io.Copy one direction, then close as kube-proxy did after (full) or before
-  /// (half_close) kubernetes#18524.
-  static net::awaitable<void> pump(std::shared_ptr<userspace_core> self,
-                                   std::shared_ptr<copy_session> session, bool to_backend) {
-    tcp::socket& from = to_backend ? session->client : session->backend;
-    tcp::socket& to = to_backend ? session->backend : session->client;
-    auto& buffer = to_backend ? session->to_backend_buffer : session->to_client_buffer;
-    uint64_t& copied = to_backend ? self->stats_.bytes_to_backend : self->stats_.bytes_to_client;
-    error_code ec;
-    while (!self->stopped_) {
-      std::size_t n = co_await from.async_read_some(net::buffer(buffer),
-                                                    net::redirect_error(net::use_awaitable, ec));
-      if (ec) break;
-      copied += co_await net::async_write(to, net::buffer(buffer.data(), n),
-                                          net::redirect_error(net::use_awaitable, ec));
-      if (ec) break;
-    }
-    if (!self->spec_.half_close || self->stopped_) {
-      // dest.Close(); src.Close(): also unblocks the other direction.
-      session->close_both();
-    } else {
-      // dest.CloseWrite(); src.CloseRead(); both closed only when both directions ended.
-      error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
-      from.shutdown(tcp::socket::shutdown_receive, ignored);
-      if (--session->directions_open == 0) session->close_both();
-    }
-    if (--session->pumps_running == 0) --self->detail_.sessions_open;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    return errno_code(err);
   }
 
   net::io_context& io_;
@@ -323,11 +369,16 @@ private:
   scenario::proxy_spec spec_;
   shuffle_rng rng_;
   socket_pool pool_;
+  std::shared_ptr<epoll_set> events_;
+  copy_sessions sessions_;
   std::vector<std::unique_ptr<service_runtime>> services_;
-  bi::list<copy_session, bi::constant_time_size<false>> sessions_;
   bool started_ = false;
   bool stopped_ = false;
 };
+
+void service_runtime::on_events(std::uint32_t) {
+  core.accept_ready(*this);
+}
 
 userspace_proxier::userspace_proxier(net::io_context& io, const lab::netns& node,
                                      const scenario::proxy_spec& spec,
@@ -356,14 +407,17 @@ proxier_stats userspace_proxier::stats() const {
 }
 
 userspace_stats userspace_proxier::detail() const {
-  return core_->detail_;
+  return core_->detail();
 }
 
 uint16_t userspace_proxier::node_port(const std::string& service) const {
   auto& s = core_->find(service);
-  error_code ec;
-  auto local = s.acceptor.local_endpoint(ec);
-  return ec ? s.spec.node_port : local.port();
+  sockaddr_in6 local{};
+  socklen_t len = sizeof(local);
+  if (!s.listener ||
+      ::getsockname(s.listener.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0)
+    return s.spec.node_port;
+  return ntohs(local.sin6_port); // sin6_port and sin_port sit at the same offset
 }
 
 int userspace_proxier::listen_backlog() const {

@@ -516,6 +516,67 @@ TEST_P(close_behaviour, client_closes_first) {
 INSTANTIATE_TEST_SUITE_P(userspace_proxier, close_behaviour, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "half_close" : "full_close"; });
 
+TEST_F(proxier_lab, a_client_that_reads_late_gets_every_byte_of_a_large_response) {
+  // 8 MiB is more than the client's receive window and the proxy's send buffer (tcp_wmem max
+  // 4 MiB) hold: the proxy's writes must block, wait for room and go on where they stopped.
+  constexpr std::size_t size = 8u << 20;
+  std::string blob(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    blob[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  tcp::acceptor backend(io);
+  {
+    lab::netns_scope in(ns);
+    backend.open(tcp::v4());
+    backend.bind({net::ip::make_address("127.0.0.1"), 0});
+    backend.listen();
+  }
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        error_code ec;
+        auto s = co_await backend.async_accept(net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;
+        co_await net::async_write(s, net::buffer(blob),
+                                  net::redirect_error(net::use_awaitable, ec));
+        s.close(ec);
+      },
+      net::detached);
+  auto& proxy = start(userspace_spec(), {backend.local_endpoint()});
+
+  tcp::socket client(io);
+  {
+    lab::netns_scope in(ns);
+    client.open(tcp::v4());
+  }
+  client.connect({net::ip::make_address("127.0.0.1"), node_port});
+  run_for(io, 300ms); // the client reads nothing yet
+  uint64_t before_reading = proxy.stats().bytes_to_client;
+  EXPECT_GT(before_reading, 0u);
+  EXPECT_LT(before_reading, size) << "the proxy should be held back by the client's window";
+  EXPECT_EQ(proxy.detail().sessions_open, 1u);
+
+  std::string got;
+  bool done = false;
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        std::array<char, 65536> buf;
+        error_code ec;
+        while (!ec) {
+          std::size_t n = co_await client.async_read_some(
+              net::buffer(buf), net::redirect_error(net::use_awaitable, ec));
+          got.append(buf.data(), n);
+        }
+        done = true;
+      },
+      net::detached);
+  ASSERT_TRUE(run_until(io, [&] { return done; }));
+  EXPECT_EQ(got.size(), size);
+  EXPECT_TRUE(got == blob) << "the bytes arrived out of order or changed";
+  EXPECT_EQ(proxy.stats().bytes_to_client, size);
+  EXPECT_TRUE(run_until(io, [&] { return proxy.detail().sessions_open == 0; }));
+}
+
 TEST_F(proxier_lab, stop_closes_listeners_and_sessions) {
   test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
   auto& proxy = start(userspace_spec(), {backend.endpoint()});

@@ -1,0 +1,71 @@
+#include "proxy_sim/userspace/epoll_set.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "harness/core/error.hpp"
+
+namespace backlog_lab::proxy_sim {
+
+std::shared_ptr<epoll_set> epoll_set::create(net::io_context& io) {
+  unique_fd fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!fd) throw lab_error(std::string("epoll_create1: ") + std::strerror(errno));
+  return std::shared_ptr<epoll_set>(new epoll_set(io, std::move(fd)));
+}
+
+epoll_set::epoll_set(net::io_context& io, unique_fd epoll_fd)
+    : io_(io), epoll_fd_(epoll_fd.get()), readiness_(io, epoll_fd.release()) {}
+
+bool epoll_set::add(int fd, std::uint32_t events, fd_watcher* watcher) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = watcher;
+  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool epoll_set::modify(int fd, std::uint32_t events, fd_watcher* watcher) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = watcher;
+  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void epoll_set::start() {
+  if (stopped_) return;
+  // Events may already wait (descriptors added before start): look once before sleeping.
+  net::post(io_, [self = shared_from_this()] { self->run_batch(); });
+}
+
+void epoll_set::stop() {
+  stopped_ = true;
+  boost::system::error_code ignored;
+  readiness_.cancel(ignored);
+}
+
+void epoll_set::arm() {
+  if (armed_ || stopped_) return;
+  armed_ = true;
+  readiness_.async_wait(net::posix::stream_descriptor::wait_read,
+                        [self = shared_from_this()](boost::system::error_code ec) {
+                          self->armed_ = false;
+                          if (!ec) self->run_batch();
+                        });
+}
+
+void epoll_set::run_batch() {
+  if (stopped_) return;
+  int n = ::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), 0);
+  for (int i = 0; i < n && !stopped_; ++i)
+    static_cast<fd_watcher*>(events_[static_cast<std::size_t>(i)].data.ptr)
+        ->on_events(events_[static_cast<std::size_t>(i)].events);
+  if (batch_end_) batch_end_();
+  if (stopped_) return;
+  if (n > 0)
+    // Busy: poll again after the io_context's other handlers instead of paying for re-arming.
+    net::post(io_, [self = shared_from_this()] { self->run_batch(); });
+  else
+    arm();
+}
+
+} // namespace backlog_lab::proxy_sim
