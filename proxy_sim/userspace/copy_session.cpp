@@ -19,17 +19,29 @@ copy_session::copy_session(copy_sessions& owner, unique_fd client, unique_fd bac
     : owner_(owner) {
   client_.session = this;
   client_.is_client = true;
-  client_.mask = read_interest;
-  client_.fd = std::move(client);
   backend_.session = this;
-  backend_.mask = read_interest;
-  backend_.fd = std::move(backend);
   to_backend_.from = &client_;
   to_backend_.to = &backend_;
   to_backend_.copied = &owner.stats_.bytes_to_backend;
   to_client_.from = &backend_;
   to_client_.to = &client_;
   to_client_.copied = &owner.stats_.bytes_to_client;
+  reuse(std::move(client), std::move(backend));
+}
+
+void copy_session::reuse(unique_fd client, unique_fd backend) {
+  client_.fd = std::move(client);
+  client_.mask = read_interest;
+  backend_.fd = std::move(backend);
+  backend_.mask = read_interest;
+  for (direction* d : {&to_backend_, &to_client_}) {
+    d->open = true;
+    d->blocked = false;
+    d->offset = d->length = 0;
+  }
+  directions_open_ = 2;
+  registered_ = false;
+  closed_ = false;
 }
 
 void copy_session::start() {
@@ -148,7 +160,13 @@ copy_sessions::~copy_sessions() {
 }
 
 void copy_sessions::add(unique_fd client, unique_fd backend) {
-  auto& s = open_.emplace_back(*this, std::move(client), std::move(backend));
+  if (spare_.empty()) {
+    open_.emplace_back(*this, std::move(client), std::move(backend));
+  } else {
+    open_.splice(open_.end(), spare_, spare_.begin());
+    open_.back().reuse(std::move(client), std::move(backend));
+  }
+  auto& s = open_.back();
   s.self_ = std::prev(open_.end());
   ++started_;
   s.start();
@@ -157,6 +175,13 @@ void copy_sessions::add(unique_fd client, unique_fd backend) {
 void copy_sessions::close_all() {
   while (!open_.empty())
     open_.front().close();
+}
+
+void copy_sessions::release_closed() {
+  constexpr std::size_t spare_kept = 64;
+  while (!closed_.empty() && spare_.size() < spare_kept)
+    spare_.splice(spare_.end(), closed_, closed_.begin());
+  closed_.clear();
 }
 
 void copy_sessions::closed(copy_session& s) {
