@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <gtest/gtest.h>
 #include <map>
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 #include "harness/lab/process.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/userspace/userspace_proxier.hpp"
@@ -515,6 +517,33 @@ TEST_P(close_behaviour, client_closes_first) {
 
 INSTANTIATE_TEST_SUITE_P(userspace_proxier, close_behaviour, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "half_close" : "full_close"; });
+
+TEST_F(proxier_lab, running_out_of_descriptors_pauses_accepting_then_recovers) {
+  test_backend a(io, ns, "a", backend_mode::greet_and_close);
+  auto& proxy = start(userspace_spec(), {a.endpoint()});
+  run_for(io, 20ms); // the backend's accept waits in epoll (a first accept() would fail too)
+  auto client = spawn_client(io, ns, {net::ip::make_address("127.0.0.1"), node_port});
+  // Take every descriptor this process may still open: the handshake completes in the kernel,
+  // and the proxy's accept4() fails with EMFILE (kube-proxy panicked there; we pause and retry).
+  std::vector<unique_fd> filler;
+  for (;;) {
+    unique_fd fd(::dup(STDERR_FILENO));
+    if (!fd) break;
+    filler.push_back(std::move(fd));
+  }
+  ASSERT_EQ(errno, EMFILE);
+  EXPECT_TRUE(run_until(
+      io, [&] { return proxy.detail().accept_errors >= 1; }, 3s));
+  run_for(io, 30ms);
+  // Paused between tries (50 ms), not spinning on a listener that stays readable.
+  EXPECT_LT(proxy.detail().accept_errors, 10u);
+  EXPECT_EQ(proxy.stats().accepted, 0u);
+  EXPECT_FALSE(client->finished);
+  filler.clear();
+  ASSERT_TRUE(run_until(io, [&] { return client->finished; }));
+  EXPECT_EQ(client->answered_by(), "a");
+  EXPECT_EQ(proxy.stats().accepted, 1u);
+}
 
 TEST_F(proxier_lab, a_client_that_reads_late_gets_every_byte_of_a_large_response) {
   // 8 MiB is more than the client's receive window and the proxy's send buffer (tcp_wmem max
