@@ -49,8 +49,9 @@ void copy_session::start() {
   // so that registering does not report data that is already gone.
   pump(to_backend_, false);
   if (closed_) return;
-  if (!owner_.events_->add(client_.fd.get(), client_.mask, &client_) ||
-      !owner_.events_->add(backend_.fd.get(), backend_.mask, &backend_)) {
+  client_.registration = owner_.events_->add(client_.fd.get(), client_.mask, &client_);
+  backend_.registration = owner_.events_->add(backend_.fd.get(), backend_.mask, &backend_);
+  if (!client_.registration || !backend_.registration) {
     close();
     return;
   }
@@ -123,7 +124,7 @@ void copy_session::want_writable(side& s) {
   if (s.mask & EPOLLOUT) return;
   s.mask |= EPOLLOUT;
   // MOD re-checks the socket, so room that appeared meanwhile is reported too.
-  if (registered_ && !owner_.events_->modify(s.fd.get(), s.mask, &s)) close();
+  if (registered_ && !owner_.events_->modify(s.fd.get(), s.mask, s.registration)) close();
 }
 
 void copy_session::end(direction& d) {
@@ -145,9 +146,13 @@ void copy_session::close() {
 void copy_session::close_pair(side& first, side& second) {
   if (closed_) return;
   closed_ = true;
-  // Closing removes the descriptors from the epoll set (they are never duplicated).
-  first.fd.reset();
-  second.fd.reset();
+  // Closing removes the descriptors from the epoll set unless a forked child holds a copy for
+  // a moment; forget() makes sure no late event reaches this session (which may be reused).
+  for (side* s : {&first, &second}) {
+    owner_.events_->forget(s->registration);
+    s->registration = 0;
+    s->fd.reset();
+  }
   owner_.closed(*this);
 }
 

@@ -42,6 +42,7 @@ private:
     bool is_client = false;
     std::uint32_t mask = 0; ///< EPOLL* interest registered (or to register)
     unique_fd fd;
+    epoll_set::token registration = 0;
     void on_events(std::uint32_t events) override;
   };
 

@@ -17,18 +17,43 @@ std::shared_ptr<epoll_set> epoll_set::create(net::io_context& io) {
 epoll_set::epoll_set(net::io_context& io, unique_fd epoll_fd)
     : io_(io), epoll_fd_(epoll_fd.get()), readiness_(io, epoll_fd.release()) {}
 
-bool epoll_set::add(int fd, std::uint32_t events, fd_watcher* watcher) {
+epoll_set::token epoll_set::add(int fd, std::uint32_t events, fd_watcher* watcher) {
+  std::uint32_t index;
+  if (free_slots_.empty()) {
+    index = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    index = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  slot& sl = slots_[index];
+  sl.watcher = watcher;
+  token t = (static_cast<token>(sl.generation) << 32) | index;
   epoll_event ev{};
   ev.events = events;
-  ev.data.ptr = watcher;
-  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+  ev.data.u64 = t;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) return t;
+  int err = errno;
+  forget(t);
+  errno = err;
+  return 0;
 }
 
-bool epoll_set::modify(int fd, std::uint32_t events, fd_watcher* watcher) {
+bool epoll_set::modify(int fd, std::uint32_t events, token t) {
   epoll_event ev{};
   ev.events = events;
-  ev.data.ptr = watcher;
+  ev.data.u64 = t;
   return ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void epoll_set::forget(token t) {
+  if (t == 0) return;
+  auto index = static_cast<std::uint32_t>(t);
+  slot& sl = slots_[index];
+  if (sl.generation != static_cast<std::uint32_t>(t >> 32)) return;
+  sl.watcher = nullptr;
+  if (++sl.generation == 0) sl.generation = 1; // a token is never 0
+  free_slots_.push_back(index);
 }
 
 void epoll_set::start() {
@@ -56,9 +81,13 @@ void epoll_set::arm() {
 void epoll_set::run_batch() {
   if (stopped_) return;
   int n = ::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), 0);
-  for (int i = 0; i < n && !stopped_; ++i)
-    static_cast<fd_watcher*>(events_[static_cast<std::size_t>(i)].data.ptr)
-        ->on_events(events_[static_cast<std::size_t>(i)].events);
+  for (int i = 0; i < n && !stopped_; ++i) {
+    const epoll_event& ev = events_[static_cast<std::size_t>(i)];
+    const slot& sl = slots_[static_cast<std::uint32_t>(ev.data.u64)];
+    // An earlier batch event may have forgotten it, or a forked child kept its file open.
+    if (sl.watcher && sl.generation == static_cast<std::uint32_t>(ev.data.u64 >> 32))
+      sl.watcher->on_events(ev.events);
+  }
   if (batch_end_) batch_end_();
   if (stopped_) return;
   if (n > 0)

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "harness/core/asio.hpp"
 #include "harness/core/unique_fd.hpp"
@@ -38,10 +39,19 @@ public:
   epoll_set(const epoll_set&) = delete;
   epoll_set& operator=(const epoll_set&) = delete;
 
-  /// Starts watching `fd` for `events` (EPOLL* flags); false with errno set on failure.
-  bool add(int fd, std::uint32_t events, fd_watcher* watcher);
-  /// Changes what `fd` is watched for; 0 pauses it. False with errno set on failure.
-  bool modify(int fd, std::uint32_t events, fd_watcher* watcher);
+  /// Names a registration; 0 is none.
+  using token = std::uint64_t;
+
+  /// Starts watching `fd` for `events` (EPOLL* flags) on behalf of `watcher`; 0 with errno set
+  /// on failure.
+  token add(int fd, std::uint32_t events, fd_watcher* watcher);
+  /// Changes what `fd` (registered as `t`) is watched for; 0 pauses it. False with errno set.
+  bool modify(int fd, std::uint32_t events, token t);
+  /// Stops delivering events for `t`; call before closing its descriptor. Closing removes the
+  /// descriptor from the set only when no other process holds a copy (a child between fork and
+  /// exec may), so an event can still come for it: it is dropped instead of reaching a
+  /// watcher that may be gone or serving another socket.
+  void forget(token t);
   /// Called after every batch of events: where watchers closed during the batch are freed (an
   /// event later in the same batch may still name them).
   void on_batch_end(std::function<void()> f) { batch_end_ = std::move(f); }
@@ -55,8 +65,17 @@ private:
   void arm();
   void run_batch();
 
+  /// A registration: its watcher (null once forgotten) and a generation that stale events
+  /// from an earlier registration of the same slot do not match.
+  struct slot {
+    fd_watcher* watcher = nullptr;
+    std::uint32_t generation = 1;
+  };
+
   net::io_context& io_;
   int epoll_fd_;
+  std::vector<slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
   net::posix::stream_descriptor readiness_; ///< owns epoll_fd_; readable when events wait
   std::array<epoll_event, 256> events_{};
   std::function<void()> batch_end_;

@@ -68,6 +68,7 @@ struct service_runtime final : fd_watcher {
   service_endpoints spec;
   round_robin balancer;
   unique_fd listener;
+  epoll_set::token registration = 0;
   tcp::socket dial; ///< a dial still in progress after connect() (one at a time: synchronous)
   net::steady_timer dial_timer;
   net::steady_timer pause_timer;
@@ -136,6 +137,7 @@ public:
     events_->stop();
     error_code ignored;
     for (auto& s : services_) {
+      events_->forget(s->registration);
       s->listener.reset(); // resets the un-accepted children
       s->dial_timer.cancel();
       s->pause_timer.cancel();
@@ -205,9 +207,14 @@ private:
   /// Level-triggered: a listener with connections left in its queue is reported again.
   void watch_listener(service_runtime& s, bool add) {
     if (!s.listener) return;
-    bool ok = add ? events_->add(s.listener.get(), EPOLLIN, &s)
-                  : events_->modify(s.listener.get(),
-                                    (s.dialing || s.paused) ? 0u : std::uint32_t{EPOLLIN}, &s);
+    bool ok;
+    if (add) {
+      s.registration = events_->add(s.listener.get(), EPOLLIN, &s);
+      ok = s.registration != 0;
+    } else {
+      ok = events_->modify(s.listener.get(), (s.dialing || s.paused) ? 0u : std::uint32_t{EPOLLIN},
+                           s.registration);
+    }
     if (!ok) ++detail_.internal_errors;
   }
 

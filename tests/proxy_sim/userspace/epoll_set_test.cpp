@@ -1,0 +1,107 @@
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <gtest/gtest.h>
+#include <vector>
+
+#include "proxy_sim/userspace/epoll_set.hpp"
+
+namespace backlog_lab::proxy_sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Counts the events it is handed.
+struct counting_watcher final : fd_watcher {
+  std::vector<std::uint32_t> seen;
+  void on_events(std::uint32_t events) override { seen.push_back(events); }
+};
+
+/// A connected pair of stream sockets: [0] is watched, [1] is the peer that writes.
+struct socket_pair {
+  socket_pair() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    watched.reset(fds[0]);
+    peer.reset(fds[1]);
+  }
+  unique_fd watched;
+  unique_fd peer;
+};
+
+void poke(const unique_fd& fd) {
+  ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+}
+
+/// Runs the io_context until it has nothing left to do now (the set re-arms when idle).
+void settle(net::io_context& io) {
+  if (io.stopped()) io.restart();
+  io.run_for(50ms);
+}
+
+TEST(epoll_set, delivers_each_arrival_to_its_watcher) {
+  net::io_context io{1};
+  auto set = epoll_set::create(io);
+  socket_pair a, b;
+  counting_watcher wa, wb;
+  ASSERT_NE(set->add(a.watched.get(), EPOLLIN | EPOLLET, &wa), 0u);
+  ASSERT_NE(set->add(b.watched.get(), EPOLLIN | EPOLLET, &wb), 0u);
+  set->start();
+  poke(a.peer);
+  settle(io);
+  EXPECT_EQ(wa.seen.size(), 1u);
+  EXPECT_TRUE(wb.seen.empty());
+  poke(b.peer);
+  poke(a.peer);
+  settle(io);
+  EXPECT_EQ(wa.seen.size(), 2u); // edge-triggered: one event per arrival, none while idle
+  EXPECT_EQ(wb.seen.size(), 1u);
+  set->stop();
+}
+
+TEST(epoll_set, a_forgotten_registration_gets_nothing_even_while_a_copy_of_its_socket_lives) {
+  net::io_context io{1};
+  auto set = epoll_set::create(io);
+  socket_pair old_pair;
+  counting_watcher old_watcher;
+  auto old_token = set->add(old_pair.watched.get(), EPOLLIN | EPOLLET, &old_watcher);
+  ASSERT_NE(old_token, 0u);
+  set->start();
+  // A forked child between fork() and exec() holds copies of every descriptor: closing ours
+  // then leaves the socket in the epoll set, and its events keep coming with the old token.
+  unique_fd child_copy(::dup(old_pair.watched.get()));
+  set->forget(old_token);
+  old_pair.watched.reset();
+  // The slot is taken again at once by a new registration.
+  socket_pair new_pair;
+  counting_watcher new_watcher;
+  auto new_token = set->add(new_pair.watched.get(), EPOLLIN | EPOLLET, &new_watcher);
+  ASSERT_NE(new_token, 0u);
+  EXPECT_NE(new_token, old_token);
+  poke(old_pair.peer);
+  settle(io);
+  EXPECT_TRUE(old_watcher.seen.empty());
+  EXPECT_TRUE(new_watcher.seen.empty()) << "an event of the old socket reached the new watcher";
+  poke(new_pair.peer);
+  settle(io);
+  EXPECT_EQ(new_watcher.seen.size(), 1u);
+  set->stop();
+}
+
+TEST(epoll_set, stop_delivers_nothing_more) {
+  net::io_context io{1};
+  auto set = epoll_set::create(io);
+  socket_pair a;
+  counting_watcher w;
+  ASSERT_NE(set->add(a.watched.get(), EPOLLIN | EPOLLET, &w), 0u);
+  set->start();
+  settle(io);
+  set->stop();
+  poke(a.peer);
+  settle(io);
+  EXPECT_TRUE(w.seen.empty());
+}
+
+} // namespace
+} // namespace backlog_lab::proxy_sim
