@@ -34,39 +34,48 @@ void poke(const unique_fd& fd) {
   ASSERT_EQ(::write(fd.get(), "x", 1), 1);
 }
 
-/// Runs the io_context until it has nothing left to do now (the set re-arms when idle).
-void settle(net::io_context& io) {
-  if (io.stopped()) io.restart();
-  io.run_for(50ms);
-}
+/// An io_context and an epoll_set on it; settle() runs it until it has nothing left to do now
+/// (the set re-arms when idle).
+class epoll_set_test : public ::testing::Test {
+protected:
+  /// Watches `pair.watched` for arrivals (edge-triggered) on behalf of `w`.
+  epoll_set::token watch(const socket_pair& pair, counting_watcher& w) {
+    auto t = set->add(pair.watched.get(), EPOLLIN | EPOLLET, &w);
+    EXPECT_NE(t, 0u);
+    return t;
+  }
+  void settle() {
+    if (io.stopped()) io.restart();
+    io.run_for(50ms);
+  }
+  void TearDown() override { set->stop(); }
 
-TEST(epoll_set, delivers_each_arrival_to_its_watcher) {
   net::io_context io{1};
-  auto set = epoll_set::create(io);
+  std::shared_ptr<epoll_set> set = epoll_set::create(io);
+};
+
+TEST_F(epoll_set_test, delivers_each_arrival_to_its_watcher) {
   socket_pair a, b;
   counting_watcher wa, wb;
-  ASSERT_NE(set->add(a.watched.get(), EPOLLIN | EPOLLET, &wa), 0u);
-  ASSERT_NE(set->add(b.watched.get(), EPOLLIN | EPOLLET, &wb), 0u);
+  watch(a, wa);
+  watch(b, wb);
   set->start();
   poke(a.peer);
-  settle(io);
+  settle();
   EXPECT_EQ(wa.seen.size(), 1u);
   EXPECT_TRUE(wb.seen.empty());
   poke(b.peer);
   poke(a.peer);
-  settle(io);
+  settle();
   EXPECT_EQ(wa.seen.size(), 2u); // edge-triggered: one event per arrival, none while idle
   EXPECT_EQ(wb.seen.size(), 1u);
-  set->stop();
 }
 
-TEST(epoll_set, a_forgotten_registration_gets_nothing_even_while_a_copy_of_its_socket_lives) {
-  net::io_context io{1};
-  auto set = epoll_set::create(io);
+TEST_F(epoll_set_test,
+       a_forgotten_registration_gets_nothing_even_while_a_copy_of_its_socket_lives) {
   socket_pair old_pair;
   counting_watcher old_watcher;
-  auto old_token = set->add(old_pair.watched.get(), EPOLLIN | EPOLLET, &old_watcher);
-  ASSERT_NE(old_token, 0u);
+  auto old_token = watch(old_pair, old_watcher);
   set->start();
   // A forked child between fork() and exec() holds copies of every descriptor: closing ours
   // then leaves the socket in the epoll set, and its events keep coming with the old token.
@@ -76,30 +85,25 @@ TEST(epoll_set, a_forgotten_registration_gets_nothing_even_while_a_copy_of_its_s
   // The slot is taken again at once by a new registration.
   socket_pair new_pair;
   counting_watcher new_watcher;
-  auto new_token = set->add(new_pair.watched.get(), EPOLLIN | EPOLLET, &new_watcher);
-  ASSERT_NE(new_token, 0u);
-  EXPECT_NE(new_token, old_token);
+  EXPECT_NE(watch(new_pair, new_watcher), old_token);
   poke(old_pair.peer);
-  settle(io);
+  settle();
   EXPECT_TRUE(old_watcher.seen.empty());
   EXPECT_TRUE(new_watcher.seen.empty()) << "an event of the old socket reached the new watcher";
   poke(new_pair.peer);
-  settle(io);
+  settle();
   EXPECT_EQ(new_watcher.seen.size(), 1u);
-  set->stop();
 }
 
-TEST(epoll_set, stop_delivers_nothing_more) {
-  net::io_context io{1};
-  auto set = epoll_set::create(io);
+TEST_F(epoll_set_test, stop_delivers_nothing_more) {
   socket_pair a;
   counting_watcher w;
-  ASSERT_NE(set->add(a.watched.get(), EPOLLIN | EPOLLET, &w), 0u);
+  watch(a, w);
   set->start();
-  settle(io);
+  settle();
   set->stop();
   poke(a.peer);
-  settle(io);
+  settle();
   EXPECT_TRUE(w.seen.empty());
 }
 
