@@ -115,15 +115,10 @@ void run_memory_section(const compare_options& o, compare_report& report) {
     report.add(section, "rss_after_kib", "KiB", j["rss_after_kib"].get<double>());
     if (o.verbose) std::cerr << "memory run " << run + 1 << ": " << r.out;
   }
-  if (const figure* f = report.find(section, "rss_per_connection_kib")) {
-    ratio_row row;
-    row.section = section;
-    row.what = "VmRSS per open client connection (KiB, not a ratio)";
-    row.ratio = *f;
-    row.target = "<= 4 KiB";
-    row.limit = 4.0;
-    report.rows.push_back(row);
-  }
+  auto& row = report.value(section, "VmRSS per open client connection (KiB, not a ratio)",
+                           "rss_per_connection_kib");
+  row.target = "<= 4 KiB";
+  row.limit = 4.0;
 }
 
 } // namespace backlog_lab::bench

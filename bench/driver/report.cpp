@@ -90,6 +90,16 @@ ratio_row& compare_report::ratio(const std::string& section, const std::string& 
   return rows.back();
 }
 
+ratio_row& compare_report::value(const std::string& section, const std::string& what,
+                                 const std::string& name) {
+  ratio_row row;
+  row.section = section;
+  row.what = what;
+  if (const figure* f = find(section, name)) row.ratio = *f;
+  rows.push_back(std::move(row));
+  return rows.back();
+}
+
 void compare_report::print(std::ostream& out) const {
   out << "\n"
       << pad("section", 10) << pad("comparison", 62) << pad("median", 9) << pad("spread", 19)

@@ -45,6 +45,8 @@ struct compare_report {
   /// Adds a row whose runs are the per-run quotients of two figures.
   ratio_row& ratio(const std::string& section, const std::string& what, const std::string& ours,
                    const std::string& theirs);
+  /// Adds a row that shows a figure of ours itself (`what` should name its unit).
+  ratio_row& value(const std::string& section, const std::string& what, const std::string& name);
 
   /// The table of ratios and targets, then every figure with its spread.
   void print(std::ostream& out) const;

@@ -40,15 +40,12 @@ void run_reproduce_section(const compare_options& o, compare_report& report) {
   report.notes[section] = "backlog-lab run -q [NAME], process start to exit (the verdict); exit "
                           "0 = expectations held, 1 = failed, 2 = error; exits:" +
                           codes;
-  for (const auto& t : targets) {
-    ratio_row row;
-    row.section = section;
-    row.what = "time to verdict, " +
-               (t.scenario.empty() ? std::string("default incident scenario") : t.scenario) +
-               " (s, not a ratio)";
-    if (const figure* f = report.find(section, t.key + "_wall_s")) row.ratio = *f;
-    report.rows.push_back(row);
-  }
+  for (const auto& t : targets)
+    report.value(section,
+                 "time to verdict, " +
+                     (t.scenario.empty() ? std::string("default incident scenario") : t.scenario) +
+                     " (s, not a ratio)",
+                 t.key + "_wall_s");
 }
 
 } // namespace backlog_lab::bench
