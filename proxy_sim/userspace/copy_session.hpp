@@ -34,7 +34,7 @@ public:
 
 private:
   /// Size of each direction's buffer (Go's io.Copy uses 32 KiB).
-  static constexpr std::size_t buffer_bytes = 16 * 1024;
+  static constexpr std::size_t buffer_bytes = std::size_t{16} * 1024;
 
   /// One socket of the pair as the epoll_set sees it.
   struct side final : fd_watcher {

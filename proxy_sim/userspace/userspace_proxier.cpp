@@ -222,7 +222,7 @@ private:
     s.paused = true;
     watch_listener(s, false);
     s.pause_timer.expires_after(accept_error_pause);
-    s.pause_timer.async_wait([self = shared_from_this(), &s](error_code e) {
+    s.pause_timer.async_wait([self = shared_from_this(), &s](const error_code& e) {
       if (e || self->stopped_) return;
       s.paused = false;
       self->watch_listener(s, false);
@@ -242,7 +242,7 @@ private:
   /// tryConnect's first try, inline: over loopback and veth a healthy endpoint's handshake
   /// completes inside connect(). Anything else goes on in dial_slowly while the accept loop of
   /// this Service waits, as kube-proxy's did.
-  void dial(service_runtime& s, unique_fd in, net::ip::address client) {
+  void dial(service_runtime& s, unique_fd in, const net::ip::address& client) {
     auto endpoint = s.balancer.next(client, false, round_robin::clock::now());
     if (!endpoint) {
       // "failed to connect to an endpoint." / no endpoints: inConn.Close().
@@ -319,11 +319,12 @@ private:
       affinity_reset = true;
     }
     if (self->stopped_) co_return;
-    if (connected)
+    if (connected) {
       self->sessions_.add(std::move(in), std::move(out));
-    else if (gave_up)
-      ++self->stats_.dial_gave_up;
-    in.reset(); // "failed to connect to an endpoint.": inConn.Close()
+    } else {
+      if (gave_up) ++self->stats_.dial_gave_up;
+      in.reset(); // "failed to connect to an endpoint.": inConn.Close()
+    }
     s->dialing = false;
     self->watch_listener(*s, false);
     self->accept_ready(*s);
