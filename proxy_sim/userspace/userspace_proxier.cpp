@@ -26,8 +26,9 @@ using error_code = boost::system::error_code;
 
 /// Outbound sockets opened per setns(2) round trip.
 constexpr std::size_t socket_batch = 64;
-/// Connections taken from one listener per readiness event before the others get a turn.
-constexpr int accept_batch = 16;
+/// accept4() calls per readiness event when they fail with EINTR/ECONNABORTED (retried, as Go's
+/// accept loop does).
+constexpr int accept_retries = 16;
 /// After accept() fails for lack of resources (EMFILE...): kube-proxy panics; we pause and retry.
 constexpr std::chrono::milliseconds accept_error_pause{50};
 
@@ -165,10 +166,14 @@ public:
     return d;
   }
 
-  /// ProxyLoop: accept one connection, dial for it, hand both to a session, accept again; up to
-  /// accept_batch at a time, until a dial has to wait.
+  /// ProxyLoop: accept one connection, dial for it, hand it to a session. One per readiness
+  /// event: the listener is level-triggered, so a queue with more is reported again in the next
+  /// batch, after the io_context's other handlers. In a lab the pods run on the same
+  /// io_context; taking a whole queue at once would dial them faster than they could accept
+  /// (16 dials in a row filled three pods' queues of 5, and every 16th dial waited out a
+  /// timeout), where kube-proxy's pods ran beside it.
   void accept_ready(service_runtime& s) {
-    for (int i = 0; i < accept_batch; ++i) {
+    for (int i = 0; i < accept_retries; ++i) {
       if (stopped_ || s.dialing || s.paused || !s.listener) return;
       sockaddr_storage peer{};
       socklen_t peer_len = sizeof(peer);
@@ -183,6 +188,7 @@ public:
       }
       ++stats_.accepted; // TCP_NODELAY (Go sets it per conn) is inherited from the listener
       dial(s, std::move(in), peer_address(peer));
+      return;
     }
   }
 

@@ -284,6 +284,29 @@ TEST_F(proxier_lab, round_robin_reaches_every_backend_in_turn) {
   EXPECT_EQ(proxy.detail().sessions_started, 6u);
 }
 
+TEST_F(proxier_lab, a_burst_of_connections_never_outruns_pods_with_small_backlogs) {
+  // The pods run on the proxy's io_context, as in every lab. kube-proxy's pods ran beside it:
+  // the proxy must let them accept between its dials, or a burst queued on the NodePort fills
+  // their accept queues (backlog 1: two each) and dials wait out timeouts for no reason.
+  test_backend a(io, ns, "a", backend_mode::greet_and_close, "127.0.0.1", 1);
+  test_backend b(io, ns, "b", backend_mode::greet_and_close, "127.0.0.1", 1);
+  test_backend c(io, ns, "c", backend_mode::greet_and_close, "127.0.0.1", 1);
+  auto& proxy = start(userspace_spec(), {a.endpoint(), b.endpoint(), c.endpoint()});
+  std::vector<std::shared_ptr<client_conn>> burst;
+  for (int i = 0; i < 30; ++i)
+    burst.push_back(spawn_client(io, ns, {net::ip::make_address("127.0.0.1"), node_port}));
+  ASSERT_TRUE(run_until(io, [&] {
+    for (auto& conn : burst)
+      if (!conn->finished) return false;
+    return true;
+  }));
+  for (auto& conn : burst)
+    EXPECT_FALSE(conn->answered_by().empty());
+  EXPECT_EQ(proxy.stats().accepted, 30u);
+  EXPECT_EQ(proxy.stats().dial_failures, 0u);
+  EXPECT_EQ(proxy.detail().dial_timeouts, 0u);
+}
+
 TEST_F(proxier_lab, client_ip_affinity_sticks_per_client_address) {
   test_backend a(io, ns, "a", backend_mode::greet_and_close);
   test_backend b(io, ns, "b", backend_mode::greet_and_close);
