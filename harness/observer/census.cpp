@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <exception>
 #include <thread>
 #include <tuple>
@@ -9,6 +10,29 @@
 namespace backlog_lab::observer {
 
 census_builder::census_builder() : port_head_(65536, -1) {}
+
+std::size_t census_builder::peer_key_hash::operator()(const peer_key& k) const noexcept {
+  std::uint64_t lo = 0, hi = 0;
+  std::memcpy(&lo, k.address.bytes.data(), 8);
+  std::memcpy(&hi, k.address.bytes.data() + 8, 8);
+  std::uint64_t h = lo * 0x9E3779B97F4A7C15ull;
+  h ^= (hi + k.address.family + (std::uint64_t{k.listener} << 8)) * 0xC2B2AE3D27D4EB4Full;
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+void census_builder::add_unaccepted(listener_summary& sum, std::uint32_t owner,
+                                    const tcp_socket& s) {
+  queue_keys_.push_back(std::uint64_t{owner} << 40 |
+                        std::uint64_t{static_cast<std::uint8_t>(s.state)} << 32 | s.recv_q);
+  auto [it, added] = peer_index_.try_emplace(peer_key{owner, s.remote.address},
+                                             static_cast<std::uint32_t>(sum.peers.size()));
+  if (added) {
+    sum.peers.push_back({s.remote.address, 1, s.recv_q});
+  } else {
+    ++sum.peers[it->second].count;
+    sum.peers[it->second].bytes += s.recv_q;
+  }
+}
 
 int census_builder::owner_of(const tcp_socket& s) const noexcept {
   // A specific-address listener owns only its own address; a wildcard one (0.0.0.0, [::]) owns
@@ -30,7 +54,8 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
   out.unaccepted_close_wait = 0;
   listen_sockets_.clear();
   next_.clear();
-  pending_.clear();
+  queue_keys_.clear();
+  peer_index_.clear();
 
   for (const tcp_socket& s : sockets) {
     ++out.totals[s.state];
@@ -78,46 +103,34 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
       } else if (s.state == tcp_state::established) {
         ++sum.unaccepted_established;
         sum.unaccepted_established_bytes += s.recv_q;
-        pending_.push_back(
-            {static_cast<std::uint32_t>(owner), s.state, s.recv_q, s.remote.address});
+        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s);
       } else if (s.state == tcp_state::close_wait) {
         ++sum.unaccepted_close_wait;
         sum.unaccepted_close_wait_bytes += s.recv_q;
-        pending_.push_back(
-            {static_cast<std::uint32_t>(owner), s.state, s.recv_q, s.remote.address});
+        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s);
       } else {
         ++sum.kernel_only;
       }
     }
   }
 
-  // Groups: sort the (bounded: at most backlog + 1 per listener) un-accepted children.
-  std::sort(pending_.begin(), pending_.end(), [](const pending_child& a, const pending_child& b) {
-    return std::tie(a.listener, a.state, a.recv_q) < std::tie(b.listener, b.state, b.recv_q);
-  });
-  for (const pending_child& p : pending_) {
-    auto& q = out.listeners[p.listener].queued;
-    if (!q.empty() && q.back().state == p.state && q.back().recv_q == p.recv_q)
+  // Groups of un-accepted children by (state, Recv-Q), in that order, per listener.
+  std::sort(queue_keys_.begin(), queue_keys_.end());
+  for (std::uint64_t key : queue_keys_) {
+    auto& q = out.listeners[key >> 40].queued;
+    auto state = static_cast<tcp_state>((key >> 32) & 0xff);
+    auto recv_q = static_cast<std::uint32_t>(key);
+    if (!q.empty() && q.back().state == state && q.back().recv_q == recv_q)
       ++q.back().count;
     else
-      q.push_back({p.state, p.recv_q, 1});
-  }
-  std::sort(pending_.begin(), pending_.end(), [](const pending_child& a, const pending_child& b) {
-    return std::tie(a.listener, a.peer) < std::tie(b.listener, b.peer);
-  });
-  for (const pending_child& p : pending_) {
-    auto& peers = out.listeners[p.listener].peers;
-    if (!peers.empty() && peers.back().address == p.peer) {
-      ++peers.back().count;
-      peers.back().bytes += p.recv_q;
-    } else {
-      peers.push_back({p.peer, 1, p.recv_q});
-    }
+      q.push_back({state, recv_q, 1});
   }
 
   for (auto& sum : out.listeners) {
-    std::stable_sort(sum.peers.begin(), sum.peers.end(),
-                     [](const peer_group& a, const peer_group& b) { return a.count > b.count; });
+    // Most children first; equal counts in address order.
+    std::sort(sum.peers.begin(), sum.peers.end(), [](const peer_group& a, const peer_group& b) {
+      return a.count != b.count ? a.count > b.count : a.address < b.address;
+    });
     out.unaccepted_close_wait += sum.unaccepted_close_wait;
   }
   std::stable_sort(out.listeners.begin(), out.listeners.end(),

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "harness/lab/netns.hpp"
@@ -89,18 +90,27 @@ public:
   void summarize(std::span<const tcp_socket> sockets, census& out);
 
 private:
-  struct pending_child {
+  /// A peer address of one listener's un-accepted children (the key of peer_index_).
+  struct peer_key {
     std::uint32_t listener;
-    tcp_state state;
-    std::uint32_t recv_q;
-    ip_address peer;
+    ip_address address;
+    bool operator==(const peer_key&) const = default;
+  };
+  struct peer_key_hash {
+    std::size_t operator()(const peer_key& k) const noexcept;
   };
   int owner_of(const tcp_socket& s) const noexcept;
+  void add_unaccepted(listener_summary& sum, std::uint32_t owner, const tcp_socket& s);
 
   std::vector<std::int32_t> port_head_; ///< per port: first listener index, -1 if none
   std::vector<std::int32_t> next_;      ///< per listener: next listener on the same port
   std::vector<const tcp_socket*> listen_sockets_;
-  std::vector<pending_child> pending_;
+  /// Un-accepted children packed as listener << 40 | state << 32 | Recv-Q: sorting plain
+  /// integers groups them for listener_summary::queued several times faster than sorting
+  /// structs (at 40,000 children the sorts were half of the aggregation).
+  std::vector<std::uint64_t> queue_keys_;
+  /// Where each (listener, peer address) group sits in its listener's peers.
+  std::unordered_map<peer_key, std::uint32_t, peer_key_hash> peer_index_;
 };
 
 /// Builds summaries for `sockets` (a convenience over census_builder).

@@ -50,9 +50,9 @@ TEST(census_summary, children_go_to_the_most_specific_listener_of_their_family) 
       sock(st::listen, "127.0.0.2", 80, "0.0.0.0", 0, 1, 4, 101),
       sock(st::listen, "::", 443, "::", 0, 129, 128, 102),
       sock(st::listen, "::1", 8443, "::", 0, 0, 5, 103),
-      // 0.0.0.0:80 gets these two (any address but 127.0.0.2)
-      sock(st::established, "127.0.0.1", 80, "127.0.0.9", 5000, 10, 0, 0),
+      // 0.0.0.0:80 gets these two (any address but 127.0.0.2); peers out of address order
       sock(st::close_wait, "198.51.100.1", 80, "198.51.100.7", 5001, 101, 0, 0),
+      sock(st::established, "127.0.0.1", 80, "127.0.0.9", 5000, 10, 0, 0),
       // 127.0.0.2:80 gets its own address
       sock(st::close_wait, "127.0.0.2", 80, "127.0.0.9", 5002, 31, 0, 0),
       sock(st::time_wait, "127.0.0.2", 80, "127.0.0.9", 5003, 0, 0, 0),
@@ -97,6 +97,9 @@ TEST(census_summary, children_go_to_the_most_specific_listener_of_their_family) 
   EXPECT_EQ(any80.unaccepted_close_wait_bytes, 101u);
   EXPECT_EQ(any80.queued,
             (std::vector<queued_group>{{st::established, 10, 1}, {st::close_wait, 101, 1}}));
+  // Equal counts: address order, whatever order the kernel listed them in.
+  EXPECT_EQ(any80.peers,
+            (std::vector<peer_group>{{addr("127.0.0.9"), 1, 10}, {addr("198.51.100.7"), 1, 101}}));
 
   EXPECT_FALSE(lo2_80.full);
   EXPECT_EQ(lo2_80.children[st::close_wait], 1u);
