@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <list>
 
+#include "harness/core/epoll_set.hpp"
 #include "harness/core/unique_fd.hpp"
 #include "proxy_sim/proxier.hpp"
-#include "proxy_sim/userspace/epoll_set.hpp"
 
 namespace backlog_lab::proxy_sim {
 

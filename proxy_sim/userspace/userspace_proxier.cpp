@@ -10,11 +10,11 @@
 #include <exception>
 #include <set>
 
+#include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/node_port.hpp"
 #include "proxy_sim/userspace/copy_session.hpp"
-#include "proxy_sim/userspace/epoll_set.hpp"
 #include "proxy_sim/userspace/round_robin.hpp"
 #include "proxy_sim/userspace/socket_pool.hpp"
 

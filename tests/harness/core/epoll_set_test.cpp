@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 #include <vector>
 
-#include "proxy_sim/userspace/epoll_set.hpp"
+#include "harness/core/epoll_set.hpp"
 
-namespace backlog_lab::proxy_sim {
+namespace backlog_lab {
 namespace {
 
 using namespace std::chrono_literals;
@@ -108,4 +108,4 @@ TEST_F(epoll_set_test, stop_delivers_nothing_more) {
 }
 
 } // namespace
-} // namespace backlog_lab::proxy_sim
+} // namespace backlog_lab

@@ -1,4 +1,4 @@
-#include "proxy_sim/userspace/epoll_set.hpp"
+#include "harness/core/epoll_set.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -6,7 +6,7 @@
 
 #include "harness/core/error.hpp"
 
-namespace backlog_lab::proxy_sim {
+namespace backlog_lab {
 
 std::shared_ptr<epoll_set> epoll_set::create(net::io_context& io) {
   unique_fd fd(::epoll_create1(EPOLL_CLOEXEC));
@@ -97,4 +97,4 @@ void epoll_set::run_batch() {
     arm();
 }
 
-} // namespace backlog_lab::proxy_sim
+} // namespace backlog_lab

@@ -1,10 +1,11 @@
 #pragma once
-// The userspace proxier's own epoll set, nested in the io_context. Why not Asio sockets for the
-// copy path: per proxied connection they cost an ioctl(FIONBIO) per socket, an EPOLL_CTL_DEL
-// before each close of an accepted socket, a speculative read that finds nothing on every
-// direction, plus a coroutine frame per direction; together about a fifth more CPU per
-// connection than haproxy (issue 6, docs/performance.md). Here the sockets stay raw and
-// non-blocking from birth, and their readiness is taken in batches, as haproxy's event loop does.
+// An epoll set of our own, nested in the io_context, for hot paths on raw sockets (the
+// userspace proxier's accept and copy path, the client groups). Why not Asio sockets there: per
+// connection they cost an ioctl(FIONBIO), an EPOLL_CTL_MOD per wait that is not speculative, an
+// EPOLL_CTL_DEL before closing an assigned or accepted socket, and reads that find nothing;
+// the proxier spent about a fifth more CPU per connection than haproxy (issue 6,
+// docs/performance.md). Here sockets stay raw and non-blocking from birth, are registered once
+// (edge-triggered), and their readiness is taken in batches, as haproxy's event loop does.
 #include <sys/epoll.h>
 
 #include <array>
@@ -16,7 +17,7 @@
 #include "harness/core/asio.hpp"
 #include "harness/core/unique_fd.hpp"
 
-namespace backlog_lab::proxy_sim {
+namespace backlog_lab {
 
 /// Whatever owns a descriptor in an epoll_set and takes its readiness events.
 class fd_watcher {
@@ -83,4 +84,4 @@ private:
   bool stopped_ = false;
 };
 
-} // namespace backlog_lab::proxy_sim
+} // namespace backlog_lab
