@@ -32,7 +32,12 @@ epoll_set::token epoll_set::add(int fd, std::uint32_t events, fd_watcher* watche
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = t;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) return t;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) {
+    ++live_;
+    // Outside a batch (the end of a batch arms or re-polls by itself).
+    if (started_ && !batch_posted_ && !in_batch_) arm();
+    return t;
+  }
   int err = errno;
   forget(t);
   errno = err;
@@ -51,14 +56,26 @@ void epoll_set::forget(token t) {
   auto index = static_cast<std::uint32_t>(t);
   slot& sl = slots_[index];
   if (sl.generation != static_cast<std::uint32_t>(t >> 32)) return;
+  if (sl.watcher) --live_;
   sl.watcher = nullptr;
   if (++sl.generation == 0) sl.generation = 1; // a token is never 0
   free_slots_.push_back(index);
+  if (live_ == 0 && armed_) {
+    // Nothing left to watch: do not keep the io_context running for it.
+    boost::system::error_code ignored;
+    readiness_.cancel(ignored);
+  }
 }
 
 void epoll_set::start() {
-  if (stopped_) return;
+  if (stopped_ || started_) return;
+  started_ = true;
   // Events may already wait (descriptors added before start): look once before sleeping.
+  if (live_ > 0) post_batch();
+}
+
+void epoll_set::post_batch() {
+  batch_posted_ = true;
   net::post(io_, [self = shared_from_this()] { self->run_batch(); });
 }
 
@@ -69,18 +86,23 @@ void epoll_set::stop() {
 }
 
 void epoll_set::arm() {
-  if (armed_ || stopped_) return;
+  if (armed_ || stopped_ || live_ == 0) return;
   armed_ = true;
   readiness_.async_wait(net::posix::stream_descriptor::wait_read,
                         [self = shared_from_this()](boost::system::error_code ec) {
                           self->armed_ = false;
-                          if (!ec) self->run_batch();
+                          if (!ec)
+                            self->run_batch();
+                          else
+                            self->arm(); // cancelled when the set emptied; maybe refilled since
                         });
 }
 
 void epoll_set::run_batch() {
+  batch_posted_ = false;
   if (stopped_) return;
   int n = ::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), 0);
+  in_batch_ = true;
   for (int i = 0; i < n && !stopped_; ++i) {
     const epoll_event& ev = events_[static_cast<std::size_t>(i)];
     const slot& sl = slots_[static_cast<std::uint32_t>(ev.data.u64)];
@@ -88,11 +110,12 @@ void epoll_set::run_batch() {
     if (sl.watcher && sl.generation == static_cast<std::uint32_t>(ev.data.u64 >> 32))
       sl.watcher->on_events(ev.events);
   }
+  in_batch_ = false;
   if (batch_end_) batch_end_();
   if (stopped_) return;
-  if (n > 0)
+  if (n > 0 && live_ > 0)
     // Busy: poll again after the io_context's other handlers instead of paying for re-arming.
-    net::post(io_, [self = shared_from_this()] { self->run_batch(); });
+    post_batch();
   else
     arm();
 }

@@ -56,7 +56,8 @@ public:
   /// Called after every batch of events: where watchers closed during the batch are freed (an
   /// event later in the same batch may still name them).
   void on_batch_end(std::function<void()> f) { batch_end_ = std::move(f); }
-  /// Begins taking events from the io_context.
+  /// Begins taking events from the io_context. While nothing is registered the set leaves the
+  /// io_context nothing to wait for, so that io_context::run() can return.
   void start();
   /// No more events are delivered; the epoll instance closes with the last reference.
   void stop();
@@ -64,6 +65,7 @@ public:
 private:
   explicit epoll_set(net::io_context& io, unique_fd epoll_fd);
   void arm();
+  void post_batch();
   void run_batch();
 
   /// A registration: its watcher (null once forgotten) and a generation that stale events
@@ -80,7 +82,11 @@ private:
   net::posix::stream_descriptor readiness_; ///< owns epoll_fd_; readable when events wait
   std::array<epoll_event, 256> events_{};
   std::function<void()> batch_end_;
+  std::size_t live_ = 0; ///< registrations not forgotten
+  bool started_ = false;
   bool armed_ = false;
+  bool batch_posted_ = false;
+  bool in_batch_ = false;
   bool stopped_ = false;
 };
 

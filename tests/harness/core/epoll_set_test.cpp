@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <gtest/gtest.h>
 #include <vector>
 
@@ -93,6 +94,30 @@ TEST_F(epoll_set_test,
   poke(new_pair.peer);
   settle();
   EXPECT_EQ(new_watcher.seen.size(), 1u);
+}
+
+TEST_F(epoll_set_test, an_empty_set_lets_the_io_context_return_and_wakes_for_a_new_socket) {
+  set->start();
+  socket_pair a;
+  counting_watcher wa;
+  auto t = watch(a, wa);
+  settle();
+  set->forget(t);
+  // Nothing registered: run() must return by itself (a future with a hang guard).
+  io.restart();
+  auto done = std::async(std::launch::async, [this] { io.run(); });
+  if (done.wait_for(5s) != std::future_status::ready) {
+    io.stop();
+    done.wait();
+    FAIL() << "io_context::run() kept waiting for an empty epoll set";
+  }
+  // A socket registered afterwards is watched again.
+  socket_pair b;
+  counting_watcher wb;
+  watch(b, wb);
+  poke(b.peer);
+  settle();
+  EXPECT_EQ(wb.seen.size(), 1u);
 }
 
 TEST_F(epoll_set_test, stop_delivers_nothing_more) {
