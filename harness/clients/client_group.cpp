@@ -15,7 +15,9 @@
 #include <random>
 
 #include "harness/clients/http_message.hpp"
+#include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 
 namespace backlog_lab::clients {
 namespace detail {
@@ -35,12 +37,29 @@ constexpr int max_burst = 256;
 constexpr std::size_t max_socket_batch = 64;
 
 struct deadline_list;
+struct connection_slot;
+
+/// Where a slot's socket events go (the group that owns it).
+class slot_events {
+public:
+  /// `events`: the EPOLL* mask reported for the slot's socket.
+  virtual void on_socket_events(connection_slot& s, std::uint32_t events) = 0;
+
+protected:
+  ~slot_events() = default;
+};
 
 /// One connection's state; slots are reused, `generation` tells stale handlers apart.
-struct connection_slot {
-  explicit connection_slot(net::io_context& io) : socket(io) {}
-  tcp::socket socket;
-  connection_slot* prev = nullptr; ///< deadline list links
+struct connection_slot final : fd_watcher {
+  explicit connection_slot(slot_events& owner) : owner(&owner) {}
+  void on_events(std::uint32_t events) override { owner->on_socket_events(*this, events); }
+
+  slot_events* owner;
+  unique_fd fd;                      ///< non-blocking from birth; plain syscalls do the I/O
+  epoll_set::token registration = 0; ///< in the group's epoll_set (edge-triggered, once)
+  bool connected_inline = false;     ///< connect() finished at once; a posted handler goes on
+  bool readable = false;             ///< data or a FIN arrived before the response was awaited
+  connection_slot* prev = nullptr;   ///< deadline list links
   connection_slot* next = nullptr;
   connection_slot* next_free = nullptr;
   deadline_list* list = nullptr;
@@ -99,7 +118,7 @@ outcome classify_io_error(int err) {
 } // namespace
 
 /// Everything a client_group owns; shared with its pending handlers.
-class group_state : public std::enable_shared_from_this<group_state> {
+class group_state : public std::enable_shared_from_this<group_state>, public slot_events {
 public:
   group_state(net::io_context& io, const lab::netns& ns, const scenario::client_group_spec& spec,
               tcp::endpoint target, const std::vector<std::string>& sources, std::uint64_t seed,
@@ -109,7 +128,7 @@ public:
         options_(options), request_(parse_request_kind(spec.request_kind, where_),
                                     spec.request_bytes.min, spec.request_bytes.max, where_),
         arrival_rng_(seed), size_rng_(seed ^ 0x9e3779b97f4a7c15ULL), generator_(io),
-        connect_list_(io), response_list_(io) {
+        events_(epoll_set::create(io)), connect_list_(io), response_list_(io) {
     validate();
     for (const auto& text : sources) {
       boost::system::error_code ec;
@@ -131,6 +150,7 @@ public:
   }
 
   ~group_state() {
+    events_->stop();
     for (int fd : pool_)
       ::close(fd);
   }
@@ -138,6 +158,7 @@ public:
   void start() {
     if (aborted_ || running_) return;
     running_ = true;
+    events_->start();
     started_once_ = true;
     ++epoch_;
     begin_ns_ = std::max<std::int64_t>(std::int64_t(spec_.start_ms) * 1'000'000, now_ns());
@@ -352,7 +373,7 @@ private:
     if (s) {
       free_ = s->next_free;
     } else {
-      s = &slots_.emplace_back(io_);
+      s = &slots_.emplace_back(*this);
     }
     ++s->generation;
     return *s;
@@ -374,24 +395,18 @@ private:
     int fd = take_socket(err);
     if (fd < 0) return fail_start(intended, started, size, source, err);
     connection_slot& s = acquire();
-    boost::system::error_code ec;
-    s.socket.assign(target_.protocol(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      release(s);
-      return fail_start(intended, started, size, source, ec.value());
-    }
+    s.fd.reset(fd);
     if (!sources_.empty()) {
       // Pick the port at connect() time, per destination, so a bound source address does not
       // exhaust ephemeral ports faster than an unbound socket would.
       int one = 1;
       ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      s.socket.bind(tcp::endpoint(sources_[source % sources_.size()], 0), ec);
-      if (ec) {
-        boost::system::error_code ignored;
-        s.socket.close(ignored);
+      tcp::endpoint local(sources_[source % sources_.size()], 0);
+      if (::bind(fd, local.data(), static_cast<socklen_t>(local.size())) != 0) {
+        int err = errno;
+        s.fd.reset();
         release(s);
-        return fail_start(intended, started, size, source, ec.value());
+        return fail_start(intended, started, size, source, err);
       }
     }
     s.intended_ns = intended;
@@ -403,11 +418,14 @@ private:
     s.source_index = source;
     s.local_port = 0;
     s.parser.reset();
+    s.connected_inline = false;
+    s.readable = false;
     s.state = phase::connecting;
     ++in_flight_;
     results_.peak_in_flight = std::max<std::uint64_t>(results_.peak_in_flight, in_flight_);
-    // The socket is non-blocking from birth and the I/O calls are plain syscalls: Asio only
-    // reports readiness. That spares Asio's FIONBIO ioctl and its poll() before SO_ERROR.
+    // The socket is non-blocking from birth and the I/O calls are plain syscalls; readiness
+    // comes from the group's epoll_set, where the socket is registered once (edge-triggered
+    // in, out and peer-closed): no FIONBIO ioctl, no EPOLL_CTL_MOD per wait, no DEL at close.
     err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
                                                                                      : errno;
     if (err == EINPROGRESS) {
@@ -419,8 +437,10 @@ private:
                                                                                        : errno;
     }
     if (err == EISCONN) {
+      if (!watch(s)) return false;
       // Carry on from a posted handler, not from here: a closed loop tops itself up when a
       // connection completes, which must not recurse into launch().
+      s.connected_inline = true;
       net::post(io_, [self = shared_from_this(), slot = &s, gen = s.generation] {
         if (slot->generation == gen && slot->state == phase::connecting) self->connected(*slot);
       });
@@ -433,13 +453,37 @@ private:
       complete(s, classify_connect_error(err), err, false);
       return false;
     }
+    if (!watch(s)) return false;
     push(connect_list_, s);
-    s.socket.async_wait(tcp::socket::wait_write,
-                        [self = shared_from_this(), slot = &s,
-                         gen = s.generation](const boost::system::error_code& e) {
-                          self->on_connect(*slot, gen, e);
-                        });
     return true;
+  }
+
+  /// Registers the slot's socket with the epoll_set; on failure the connection ends as other.
+  bool watch(connection_slot& s) {
+    s.registration = events_->add(s.fd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &s);
+    if (s.registration != 0) return true;
+    complete(s, outcome::other, errno, false);
+    return false;
+  }
+
+  void on_socket_events(connection_slot& s, std::uint32_t events) override {
+    constexpr std::uint32_t input = EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
+    constexpr std::uint32_t output = EPOLLOUT | EPOLLERR | EPOLLHUP;
+    switch (s.state) {
+    case phase::connecting:
+      if (s.connected_inline) break; // the posted handler carries on
+      if (events & output) on_connect(s);
+      break;
+    case phase::sending:
+      if (events & input) s.readable = true; // edge-triggered: remember it for awaiting
+      if (events & output) send(s);
+      break;
+    case phase::awaiting:
+      if (events & input) on_readable(s);
+      break;
+    case phase::idle:
+      break;
+    }
   }
 
   bool fail_start(std::int64_t intended, std::int64_t started, std::uint32_t size,
@@ -456,13 +500,11 @@ private:
     return false;
   }
 
-  void on_connect(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
-    if (s.generation != gen || s.state != phase::connecting) return; // timed out or aborted
+  void on_connect(connection_slot& s) {
     unlink(s);
-    if (ec) return complete(s, outcome::other, ec.value());
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(s.socket.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (::getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) return complete(s, classify_connect_error(err), err);
     connected(s);
   }
@@ -474,8 +516,11 @@ private:
     ++results_.connected;
     results_.connect_latency.record(nanoseconds(now - s.intended_ns));
     if (options_.record_local_port && results_.records.size() < options_.max_records) {
-      boost::system::error_code ignored;
-      s.local_port = s.socket.local_endpoint(ignored).port();
+      sockaddr_storage local{};
+      socklen_t len = sizeof local;
+      if (::getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0)
+        // sin_port and sin6_port sit at the same offset
+        s.local_port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
     }
     if (s.request_size == 0 && spec_.response_timeout_ms == 0) {
       // A pure TCP health check: the handshake was the answer.
@@ -492,7 +537,7 @@ private:
   }
 
   void send(connection_slot& s) {
-    int fd = s.socket.native_handle();
+    int fd = s.fd.get();
     while (s.sent < s.request_size) {
       // The pieces are a pure function of the size (a POST header is re-formatted into the
       // shared scratch), so nothing per connection is kept between partial writes.
@@ -512,14 +557,7 @@ private:
       if (n < 0) {
         int err = errno;
         if (err == EINTR) continue;
-        if (err == EAGAIN || err == EWOULDBLOCK) {
-          s.socket.async_wait(tcp::socket::wait_write,
-                              [self = shared_from_this(), slot = &s,
-                               gen = s.generation](const boost::system::error_code& e) {
-                                self->on_writable(*slot, gen, e);
-                              });
-          return;
-        }
+        if (err == EAGAIN || err == EWOULDBLOCK) return; // EPOLLOUT comes when there is room
         return complete(s, classify_io_error(err), err);
       }
       s.sent += static_cast<std::uint32_t>(n);
@@ -529,24 +567,15 @@ private:
     await_response(s);
   }
 
-  void on_writable(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
-    if (s.generation != gen || s.state != phase::sending) return;
-    if (ec) return complete(s, outcome::other, ec.value());
-    send(s);
-  }
-
+  /// Waits for the response's next bytes: the next input event, or now if one came while the
+  /// request was still being sent (an edge-triggered event does not repeat).
   void await_response(connection_slot& s) {
-    s.socket.async_wait(tcp::socket::wait_read,
-                        [self = shared_from_this(), slot = &s,
-                         gen = s.generation](const boost::system::error_code& e) {
-                          self->on_readable(*slot, gen, e);
-                        });
+    if (s.readable) on_readable(s);
   }
 
-  void on_readable(connection_slot& s, std::uint32_t gen, const boost::system::error_code& ec) {
-    if (s.generation != gen || s.state != phase::awaiting) return;
-    if (ec) return complete(s, outcome::other, ec.value());
-    int fd = s.socket.native_handle();
+  void on_readable(connection_slot& s) {
+    s.readable = false;
+    int fd = s.fd.get();
     for (;;) {
       // One receive buffer for the whole group: the read is synchronous, after readiness.
       ssize_t n = ::recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
@@ -565,7 +594,7 @@ private:
       }
       int err = errno;
       if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) return await_response(s);
+      if (err == EAGAIN || err == EWOULDBLOCK) return; // the next input event goes on
       return complete(s, classify_io_error(err), err);
     }
   }
@@ -581,8 +610,9 @@ private:
   /// tops up a closed loop unless `refill` is false.
   void complete(connection_slot& s, outcome kind, int err, bool refill = true) {
     unlink(s);
-    boost::system::error_code ignored;
-    s.socket.close(ignored);
+    events_->forget(s.registration); // no late event reaches the slot, which will be reused
+    s.registration = 0;
+    s.fd.reset();
     connection_record r;
     r.intended_start = nanoseconds(s.intended_ns);
     r.started = nanoseconds(s.started_ns);
@@ -677,6 +707,7 @@ private:
   std::mt19937_64 size_rng_;
 
   net::steady_timer generator_;
+  std::shared_ptr<epoll_set> events_; ///< the sockets of connections in flight
   bool running_ = false;
   bool started_once_ = false;
   bool aborted_ = false;
