@@ -9,7 +9,8 @@ namespace backlog_lab::bench {
 
 /// Settings of one `bench/compare`.
 struct compare_options {
-  int runs = 3;                 ///< runs of every measurement (the spread is over these)
+  int runs = 5; ///< runs of every measurement (the spread is over these; 5 so that one slow run
+                ///< of the VM does not decide a median)
   int load_seconds = 3;         ///< each wrk / closed-loop client run
   double open_loop_seconds = 2; ///< each open-loop rate run
   std::size_t census_pairs = 50'000;
