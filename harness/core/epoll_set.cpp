@@ -39,6 +39,7 @@ epoll_set::token epoll_set::add(int fd, std::uint32_t events, fd_watcher* watche
     return t;
   }
   int err = errno;
+  sl.watcher = nullptr; // never counted in live_: forget() only gives the slot back
   forget(t);
   errno = err;
   return 0;

@@ -1,6 +1,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <gtest/gtest.h>
@@ -98,6 +99,9 @@ TEST_F(epoll_set_test,
 
 TEST_F(epoll_set_test, an_empty_set_lets_the_io_context_return_and_wakes_for_a_new_socket) {
   set->start();
+  counting_watcher refused;
+  EXPECT_EQ(set->add(-1, EPOLLIN, &refused), 0u); // a failed add must not count as watched
+  EXPECT_EQ(errno, EBADF);
   socket_pair a;
   counting_watcher wa;
   auto t = watch(a, wa);
