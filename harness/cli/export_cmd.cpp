@@ -13,6 +13,8 @@
 namespace backlog_lab::cli {
 namespace {
 
+int serve(const export_options& o);
+
 std::chrono::milliseconds to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long>(seconds * 1000));
 }
@@ -141,6 +143,18 @@ void setup_export(CLI::App& app, std::function<int()>& action) {
 }
 
 int run_export(const export_options& o) {
+  try {
+    return serve(o);
+  } catch (const lab_error& e) {
+    // Not a lab: the app's generic "lab could not be built" wording would mislead.
+    std::cerr << "backlog-lab export: " << e.what() << '\n';
+    return static_cast<int>(exit_code::bad_input);
+  }
+}
+
+namespace {
+
+int serve(const export_options& o) {
   std::optional<tcp::endpoint> at;
   if (!o.listen.empty()) at = parse_listen_address(o.listen);
   exporter::collect_target target{o.pid, o.netns_path, o.all_netns};
@@ -183,5 +197,7 @@ int run_export(const export_options& o) {
   io.run();
   return static_cast<int>(exit_code::ok);
 }
+
+} // namespace
 
 } // namespace backlog_lab::cli
