@@ -1,17 +1,54 @@
 // census: backlog-lab's observer against `ss -tan` and against the kernel's /proc/net/tcp{,6}
 // text, on one namespace of 2 * pairs sockets (socket_farm). Both tools dump the same kernel
 // table: the namespace's own TCP hash table of 65,536 buckets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
 
+#include "bench/driver/measure.hpp"
 #include "bench/driver/sections.hpp"
 #include "bench/support/socket_farm.hpp"
 #include "harness/observer/census.hpp"
 
 namespace backlog_lab::bench {
+namespace {
+
+constexpr std::uint16_t export_port = 9816; // the farm's listeners are on 20000 and up
+
+// GET /metrics from the exporter at 127.0.0.1:`port` in `ns`: the whole answer (the server
+// closes the connection after it), "" on failure.
+std::string http_get_metrics(const lab::netns& ns, std::uint16_t port) {
+  int fd = -1;
+  {
+    lab::netns_scope in(ns);
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  if (fd < 0) return {};
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  const std::string req = "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+} // namespace
 
 void run_census_section(const compare_options& o, compare_report& report) {
   const std::string section = "census";
@@ -90,6 +127,36 @@ void run_census_section(const compare_options& o, compare_report& report) {
     if (o.verbose) std::cerr << "census run " << run + 1 << " done\n";
   }
 
+  // The exporter as deployed: a long-running `backlog-lab export` in the farm's namespace,
+  // scraped over HTTP on its loopback, against `ss -tlmp`, which lists the same listeners with
+  // their drops and owners. Started after the census runs, so that its own socket and its
+  // scrapes' connections are not among the sockets those counted.
+  std::optional<peer_process> exporter;
+  if (observe) {
+    exporter = peer_process::start(
+        farm.ns(),
+        {o.backlog_lab, "export", "--listen", "127.0.0.1:" + std::to_string(export_port)}, -1,
+        o.work_dir + "/export.log");
+    if (!wait_listening(farm.ns(), export_port)) {
+      report.notes[section + ".export"] = "backlog-lab export did not start (export.log)";
+      exporter.reset();
+    }
+  }
+  for (int run = 0; exporter && run < o.runs; ++run) {
+    auto time_ss_tlmp = [&] {
+      auto r = exec_in(&farm.ns(), {"ss", "-tlmp"}, false);
+      report.add(section, "ss_tlmp_ms", "ms", r.wall_ms);
+    };
+    auto time_scrape = [&] {
+      auto start = std::chrono::steady_clock::now();
+      std::string page = http_get_metrics(farm.ns(), export_port);
+      report.add(section, "export_scrape_ms", "ms", ms_since(start));
+      if (page.find("backlog_lab_listener_drops_total") == std::string::npos)
+        report.notes[section + ".export"] = "a scrape lacked the listeners' drops";
+    };
+    in_alternating_order(run, time_ss_tlmp, time_scrape);
+  }
+
   report
       .ratio(section, "observer full census, cold (in-process) / ss -tan", "observer_full_cold_ms",
              "ss_tan_ms")
@@ -105,6 +172,11 @@ void run_census_section(const compare_options& o, compare_report& report) {
                  "observe_listeners_process_ms", "ss_tan_ms");
   report.ratio(section, "observer full census, cold / cat /proc/net/tcp{,6}",
                "observer_full_cold_ms", "proc_net_tcp_cat_ms");
+  if (exporter)
+    report
+        .ratio(section, "`backlog-lab export`: one scrape over HTTP / ss -tlmp", "export_scrape_ms",
+               "ss_tlmp_ms")
+        .at_most(0.5);
 }
 
 } // namespace backlog_lab::bench
