@@ -308,6 +308,10 @@ std::string render_server_stats(const server_stats& s, std::size_t open_connecti
            s.closed_evicted);
   x.sample("backlog_lab_exporter_http_connections_closed_total", {label{"reason", "rejected"}},
            s.rejected_at_limit);
+  x.family("backlog_lab_exporter_collections_total", "counter",
+           "Collections run for HTTP scrapes; scrapes that arrive while one runs share it, so "
+           "this grows slower than the requests under many scrapers.");
+  x.sample("backlog_lab_exporter_collections_total", {}, s.collections);
   x.family("backlog_lab_exporter_http_connections", "gauge", "HTTP connections open now.");
   x.sample("backlog_lab_exporter_http_connections", {}, std::uint64_t{open_connections});
   return x.take();

@@ -243,6 +243,25 @@ TEST_F(ExportCommand, ManyIdleConnectionsCannotLockScrapersOut) {
   EXPECT_TRUE(exporter.alive());
 }
 
+TEST_F(ExportCommand, ManyScrapersAtOnceAreAllAnsweredAndShareCollections) {
+  exporter_process exporter({"--netns", ns_.proc_path()});
+  constexpr int scrapers = 16;
+  std::vector<int> status(scrapers, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < scrapers; ++i)
+    threads.emplace_back([&, i] { status[i] = get(exporter.port()).status; });
+  for (auto& t : threads)
+    t.join();
+  for (int i = 0; i < scrapers; ++i)
+    EXPECT_EQ(status[i], 200) << "scraper " << i;
+  auto page = get(exporter.port());
+  ASSERT_EQ(page.status, 200);
+  EXPECT_LE(exporter_metric(page.body, "backlog_lab_exporter_collections_total"), scrapers + 1);
+  EXPECT_EQ(exporter_metric(page.body, "backlog_lab_exporter_http_requests_total",
+                            {"outcome=\"ok\""}),
+            scrapers + 1);
+}
+
 TEST_F(ExportCommand, GarbageAndOversizedRequestsGetErrorsAndTheExporterStillAnswers) {
   exporter_process exporter({"--netns", ns_.proc_path()});
   struct bad_request {
