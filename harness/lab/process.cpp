@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -25,6 +26,26 @@ void die_with_parent(pid_t parent) {
   if (::getppid() != parent) ::_exit(127);
 }
 
+// write(2) to a pipe whose reader may be gone: EPIPE instead of SIGPIPE, without changing the
+// process's disposition (a library must not). SIGPIPE is blocked in this thread for the call and
+// a pending one consumed (the pattern of signal(7)'s "thread-directed" signals).
+ssize_t write_without_sigpipe(int fd, const char* data, size_t size) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  ssize_t n = ::write(fd, data, size);
+  int error = errno;
+  if (n < 0 && error == EPIPE) {
+    timespec none{};
+    while (::sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = error;
+  return n;
+}
+
 int status_to_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -45,9 +66,18 @@ bool have_program(const std::string& name) {
 command_result run_command(const netns* ns, const std::vector<std::string>& argv,
                            const std::string& input, std::chrono::milliseconds timeout) {
   if (argv.empty()) throw lab_error("run_command: empty argv");
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) || ::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC))
-    throw lab_error(errno_message("pipe for " + argv[0], errno));
+  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  for (auto& p : pipes) {
+    if (::pipe2(p, O_CLOEXEC) == 0) continue;
+    int error = errno;
+    for (auto& made : pipes)
+      for (int fd : made)
+        if (fd >= 0) ::close(fd);
+    throw lab_error(errno_message("pipe for " + argv[0], error));
+  }
+  int(&in_pipe)[2] = pipes[0];
+  int(&out_pipe)[2] = pipes[1];
+  int(&err_pipe)[2] = pipes[2];
   std::vector<char*> args;
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
@@ -69,7 +99,6 @@ command_result run_command(const netns* ns, const std::vector<std::string>& argv
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  ::signal(SIGPIPE, SIG_IGN);
 
   command_result result;
   size_t written = 0;
@@ -105,7 +134,7 @@ command_result run_command(const netns* ns, const std::vector<std::string>& argv
       }
     }
     if (in_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t n = ::write(in_fd, input.data() + written, input.size() - written);
+      ssize_t n = write_without_sigpipe(in_fd, input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<size_t>(n);
       if (n < 0 || written == input.size()) {
         ::close(in_fd);
