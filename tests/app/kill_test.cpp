@@ -3,13 +3,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
@@ -17,17 +20,24 @@
 namespace backlog_lab::testing {
 namespace {
 
-pid_t start_run(const std::string& scenario) {
+// Starts `backlog-lab ARGS...` with its output discarded.
+pid_t start_command(const std::vector<std::string>& args) {
   pid_t pid = ::fork();
   if (pid == 0) {
     int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);
     ::dup2(null, 2);
-    ::execl(BACKLOG_LAB_BINARY, BACKLOG_LAB_BINARY, "run", scenario.c_str(), nullptr);
+    std::vector<char*> argv{const_cast<char*>(BACKLOG_LAB_BINARY)};
+    for (const auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(BACKLOG_LAB_BINARY, argv.data());
     ::_exit(127);
   }
   return pid;
 }
+
+pid_t start_run(const std::string& scenario) { return start_command({"run", scenario}); }
 
 // The network namespaces process `pid` holds through its fds (net:[INODE]).
 std::set<unsigned long> namespaces_held_by(pid_t pid) {
@@ -63,6 +73,31 @@ std::vector<pid_t> children_of(pid_t pid) {
     std::fclose(f);
   }
   ::closedir(d);
+  return out;
+}
+
+// The network namespaces a process is in or holds (its tasks' ns/net links and its fds).
+std::set<unsigned long> namespaces_of(pid_t pid) {
+  std::set<unsigned long> out = namespaces_held_by(pid);
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    char target[128] = {};
+    std::string link = dir + "/" + e->d_name + "/ns/net";
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    if (n > 5 && std::string(target, 5) == "net:[") out.insert(std::stoul(std::string(target + 5)));
+  }
+  ::closedir(d);
+  return out;
+}
+
+// A process and every descendant, with start times (so a reused pid is not mistaken for it).
+std::vector<std::pair<pid_t, unsigned long long>> tree_of(pid_t root) {
+  std::vector<std::pair<pid_t, unsigned long long>> out{{root, process_start_ticks(root)}};
+  for (size_t i = 0; i < out.size(); ++i)
+    for (pid_t c : children_of(out[i].first))
+      out.emplace_back(c, process_start_ticks(c));
   return out;
 }
 
@@ -110,6 +145,56 @@ TEST(app, sigkill_mid_run_leaves_nothing_behind) {
 TEST(app, sigint_mid_run_tears_down_and_exits_130) {
   BACKLOG_LAB_REQUIRE_LAB();
   kill_mid_run_and_check(SIGINT);
+}
+
+// SIGKILL at random moments, lab construction included, of each command that builds a lab. The
+// process is stopped first so that the snapshot of what it holds (namespaces, descendants) is
+// complete when the kill lands; everything in it must be gone afterwards.
+TEST(app, sigkill_at_random_moments_leaves_nothing_behind) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const std::vector<std::vector<std::string>> commands = {
+      {"run", "incident-2018-03"},
+      {"sweep", "tuning-accept-queue", "--set", "node:net.core.somaxconn=16,128"},
+      {"observe", "--demo"},
+  };
+  std::random_device device;
+  const unsigned seed = device();
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> moment_ms(0, 1500);
+  size_t namespaces_seen = 0; // the snapshots must have caught labs, or the test checks nothing
+  for (int round = 0; round < 4; ++round) {
+    for (const auto& command : commands) {
+      const int after_ms = moment_ms(random);
+      SCOPED_TRACE("seed " + std::to_string(seed) + ": " + command[0] + " killed after " +
+                   std::to_string(after_ms) + " ms");
+      pid_t pid = start_command(command);
+      ASSERT_GT(pid, 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+      ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+      auto tree = tree_of(pid);
+      std::set<unsigned long> held;
+      for (const auto& [p, ticks] : tree) {
+        (void)ticks;
+        for (unsigned long ino : namespaces_of(p))
+          held.insert(ino);
+      }
+      struct stat own {};
+      ASSERT_EQ(::stat("/proc/self/ns/net", &own), 0);
+      held.erase(own.st_ino); // the namespace this test runs in stays, of course
+      namespaces_seen += held.size();
+      ASSERT_EQ(::kill(pid, SIGKILL), 0);
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(eventually([&] { return holders_of(held).empty(); }, std::chrono::seconds(10)))
+          << lines(holders_of(held));
+      for (const auto& [p, ticks] : tree)
+        EXPECT_TRUE(eventually([&] { return !process_running(p, ticks); }))
+            << "process " << p << " outlived the kill";
+      for (const auto& link : current_links())
+        EXPECT_NE(link.rfind("bl-", 0), 0u) << link;
+    }
+  }
+  EXPECT_GT(namespaces_seen, 12u) << "no kill caught a lab while it was up";
 }
 
 } // namespace
