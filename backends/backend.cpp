@@ -317,17 +317,23 @@ net::awaitable<void> serve_stream(std::shared_ptr<backend_impl> self,
   c->socket.close(ec); // after EOF: FIN, the peer's half is already closed
 }
 
-void count_failure(std::exception_ptr e) {
-  // Every expected network outcome is an error_code; an exception here is a bug. Keep serving
-  // the other connections rather than taking the whole run down.
-  if (e) {
+// Every expected network outcome is an error_code; an exception ending a session is a bug. Keep
+// serving the other connections rather than taking the whole run down, but count it and keep
+// its message, so that a run shows it (backend.B.session_failures) instead of hiding it.
+auto count_failure(std::shared_ptr<backend_impl> self) {
+  return [self = std::move(self)](std::exception_ptr e) {
+    if (!e) return;
+    ++self->counters.session_failures;
     try {
       std::rethrow_exception(e);
     } catch (const std::bad_alloc&) {
       throw;
+    } catch (const std::exception& x) {
+      if (self->counters.first_failure.empty()) self->counters.first_failure = x.what();
     } catch (...) {
+      if (self->counters.first_failure.empty()) self->counters.first_failure = "unknown exception";
     }
-  }
+  };
 }
 
 net::awaitable<void> accept_loop(std::shared_ptr<backend_impl> self, uint64_t listen_gen,
@@ -351,9 +357,9 @@ net::awaitable<void> accept_loop(std::shared_ptr<backend_impl> self, uint64_t li
       auto c = std::make_shared<connection>(std::move(s));
       b.connections.push_back(*c);
       if (b.kind == backend_kind::http)
-        net::co_spawn(b.io, serve_http(self, std::move(c)), count_failure);
+        net::co_spawn(b.io, serve_http(self, std::move(c)), count_failure(self));
       else
-        net::co_spawn(b.io, serve_stream(self, std::move(c)), count_failure);
+        net::co_spawn(b.io, serve_stream(self, std::move(c)), count_failure(self));
       continue;
     }
     if (ec == net::error::operation_aborted) continue; // freeze or close: the loop re-checks
@@ -432,7 +438,7 @@ void backend::start() {
   }
   ++b.listen_generation;
   net::co_spawn(b.io, detail::accept_loop(impl_, b.listen_generation, b.process_generation),
-                detail::count_failure);
+                detail::count_failure(impl_));
 }
 
 void backend::kill() {

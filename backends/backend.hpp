@@ -44,6 +44,8 @@ struct backend_stats {
   uint64_t active = 0;          ///< accepted connections still open now
   uint64_t resets_sent = 0;     ///< connections closed with SO_LINGER 0 by reset_all()
   uint64_t accept_errors = 0;   ///< accept() failures other than cancellation (EMFILE, ...)
+  uint64_t session_failures = 0; ///< connections ended by an unexpected exception (a bug)
+  std::string first_failure;     ///< what the first of those said
 };
 
 /// One fake pod listening on `bind_address:spec.port` inside its namespace. Not thread-safe:

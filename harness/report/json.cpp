@@ -100,7 +100,8 @@ json to_json(const runner::run_result& r) {
                       {"requests_served", b.requests_served},
                       {"bytes_in", b.bytes_in},
                       {"bytes_out", b.bytes_out},
-                      {"resets_sent", b.resets_sent}};
+                      {"resets_sent", b.resets_sent},
+                      {"session_failures", b.session_failures}};
   j["backends"] = backends;
   if (r.proxy)
     j["proxy"] = {

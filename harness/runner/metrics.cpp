@@ -182,6 +182,7 @@ expect::metric_map collect_metrics(const run_result& r) {
     m[p + "requests_served"] = static_cast<double>(b.requests_served);
     m[p + "bytes_in"] = static_cast<double>(b.bytes_in);
     m[p + "resets_sent"] = static_cast<double>(b.resets_sent);
+    m[p + "session_failures"] = static_cast<double>(b.session_failures);
   }
   if (r.proxy) {
     m["proxy.accepted"] = static_cast<double>(r.proxy->accepted);
