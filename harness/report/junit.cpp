@@ -44,7 +44,7 @@ std::string xml_escape(const std::string& s) {
 }
 
 void write_junit(std::ostream& out, const std::vector<const runner::run_result*>& runs,
-                 const std::string& suite_name) {
+                 const std::string& suite_name, const junit_stop& stop) {
   size_t tests = 0, failures = 0;
   for (const auto* r : runs) {
     tests += r->expectations.size() + (r->interrupted ? 1 : 0);
@@ -84,8 +84,9 @@ void write_junit(std::ostream& out, const std::vector<const runner::run_result*>
     }
     if (r->interrupted)
       out << "    <testcase classname=\"" << xml_escape(r->scenario.name)
-          << "\" name=\"run completed\" time=\"0\">\n      <failure message=\"interrupted\" "
-             "type=\"interrupted\"/>\n    </testcase>\n";
+          << "\" name=\"" << xml_escape(stop.testcase)
+          << "\" time=\"0\">\n      <failure message=\"" << xml_escape(stop.message)
+          << "\" type=\"interrupted\"/>\n    </testcase>\n";
     out << "  </testsuite>\n";
   }
   out << "</testsuites>\n";

@@ -26,10 +26,16 @@ nlohmann::json to_json(const runner::run_result& r);
 /// listener filled.
 std::vector<std::string> findings(const runner::run_result& r);
 
+/// The failing testcase an interrupted run (or a sweep that stopped early) adds to its suite.
+struct junit_stop {
+  std::string testcase = "run completed"; ///< its name; a sweep says "sweep completed"
+  std::string message = "interrupted";    ///< why it stopped
+};
+
 /// JUnit XML for one or more runs: a testsuite per run, a testcase per expectation, failures
-/// with measured and expected values.
+/// with measured and expected values, and `stop`'s testcase for every interrupted run.
 void write_junit(std::ostream& out, const std::vector<const runner::run_result*>& runs,
-                 const std::string& suite_name = "backlog-lab");
+                 const std::string& suite_name = "backlog-lab", const junit_stop& stop = {});
 
 /// Every kept client connection record as CSV: group, source address and port, intended start,
 /// start, connect and finish times (ms from the run's start), outcome, errno, bytes.

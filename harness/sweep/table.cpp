@@ -255,7 +255,8 @@ void write_junit(std::ostream& out, const sweep_result& r) {
   std::vector<const runner::run_result*> runs;
   for (const auto& n : named)
     runs.push_back(&n);
-  report::write_junit(out, runs, "backlog-lab sweep " + r.scenario);
+  report::junit_stop stop{"sweep completed", r.interrupted ? "interrupted" : r.error};
+  report::write_junit(out, runs, "backlog-lab sweep " + r.scenario, stop);
 }
 
 } // namespace backlog_lab::sweep

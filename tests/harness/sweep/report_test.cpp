@@ -198,6 +198,10 @@ TEST(sweep_report, junit_is_valid_against_the_schema) {
     EXPECT_NE(xml.find("tiny cell 2 [node:net.core.somaxconn=64] repeat 2"), std::string::npos);
     EXPECT_EQ(count_of(xml, "<failure "), interrupted ? 3u : 2u);
     EXPECT_NE(xml.find("measured 400, expected &lt; 100"), std::string::npos) << xml;
+    if (interrupted) {
+      EXPECT_NE(xml.find("name=\"sweep completed\""), std::string::npos) << xml;
+      EXPECT_EQ(xml.find("run completed"), std::string::npos) << xml;
+    }
   }
   std::filesystem::remove_all(dir);
 }
