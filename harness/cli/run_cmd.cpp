@@ -59,11 +59,15 @@ int execute_run(const run_options& o) {
   std::string name = o.scenario.empty() ? scenario::default_scenario : o.scenario;
   auto s = o.sets.empty() ? scenario::load_scenario(name)
                           : sweep::apply_sets(sweep::read_scenario_text(name), o.sets);
-  std::ofstream json_file, junit_file;
+  // Every output is opened before the lab is built: a bad path must not throw a finished run away.
+  std::ofstream json_file, junit_file, csv_file;
   std::ostream* json_out =
       o.json_path.empty() ? nullptr : &open_output(o.json_path, json_file, "--json");
   std::ostream* junit_out =
       o.junit_path.empty() ? nullptr : &open_output(o.junit_path, junit_file, "--junit");
+  std::ostream* csv_out = o.connections_path.empty()
+                              ? nullptr
+                              : &open_output(o.connections_path, csv_file, "--connections");
   // With the JSON on stdout the human summary goes to stderr.
   std::ostream& human = o.json_path == "-" ? std::cerr : std::cout;
 
@@ -78,10 +82,7 @@ int execute_run(const run_options& o) {
   report::write_terminal(human, r, {.quiet = o.quiet, .show_rules = o.show_rules});
   if (json_out) *json_out << report::to_json(r).dump(2) << "\n";
   if (junit_out) report::write_junit(*junit_out, {&r});
-  if (!o.connections_path.empty()) {
-    std::ofstream csv_file;
-    report::write_connections_csv(open_output(o.connections_path, csv_file, "--connections"), r);
-  }
+  if (csv_out) report::write_connections_csv(*csv_out, r);
   if (r.interrupted) return static_cast<int>(exit_code::interrupted);
   return static_cast<int>(r.passed() ? exit_code::ok : exit_code::expectations_failed);
 }

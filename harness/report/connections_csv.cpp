@@ -3,6 +3,19 @@
 #include "harness/report/report.hpp"
 
 namespace backlog_lab::report {
+namespace {
+
+// A CSV field as RFC 4180 wants it: quoted, with quotes doubled, when it holds a comma, a quote
+// or a line break (group names come from the scenario file).
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text)
+    out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+} // namespace
 
 void write_connections_csv(std::ostream& out, const runner::run_result& r) {
   auto ms = [](std::chrono::nanoseconds ns) { return ns.count() / 1e6; };
@@ -16,7 +29,7 @@ void write_connections_csv(std::ostream& out, const runner::run_result& r) {
           addrs != r.client_addresses.end() && rec.source_index < addrs->second.size()
               ? addrs->second[rec.source_index]
               : "";
-      out << name << "," << source << "," << rec.local_port << "," << ms(rec.intended_start) << ","
+      out << csv_field(name) << "," << csv_field(source) << "," << rec.local_port << "," << ms(rec.intended_start) << ","
           << ms(rec.started) << ",";
       if (rec.connected.count() >= 0) out << ms(rec.connected);
       out << "," << ms(rec.finished) << "," << clients::to_string(rec.kind) << "," << rec.error
