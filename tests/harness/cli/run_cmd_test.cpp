@@ -52,6 +52,15 @@ TEST(cli, bad_scenario_file_names_file_and_json_path) {
   EXPECT_NE(r.err.find("expected a number"), std::string::npos) << r.err;
 }
 
+TEST(cli, an_unwritable_report_path_fails_before_the_run) {
+  for (const char* flag : {"--connections", "--json", "--junit"}) {
+    auto r = run({"run", flag, "/nonexistent-dir/out"});
+    EXPECT_EQ(r.code, 2) << flag;
+    EXPECT_NE(r.err.find(std::string(flag) + " /nonexistent-dir/out"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("Expectations"), std::string::npos) << flag << ": the run went ahead";
+  }
+}
+
 TEST(cli, list_shows_the_default_scenario) {
   auto r = run({"run", "--list"});
   EXPECT_EQ(r.code, 0);

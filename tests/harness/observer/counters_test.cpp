@@ -14,7 +14,7 @@ namespace backlog_lab::observer {
 namespace {
 
 const char* netstat_text = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops\n"
-                           "TcpExt: 0 1 624 624\n"
+                           "TcpExt: 0 1 624 629\n" // drops >= overflows, never equal here
                            "IpExt: InNoRoutes InOctets\n"
                            "IpExt: 0 70440\n";
 
@@ -36,8 +36,9 @@ TEST(counter_parse, names_are_prefix_plus_field_as_nstat_prints_them) {
   ASSERT_FALSE(parse_counter_text(snmp_text, m, &fields));
   EXPECT_EQ(fields, 12u);
   EXPECT_EQ(m.size(), 12u);
+  // Distinct values, so that a parser that swaps two columns fails here.
   EXPECT_EQ(m.at("TcpExtListenOverflows"), 624);
-  EXPECT_EQ(m.at("TcpExtListenDrops"), 624);
+  EXPECT_EQ(m.at("TcpExtListenDrops"), 629);
   EXPECT_EQ(m.at("TcpExtSyncookiesRecv"), 1);
   EXPECT_EQ(m.at("IpExtInOctets"), 70440);
   EXPECT_EQ(m.at("IpInReceives"), 1045);

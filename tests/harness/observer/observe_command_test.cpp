@@ -121,7 +121,7 @@ TEST(observe_run, json_of_another_namespace_by_path) {
   EXPECT_EQ(l["children"]["CLOSE-WAIT"], 2);
   EXPECT_EQ(l["unaccepted"]["close_wait"], 2);
   EXPECT_EQ(l["unaccepted"]["close_wait_bytes"], 20);
-  EXPECT_EQ(l["unaccepted"]["queued"][0]["recv_q"], 10);
+  EXPECT_EQ(l.at("unaccepted").at("queued").at(0).at("recv_q"), 10); // at(): a failure, not UB
   EXPECT_EQ(j["census"]["sockets"].size(), 5u); // listener, 2 children, 2 clients
   EXPECT_EQ(j["counters"]["TcpPassiveOpens"], 2);
 }
