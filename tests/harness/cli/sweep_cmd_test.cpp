@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -106,6 +107,19 @@ void check_json() {
   EXPECT_FALSE(j["cells"][1]["expectations"]["passed"]);
   EXPECT_EQ(j["cells"][1]["runs"][0]["failed"][0]["measured"], 64);
   EXPECT_EQ(j["cells"][0]["seeds"], j["cells"][1]["seeds"]) << "repeat r: one seed in all cells";
+  // Every repeat counts in every cell's figures: n, the values, and mean/min/max of them.
+  for (const auto& cell : j["cells"]) {
+    ASSERT_EQ(cell["runs"].size(), 2u);
+    for (const auto& [name, m] : cell["metrics"].items()) {
+      SCOPED_TRACE("cell " + cell["cell"].dump() + " " + name);
+      ASSERT_EQ(m["n"], 2);
+      ASSERT_EQ(m["values"].size(), 2u);
+      double a = m["values"][0].get<double>(), b = m["values"][1].get<double>();
+      EXPECT_NEAR(m["mean"].get<double>(), (a + b) / 2, 1e-9 * (1 + std::fabs(a + b)));
+      EXPECT_EQ(m["min"].get<double>(), std::min(a, b));
+      EXPECT_EQ(m["max"].get<double>(), std::max(a, b));
+    }
+  }
 }
 
 void check_csv() {
@@ -208,7 +222,7 @@ TEST(sweep_cmd, a_real_sweep_writes_every_output) {
   BACKLOG_LAB_REQUIRE_LAB();
   outcome result =
       run({"sweep", scenario_file().string(), "--set", "node:net.core.somaxconn=8,64", "--repeat",
-           "1", "--seed", "11", "--csv", file("s.csv").string(), "--json", file("s.json").string(),
+           "2", "--seed", "11", "--csv", file("s.csv").string(), "--json", file("s.json").string(),
            "--html", file("s.html").string(), "--junit", file("s.xml").string()});
   {
     SCOPED_TRACE("terminal");
