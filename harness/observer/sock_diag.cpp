@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "harness/core/error.hpp"
 
@@ -22,6 +23,12 @@ template <class T> T load(const std::byte* p) noexcept {
   T v;
   std::memcpy(&v, p, sizeof(T));
   return v;
+}
+
+// The errno in a netlink status (-errno). Anything may arrive: INT_MIN has no positive
+// counterpart (negating it was undefined behaviour, found by fuzzing), so it is kept as INT_MAX.
+constexpr int negated_errno(int status) noexcept {
+  return status == std::numeric_limits<int>::min() ? std::numeric_limits<int>::max() : -status;
 }
 
 constexpr std::size_t align4(std::size_t n) noexcept {
@@ -158,7 +165,7 @@ dump_chunk_result parse_dump_chunk(std::span<const std::byte> datagram, std::uin
       // Since 4.x the kernel puts the dump's final status (0 or -errno) after the header.
       int status = payload.size() >= sizeof(int) ? load<int>(payload.data()) : 0;
       if (status < 0) {
-        r.kernel_errno = -status;
+        r.kernel_errno = negated_errno(status);
         return fail("sock_diag dump ended with an error");
       }
       r.outcome = dump_chunk_result::status::done;
@@ -168,7 +175,7 @@ dump_chunk_result parse_dump_chunk(std::span<const std::byte> datagram, std::uin
       if (payload.size() < sizeof(int)) return fail("NLMSG_ERROR without an error code");
       int err = load<int>(payload.data());
       if (err == 0) continue; // an acknowledgement
-      r.kernel_errno = -err;
+      r.kernel_errno = negated_errno(err);
       return fail("the kernel refused the sock_diag request");
     }
     case NLMSG_NOOP:

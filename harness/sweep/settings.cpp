@@ -71,7 +71,10 @@ scenario::scenario parse_cell(const plan& p,
     sets += (sets.empty() ? "--set " : " --set ") + a->key + "=" + value_text(*v);
   }
   try {
-    return scenario::parse_scenario(doc.dump(), p.source);
+    // A --set value taken as a string may hold bytes that are not UTF-8 (found by fuzzing:
+    // dump() threw type_error 316); they become U+FFFD and the reader judges the result.
+    return scenario::parse_scenario(doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                    p.source);
   } catch (const input_error& e) {
     throw input_error(sets.empty() ? e.where() : sets + ": " + e.where(), e.expected());
   }
