@@ -369,6 +369,12 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
     throw input_error(source + ":" + std::to_string(line) + ":" + std::to_string(column),
                       "expected valid JSON (" + (pos == std::string::npos ? msg : msg.substr(pos)) +
                           ")");
+  } catch (const json::out_of_range& e) {
+    // A number too large for a double (1e888): found by fuzzing, it escaped as out_of_range.406.
+    std::string msg = e.what();
+    auto pos = msg.find("number overflow");
+    throw input_error(source, "expected valid JSON with numbers a double can hold (" +
+                                  (pos == std::string::npos ? msg : msg.substr(pos)) + ")");
   }
   object_reader r(doc, pointer(), source);
   scenario s;

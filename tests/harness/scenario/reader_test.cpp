@@ -52,6 +52,13 @@ TEST(reader, wrong_type_names_file_path_and_expectation) {
   EXPECT_NE(msg.find("expected a number, got a string"), std::string::npos) << msg;
 }
 
+TEST(reader, a_number_too_large_for_a_double_is_an_input_error) {
+  // Found by fuzzing (tests/fuzz/regressions/scenario_reader): it escaped as json out_of_range.
+  auto msg = error_of(with("\"rate_per_s\": 10", "\"rate_per_s\": 1e888"));
+  EXPECT_NE(msg.find("bad.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
+}
+
 TEST(reader, unknown_field_is_an_error) {
   auto msg = error_of(with("\"rate_per_s\": 10", "\"rate_per_sec\": 10"));
   EXPECT_NE(msg.find("/clients/0/rate_per_sec"), std::string::npos) << msg;
