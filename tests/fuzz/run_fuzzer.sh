@@ -24,7 +24,7 @@ fi
 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" "$work/corpus" 2>"$work/log"
 rc=$?
-grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)" "$work/log"
+grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)" "$work/log"
 if [ $rc -ne 0 ]; then
   tail -n 40 "$work/log"
   echo "run_fuzzer: $target failed (exit $rc); inputs in $work/artifacts"
