@@ -44,6 +44,11 @@ void setup_run(CLI::App& app, std::function<int()>& action) {
                   "`sweep --set` takes them; re-runs one sweep cell");
   cmd->add_flag("--show-rules", opts->show_rules,
                 "Print the node's NAT rules as `iptables -t nat -S` lists them");
+  cmd->add_option("--logs", opts->logs_dir,
+                  "Write each exec program's stdout and stderr to DIR/ROLE-NAME.stdout|.stderr")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--allow-external", opts->allow_external,
+                "Let client targets lie outside the lab's namespaces (docs/your-software.md)");
   cmd->callback([opts, &action] { action = [opts] { return execute_run(*opts); }; });
 }
 
@@ -77,6 +82,8 @@ int execute_run(const run_options& o) {
   runner::run_options ro;
   ro.seed = o.seed;
   ro.stop_requested = &stop.requested();
+  ro.logs_dir = o.logs_dir;
+  ro.allow_external = o.allow_external;
   if (!o.quiet) ro.log = [&human](const std::string& line) { human << "  " << line << std::endl; };
   runner::run_result r = runner::run_scenario(s, ro);
   report::write_terminal(human, r, {.quiet = o.quiet, .show_rules = o.show_rules});

@@ -19,6 +19,8 @@ struct run_options {
   bool quiet = false;                ///< only failures and the verdict
   bool show_rules = false;           ///< print the node's NAT rules
   std::vector<std::string> sets;     ///< KEY=VALUE overrides, as `sweep --set` with one value
+  std::string logs_dir;              ///< exec programs' stdout/stderr go there
+  bool allow_external = false;       ///< client targets may lie outside the lab
 };
 
 /// Adds the `run` subcommand to `app`; `action` is set to run it when it is chosen.

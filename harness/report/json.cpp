@@ -1,6 +1,7 @@
+#include "harness/observer/json.hpp"
+
 #include <chrono>
 
-#include "harness/observer/json.hpp"
 #include "harness/report/report.hpp"
 
 namespace backlog_lab::report {
@@ -103,6 +104,16 @@ json to_json(const runner::run_result& r) {
                       {"resets_sent", b.resets_sent},
                       {"session_failures", b.session_failures}};
   j["backends"] = backends;
+  json programs = json::object();
+  for (const auto& [name, p] : r.programs)
+    programs[name] = {{"role", p.role},
+                      {"command", p.command},
+                      {"state", p.state},
+                      {"starts", p.starts},
+                      {"reloads", p.reloads},
+                      {"error", p.error},
+                      {"stderr_tail", p.stderr_tail}};
+  j["programs"] = programs;
   if (r.proxy)
     j["proxy"] = {
         {"accepted", r.proxy->accepted},           {"dial_attempts", r.proxy->dial_attempts},

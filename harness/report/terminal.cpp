@@ -175,6 +175,21 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
     else if (!e.spec.description.empty() && !o.quiet)
       out << "        " << e.spec.description << "\n";
   }
+  if (!r.programs.empty()) {
+    out << "\nPrograms\n";
+    for (const auto& [name, p] : r.programs) {
+      out << "  " << p.role << " " << name << ": " << p.state << ", started " << p.starts
+          << (p.reloads ? ", reloaded " + std::to_string(p.reloads) : std::string()) << "  ("
+          << p.command << ")\n";
+      if (!p.error.empty()) out << "    error: " << p.error << "\n";
+      // Its last words, when they may explain a failure.
+      if (!r.passed() && !p.stderr_tail.empty()) {
+        std::istringstream lines(p.stderr_tail);
+        for (std::string line; std::getline(lines, line);)
+          out << "    | " << line << "\n";
+      }
+    }
+  }
   out << (r.passed() ? "PASS" : "FAIL") << ": " << r.scenario.name << ", " << passed << "/"
       << r.expectations.size() << " expectations held" << (r.interrupted ? " (interrupted)" : "")
       << "\n";

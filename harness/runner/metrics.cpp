@@ -70,6 +70,11 @@ std::map<uint16_t, recvq_match> match_requests(const run_result& r) {
       sent[{addrs->second[rec.source_index], rec.local_port}] = rec.request_bytes;
     }
   }
+  // Exec clients (a front proxy) log what they sent, not from which port: their connections
+  // are matched by peer address and size, each logged request used once.
+  std::map<std::string, std::multiset<uint32_t>> logged;
+  for (const auto& [address, bytes] : r.exec_sent_bytes)
+    logged[address].insert(bytes.begin(), bytes.end());
   std::map<uint16_t, recvq_match> out;
   auto node = r.census.find("node");
   if (node == r.census.end()) return out;
@@ -84,7 +89,14 @@ std::map<uint16_t, recvq_match> match_requests(const run_result& r) {
     auto it = sent.find({peer, s.remote.port});
     auto& m = out[s.local.port];
     m.checked += 1;
-    if (it != sent.end() && s.recv_q == it->second + 1) m.matched += 1;
+    if (it != sent.end() && s.recv_q == it->second + 1) {
+      m.matched += 1;
+    } else if (auto l = logged.find(peer); l != logged.end() && s.recv_q > 0) {
+      if (auto b = l->second.find(static_cast<uint32_t>(s.recv_q - 1)); b != l->second.end()) {
+        l->second.erase(b);
+        m.matched += 1;
+      }
+    }
   }
   return out;
 }
@@ -99,6 +111,20 @@ expect::metric_map collect_metrics(const run_result& r) {
   for (const auto& [role, values] : r.counters)
     for (const auto& [name, v] : values)
       m["counter." + role + "." + name] = static_cast<double>(v);
+
+  for (const auto& [name, p] : r.programs) {
+    std::string k = "program." + name + ".";
+    m[k + "running"] = p.state == "running" || p.state == "frozen" ? 1 : 0;
+    m[k + "starts"] = p.starts;
+    m[k + "reloads"] = p.reloads;
+    m[k + "errors"] = p.error.empty() ? 0 : 1;
+    for (const auto& [key, value] : p.metrics)
+      m[k + key] = value;
+  }
+  for (const auto& [address, bytes] : r.exec_sent_bytes)
+    for (const auto& [name, addrs] : r.client_addresses)
+      if (r.programs.count(name) && !addrs.empty() && addrs.front() == address)
+        m["program." + name + ".sent_requests_logged"] = static_cast<double>(bytes.size());
 
   auto matches = match_requests(r);
   for (const auto& [role, c] : r.census) {

@@ -50,6 +50,18 @@ struct counter_sample {
   std::map<std::string, std::int64_t> values;
 };
 
+/// A user's program of the run (docs/your-software.md): how it was run and how it ended.
+struct program_record {
+  std::string role;        ///< "backend", "proxy" or "client"
+  std::string command;     ///< argv after placeholders, joined by spaces
+  std::string state;       ///< at the end: "running", "frozen", "killed", "exited N"
+  int starts = 0;          ///< 1 + restarts
+  int reloads = 0;         ///< proxy: configurations applied by set-endpoints
+  std::string stderr_tail; ///< its last stderr lines (the report shows them when the run fails)
+  std::string error;       ///< a restart or reload that failed
+  std::map<std::string, double> metrics; ///< from its metrics_command, by KEY
+};
+
 /// The result of one run.
 struct run_result {
   scenario::scenario scenario;
@@ -77,6 +89,10 @@ struct run_result {
   std::map<std::string, std::string> client_service;
   /// When each service had ready endpoints in effect: [from, to) in ms from the start.
   std::map<std::string, std::vector<std::pair<double, double>>> endpoint_intervals;
+  /// The user's programs by name ("proxy" for the node's exec proxy).
+  std::map<std::string, program_record> programs;
+  /// Bytes exec clients logged as sent upstream per request, by their source address.
+  std::map<std::string, std::vector<std::uint32_t>> exec_sent_bytes;
   expect::metric_map metrics;
   std::vector<expect::expectation_result> expectations;
 

@@ -15,6 +15,7 @@
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
 #include "harness/observer/sampler.hpp"
+#include "harness/runner/exec_actor.hpp"
 #include "proxy_sim/proxier.hpp"
 
 namespace backlog_lab::runner {
@@ -36,6 +37,14 @@ uint64_t choose_seed(const scenario::scenario& s, const run_options& o) {
   if (o.seed) return *o.seed;
   if (s.seed) return *s.seed;
   return std::random_device{}() ^ static_cast<uint64_t>(clock::now().time_since_epoch().count());
+}
+
+// The lab's own networks (lab/topology.hpp): clients, pods (two subnets), and loopback.
+bool inside_lab(const net::ip::address& a) {
+  if (!a.is_v4()) return a.is_loopback();
+  auto v = a.to_v4().to_uint();
+  return (v >> 8) == (0xC6336400u >> 8) || (v >> 8) == (0xCB007100u >> 8) ||
+         (v >> 8) == (0xC0000200u >> 8) || (v >> 24) == 127;
 }
 
 tcp::endpoint parse_target(const std::string& text, const std::string& where) {
@@ -119,12 +128,64 @@ private:
     topology_ = lab::topology::build_nodeport(plan);
   }
 
-  void start_actors() {
-    for (size_t i = 0; i < s_.backends.size(); ++i) {
-      backends_.emplace_back(io_, topology_.pod(i), s_.backends[i]);
-      backends_.back().start();
+  // The placeholders every program sees (docs/your-software.md#placeholders).
+  scenario::template_values base_values() const {
+    scenario::template_values v;
+    v.values["node_address"] = topology_.node_address();
+    for (const auto& svc : s_.services) {
+      v.values["service." + svc.name + ".node_port"] = std::to_string(svc.node_port);
+      v.lists["service." + svc.name + ".endpoints"] = endpoint_items(svc.endpoints);
     }
-    if (s_.proxy) {
+    return v;
+  }
+
+  std::vector<scenario::template_values::item>
+  endpoint_items(const std::vector<std::string>& names) const {
+    std::vector<scenario::template_values::item> items;
+    for (size_t k = 0; k < names.size(); ++k) {
+      size_t i = backend_index(names[k]);
+      items.push_back({{"address", topology_.pod_address(i)},
+                       {"port", std::to_string(s_.backends[i].port)},
+                       {"name", names[k]},
+                       {"index", std::to_string(k)}});
+    }
+    return items;
+  }
+
+  std::string where(const std::string& path) const { return s_.source + ": " + path; }
+
+  void start_actors() {
+    backends_.resize(s_.backends.size());
+    for (size_t i = 0; i < s_.backends.size(); ++i) {
+      const auto& spec = s_.backends[i];
+      if (spec.kind == "exec") {
+        auto values = base_values();
+        values.values["address"] = topology_.pod_address(i);
+        values.values["port"] = std::to_string(spec.port);
+        auto& a =
+            exec_backends_
+                .emplace(i, exec_actor(spec.exec, where("/backends/" + std::to_string(i) + "/exec"),
+                                       "backend", spec.name, topology_.pod(i), std::move(values),
+                                       options_.logs_dir))
+                .first->second;
+        a.ready_when_accepting(topology_.pod_address(i), {spec.port});
+        a.start();
+        continue;
+      }
+      backends_[i].emplace(io_, topology_.pod(i), spec);
+      backends_[i]->start();
+    }
+    if (s_.proxy && s_.proxy->mode == "exec") {
+      std::vector<uint16_t> ports;
+      for (const auto& svc : s_.services) {
+        ports.push_back(svc.node_port);
+        if (!svc.endpoints.empty()) result_.endpoint_intervals[svc.name].push_back({0, -1});
+      }
+      exec_proxy_.emplace(s_.proxy->exec, where("/proxy/exec"), "proxy", "proxy", topology_.node(),
+                          base_values(), options_.logs_dir);
+      exec_proxy_->ready_when_accepting(topology_.node_address(), ports);
+      exec_proxy_->start();
+    } else if (s_.proxy) {
       std::vector<proxy_sim::service_endpoints> services;
       for (const auto& svc : s_.services) {
         proxy_sim::service_endpoints se;
@@ -159,22 +220,38 @@ private:
     for (size_t i = 0; i < pod_counters_.size(); ++i)
       pod_counters_[i].read(pods_before_[i]);
 
+    for (size_t g = 0; g < s_.clients.size(); ++g) {
+      const auto& spec = s_.clients[g];
+      if (spec.kind != "exec") continue;
+      std::string at = "/clients/" + std::to_string(g);
+      auto values = base_values();
+      std::string address = topology_.client_address(first_address_[g]);
+      values.values["address"] = address;
+      values.values["listen_port"] = std::to_string(spec.listen_port);
+      tcp::endpoint target = target_of(g, at);
+      values.values["target"] =
+          target.port() ? target.address().to_string() + ":" + std::to_string(target.port()) : "";
+      values.values["target_address"] = target.port() ? target.address().to_string() : "";
+      values.values["target_port"] = target.port() ? std::to_string(target.port()) : "";
+      auto& a =
+          exec_clients_
+              .emplace(g, exec_actor(spec.exec, where(at + "/exec"), "client", spec.name,
+                                     topology_.clients(), std::move(values), options_.logs_dir))
+              .first->second;
+      if (spec.listen_port) a.ready_when_accepting(address, {spec.listen_port});
+      a.start();
+      result_.client_addresses[spec.name] = {address};
+    }
+
     run_start_ = clock::now();
     std::set<std::string> started_by_event;
     for (const auto& e : s_.timeline)
       if (e.action == "start-clients") started_by_event.insert(e.target);
     for (size_t g = 0; g < s_.clients.size(); ++g) {
       const auto& spec = s_.clients[g];
-      tcp::endpoint target;
-      uint16_t node_port = 0;
-      if (!spec.target.empty()) {
-        target =
-            parse_target(spec.target, s_.source + ": /clients/" + std::to_string(g) + "/target");
-      } else {
-        for (const auto& svc : s_.services)
-          if (svc.name == spec.target_service) node_port = svc.node_port;
-        target = {net::ip::make_address(topology_.node_address()), node_port};
-      }
+      if (spec.kind == "exec") continue;
+      tcp::endpoint target = target_of(g, "/clients/" + std::to_string(g));
+      uint16_t node_port = spec.target_service.empty() ? 0 : target.port();
       std::vector<std::string> addresses;
       size_t n = spec.arrival == "heartbeat" ? spec.checkers : 1;
       for (size_t k = 0; k < n; ++k)
@@ -187,6 +264,32 @@ private:
                            run_start_, clients::group_options{.record_local_port = true});
       if (!started_by_event.count(spec.name)) groups_.back().start();
     }
+  }
+
+  // Where client group `g` connects: a raw target (inside the lab unless --allow-external), a
+  // Service's NodePort, or an exec client's listener. Port 0: no target (an exec client may
+  // have none).
+  tcp::endpoint target_of(size_t g, const std::string& at) const {
+    const auto& spec = s_.clients[g];
+    if (!spec.target.empty()) {
+      auto t = parse_target(spec.target, where(at + "/target"));
+      if (!options_.allow_external && !inside_lab(t.address()))
+        throw input_error(where(at + "/target"),
+                          "an address inside the lab (198.51.100.0/24, 203.0.113.0/24, "
+                          "192.0.2.0/24, 127.0.0.0/8), got " +
+                              spec.target + "; a target outside the lab needs --allow-external");
+      return t;
+    }
+    if (!spec.target_client.empty()) {
+      for (size_t k = 0; k < s_.clients.size(); ++k)
+        if (s_.clients[k].name == spec.target_client)
+          return {net::ip::make_address(topology_.client_address(first_address_[k])),
+                  s_.clients[k].listen_port};
+    }
+    for (const auto& svc : s_.services)
+      if (svc.name == spec.target_service)
+        return {net::ip::make_address(topology_.node_address()), svc.node_port};
+    return {};
   }
 
   void play() {
@@ -220,6 +323,11 @@ private:
     const std::string& a = e.action;
     if (a == "set-endpoints") {
       if (proxier_) proxier_->update_endpoints(e.target, endpoints_of(e.endpoints));
+      if (exec_proxy_) {
+        auto values = exec_proxy_->values();
+        values.lists["service." + e.target + ".endpoints"] = endpoint_items(e.endpoints);
+        exec_proxy_->reload(values);
+      }
       double effective =
           now_ms() + (s_.proxy && s_.proxy->mode == "iptables" ? s_.proxy->sync_delay_ms : 0);
       auto& intervals = result_.endpoint_intervals[e.target];
@@ -232,9 +340,26 @@ private:
     } else if (a == "start-clients" || a == "stop-clients") {
       for (auto& g : groups_)
         if (g.spec().name == e.target) a == "start-clients" ? g.start() : g.stop();
+    } else if (auto x = exec_backends_.find(backend_index(e.target)); x != exec_backends_.end()) {
+      size_t i = x->first;
+      auto& p = x->second;
+      if (a == "kill")
+        p.kill();
+      else if (a == "freeze")
+        p.freeze();
+      else if (a == "resume") {
+        if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
+        p.resume();
+      } else if (a == "vanish")
+        topology_.set_pod_reachable(i, false);
+      else if (a == "restart") {
+        if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
+        p.restart();
+      }
+      rec.note = p.state();
     } else {
       size_t i = backend_index(e.target);
-      auto& b = backends_[i];
+      auto& b = *backends_[i];
       if (a == "kill")
         b.kill();
       else if (a == "freeze")
@@ -391,7 +516,22 @@ private:
     for (const auto& g : groups_)
       result_.clients[g.spec().name] = g.results();
     for (const auto& b : backends_)
-      result_.backends[b.name()] = b.stats();
+      if (b) result_.backends[b->name()] = b->stats();
+    for (auto& [i, p] : exec_backends_) {
+      p.collect_metrics();
+      result_.programs[s_.backends[i].name] = p.record();
+    }
+    if (exec_proxy_) {
+      exec_proxy_->collect_metrics();
+      result_.programs["proxy"] = exec_proxy_->record();
+    }
+    for (auto& [g, p] : exec_clients_) {
+      p.collect_metrics();
+      result_.programs[s_.clients[g].name] = p.record();
+      auto& sent = result_.exec_sent_bytes[result_.client_addresses[s_.clients[g].name].front()];
+      for (auto b : p.sent_bytes())
+        sent.push_back(b);
+    }
     for (auto& t : timers_)
       t->cancel();
     if (stop_timer_) stop_timer_->cancel();
@@ -401,6 +541,9 @@ private:
 
   void teardown() {
     groups_.clear();
+    exec_clients_.clear();
+    exec_proxy_.reset();
+    exec_backends_.clear();
     if (proxier_) proxier_->stop();
     proxier_.reset();
     backends_.clear();
@@ -413,7 +556,10 @@ private:
   net::io_context io_{1};
   lab::topology topology_;
   std::vector<size_t> first_address_;
-  std::vector<backends::backend> backends_;
+  std::vector<std::optional<backends::backend>> backends_; // empty for exec backends
+  std::map<size_t, exec_actor> exec_backends_;             // by backend index
+  std::optional<exec_actor> exec_proxy_;
+  std::map<size_t, exec_actor> exec_clients_; // by client index
   std::unique_ptr<proxy_sim::proxier> proxier_;
   std::vector<clients::client_group> groups_;
   std::optional<observer::sampler> sampler_;

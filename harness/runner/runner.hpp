@@ -18,6 +18,10 @@ struct run_options {
   std::function<void(const std::string&)> log{}; ///< progress lines (nullptr: silent)
   /// Set from a signal handler to stop the run early; the lab is still torn down.
   const std::atomic<bool>* stop_requested = nullptr;
+  /// Where exec programs' stdout/stderr go (NAME.stdout/.stderr); empty: kept in memory.
+  std::string logs_dir{};
+  /// Let client targets lie outside the lab's own networks (docs/your-software.md).
+  bool allow_external = false;
 };
 
 /// Runs `s` to the end (or until stopped) and returns what it measured. Throws input_error or

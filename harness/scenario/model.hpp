@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/scenario/exec_spec.hpp"
+
 namespace backlog_lab::scenario {
 
 /// Sysctls per namespace role: "clients", "node", "pods" (every pod namespace).
@@ -23,12 +25,13 @@ struct topology_spec {
 /// A fake pod (backends/).
 struct backend_spec {
   std::string name;             ///< unique; used by services and timeline events
-  std::string kind = "http";    ///< "http", "grpc-preface", "echo", "sink"
+  std::string kind = "http";    ///< "http", "grpc-preface", "echo", "sink", "exec"
   uint16_t port = 8080;         ///< listening port inside the pod
   int backlog = 128;            ///< listen() backlog (capped by the pod's somaxconn)
   uint32_t service_time_ms = 0; ///< http: delay before each response
   bool keep_alive = false;      ///< http: keep the connection open after a response
   uint32_t response_bytes = 64; ///< http: body size of each response
+  exec_spec exec;               ///< exec: the program (it must listen on `port`)
 };
 
 /// A Kubernetes Service of type NodePort.
@@ -42,7 +45,7 @@ struct service_spec {
 
 /// The kube-proxy simulator (proxy_sim/).
 struct proxy_spec {
-  std::string mode = "iptables"; ///< "iptables" or "userspace"
+  std::string mode = "iptables"; ///< "iptables", "userspace" or "exec" (the user's own proxy)
   std::string preset = "1.5";    ///< "1.5", "1.6.5", "1.24": behaviour by version (kube-proxy.md)
   int backlog = -1;              ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
   uint32_t sync_delay_ms = 0;    ///< iptables: delay between an endpoint change and the rules
@@ -51,6 +54,7 @@ struct proxy_spec {
   std::string session_affinity = "None"; ///< "None" or "ClientIP"
   uint32_t affinity_timeout_s = 10800;   ///< ClientIP affinity TTL (3 h)
   bool masquerade_all = false;           ///< iptables: --masquerade-all
+  exec_spec exec;                        ///< exec: the program (it listens on the NodePorts)
 };
 
 /// A request size: fixed, or uniform in [min, max]; `large` adds occasional bodies.
@@ -62,6 +66,10 @@ struct size_spec {
 /// A population of clients in the client namespace.
 struct client_group_spec {
   std::string name;
+  std::string kind = "builtin";        ///< "builtin" (our own client population) or "exec"
+  exec_spec exec;                      ///< exec: the program (wrk, curl, nginx as a front proxy)
+  uint16_t listen_port = 0;            ///< exec: a port it listens on (readiness; target_client)
+  std::string target_client;           ///< connect to this exec client's address:listen_port
   std::string target_service;          ///< connect to the node's NodePort of this service, or
   std::string target;                  ///< "ADDR:PORT" within the lab (overrides target_service)
   std::string arrival = "constant";    ///< "constant", "poisson", "closed", "heartbeat"

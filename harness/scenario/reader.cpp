@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/scenario/config_template.hpp"
 #include "scenarios/builtin.hpp"
 
 namespace backlog_lab::scenario {
@@ -173,16 +176,64 @@ size_spec read_size(const json& v, const pointer& p, const std::string& source) 
   return s;
 }
 
+const std::map<std::string, int> reload_signals = {
+    {"HUP", SIGHUP}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"INT", SIGINT}};
+
+// A program: argv (required), env, config lines, readiness timeout, reload (proxy only).
+exec_spec read_exec(const json& v, const pointer& p, const std::string& source, bool proxy) {
+  object_reader r(v, p, source);
+  exec_spec e;
+  e.argv = string_list(r, "argv", source);
+  if (e.argv.empty()) r.fail(r.at("argv"), "required field 'argv' (a non-empty array of strings)");
+  if (const json* env = r.find("env")) {
+    if (!env->is_object()) r.fail(r.at("env"), "expected an object of names to strings");
+    for (auto it = env->begin(); it != env->end(); ++it) {
+      if (!it->is_string()) r.fail(r.at("env") / it.key(), "expected a string");
+      e.env[it.key()] = it->get<std::string>();
+    }
+  }
+  r.array("config", [&](const json& line, const pointer& lp) {
+    if (!line.is_string()) throw input_error(source + ": " + lp.to_string(), "expected a string");
+    e.config.push_back(line.get<std::string>());
+  });
+  r.integer("ready_timeout_ms", e.ready_timeout_ms, 1, 600000);
+  r.string("sent_bytes_log", e.sent_bytes_log);
+  e.metrics_command = string_list(r, "metrics_command", source);
+  if (const json* rl = r.find("reload")) {
+    if (!proxy) r.fail(r.at("reload"), "no 'reload' (only an exec proxy is reloaded)");
+    object_reader rr(*rl, r.at("reload"), source);
+    std::string sig;
+    std::vector<std::string> names;
+    for (const auto& [n, _] : reload_signals)
+      names.push_back(n);
+    rr.string("signal", sig, false, names);
+    if (!sig.empty()) e.reload.signal = reload_signals.at(sig);
+    e.reload.command = string_list(rr, "command", source);
+    if ((e.reload.signal != 0) == !e.reload.command.empty())
+      rr.fail(r.at("reload"),
+              "exactly one of 'signal' (\"HUP\", ...) or 'command' (an argv array)");
+    rr.finish();
+  }
+  r.finish();
+  return e;
+}
+
 backend_spec read_backend(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   backend_spec b;
   r.string("name", b.name, true);
-  r.string("kind", b.kind, false, {"http", "grpc-preface", "echo", "sink"});
+  r.string("kind", b.kind, false, {"http", "grpc-preface", "echo", "sink", "exec"});
   r.integer("port", b.port, 1, 65535);
   r.integer("backlog", b.backlog, 0, 65535);
   r.integer("service_time_ms", b.service_time_ms, 0, max_ms);
   r.boolean("keep_alive", b.keep_alive);
   r.integer("response_bytes", b.response_bytes, 0, 16 << 20);
+  if (const json* e = r.find("exec")) {
+    if (b.kind != "exec") r.fail(r.at("exec"), "no 'exec' unless kind is \"exec\"");
+    b.exec = read_exec(*e, r.at("exec"), source, false);
+  } else if (b.kind == "exec") {
+    r.fail(r.at("exec"), "required field 'exec' (the program: {\"argv\": [...]}) is missing");
+  }
   r.finish();
   return b;
 }
@@ -202,7 +253,7 @@ service_spec read_service(const json& v, const pointer& p, const std::string& so
 proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   proxy_spec x;
-  r.string("mode", x.mode, true, {"iptables", "userspace"});
+  r.string("mode", x.mode, true, {"iptables", "userspace", "exec"});
   r.string("preset", x.preset, false, {"1.5", "1.6.5", "1.24"});
   r.integer("backlog", x.backlog, -1, 65535);
   r.integer("sync_delay_ms", x.sync_delay_ms, 0, max_ms);
@@ -218,6 +269,12 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
   r.string("session_affinity", x.session_affinity, false, {"None", "ClientIP"});
   r.integer("affinity_timeout_s", x.affinity_timeout_s, 1, 86400);
   r.boolean("masquerade_all", x.masquerade_all);
+  if (const json* e = r.find("exec")) {
+    if (x.mode != "exec") r.fail(r.at("exec"), "no 'exec' unless mode is \"exec\"");
+    x.exec = read_exec(*e, r.at("exec"), source, true);
+  } else if (x.mode == "exec") {
+    r.fail(r.at("exec"), "required field 'exec' (the program: {\"argv\": [...]}) is missing");
+  }
   r.finish();
   return x;
 }
@@ -226,10 +283,22 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   object_reader r(v, p, source);
   client_group_spec c;
   r.string("name", c.name, true);
+  r.string("kind", c.kind, false, {"builtin", "exec"});
   r.string("target_service", c.target_service);
   r.string("target", c.target);
-  if (c.target.empty() && c.target_service.empty())
-    r.fail(p, "either 'target_service' (a service name) or 'target' (\"ADDR:PORT\")");
+  r.string("target_client", c.target_client);
+  int targets = !c.target.empty() + !c.target_service.empty() + !c.target_client.empty();
+  if (targets > 1) r.fail(p, "only one of 'target_service', 'target' and 'target_client'");
+  if (targets == 0 && c.kind != "exec")
+    r.fail(p, "one of 'target_service' (a service name), 'target' (\"ADDR:PORT\") or "
+              "'target_client' (an exec client's name)");
+  r.integer("listen_port", c.listen_port, 1, 65535);
+  if (const json* e = r.find("exec")) {
+    if (c.kind != "exec") r.fail(r.at("exec"), "no 'exec' unless kind is \"exec\"");
+    c.exec = read_exec(*e, r.at("exec"), source, false);
+  } else if (c.kind == "exec") {
+    r.fail(r.at("exec"), "required field 'exec' (the program: {\"argv\": [...]}) is missing");
+  }
   r.string("arrival", c.arrival, false, {"constant", "poisson", "closed", "heartbeat"});
   r.number("rate_per_s", c.rate_per_s, 0.001, 1e6);
   r.integer("concurrency", c.concurrency, 1, 1000000);
@@ -287,6 +356,53 @@ expectation_spec read_expectation(const json& v, const pointer& p, const std::st
   return x;
 }
 
+// Every placeholder of every program must be one the runner fills for its role
+// (docs/your-software.md#placeholders): a typo fails when the scenario is read, not mid-run.
+void check_placeholders(const exec_spec& e, const std::string& at, const scenario& s,
+                        const std::set<std::string>& role_names, const std::string& source) {
+  std::set<std::string> known = {"dir", "config", "name", "node_address",
+                                 // items of the endpoint lists
+                                 "address", "port", "index"};
+  known.insert(role_names.begin(), role_names.end());
+  for (const auto& svc : s.services) {
+    known.insert("service." + svc.name + ".node_port");
+    known.insert("service." + svc.name + ".endpoints");
+  }
+  auto check = [&](const std::string& text, const std::string& where) {
+    for (const auto& n : template_names(text, source + ": " + where))
+      if (!known.count(n))
+        throw input_error(source + ": " + where,
+                          "a known placeholder, not '{{" + n + "}}' (see docs/your-software.md)");
+  };
+  for (size_t k = 0; k < e.argv.size(); ++k)
+    check(e.argv[k], at + "/argv/" + std::to_string(k));
+  for (const auto& [name, value] : e.env)
+    check(value, at + "/env/" + name);
+  // Sections may span lines: the template is checked whole (errors name its line).
+  std::string joined;
+  for (const auto& line : e.config)
+    joined += line + "\n";
+  check(joined, at + "/config");
+  for (size_t k = 0; k < e.reload.command.size(); ++k)
+    check(e.reload.command[k], at + "/reload/command/" + std::to_string(k));
+  check(e.sent_bytes_log, at + "/sent_bytes_log");
+  for (size_t k = 0; k < e.metrics_command.size(); ++k)
+    check(e.metrics_command[k], at + "/metrics_command/" + std::to_string(k));
+}
+
+void check_exec_programs(const scenario& s, const std::string& source) {
+  for (size_t i = 0; i < s.backends.size(); ++i)
+    if (s.backends[i].kind == "exec")
+      check_placeholders(s.backends[i].exec, "/backends/" + std::to_string(i) + "/exec", s, {},
+                         source);
+  if (s.proxy && s.proxy->mode == "exec")
+    check_placeholders(s.proxy->exec, "/proxy/exec", s, {}, source);
+  for (size_t i = 0; i < s.clients.size(); ++i)
+    if (s.clients[i].kind == "exec")
+      check_placeholders(s.clients[i].exec, "/clients/" + std::to_string(i) + "/exec", s,
+                         {"listen_port", "target", "target_address", "target_port"}, source);
+}
+
 // Cross-field checks: names are unique and every reference resolves.
 void check_references(const scenario& s, const std::string& source) {
   auto fail = [&](const std::string& where, const std::string& what) {
@@ -315,10 +431,21 @@ void check_references(const scenario& s, const std::string& source) {
     std::string at = "/clients/" + std::to_string(i);
     if (!groups.insert(c.name).second)
       fail(at + "/name", "a unique client group name; '" + c.name + "' is used twice");
-    if (c.target.empty() && !services.count(c.target_service))
+    if (!c.target_service.empty() && !services.count(c.target_service))
       fail(at + "/target_service",
            "the name of a service in /services; '" + c.target_service + "' is not one");
   }
+  for (size_t i = 0; i < s.clients.size(); ++i) {
+    const auto& c = s.clients[i];
+    if (c.target_client.empty()) continue;
+    std::string at = "/clients/" + std::to_string(i) + "/target_client";
+    auto it = std::find_if(s.clients.begin(), s.clients.end(),
+                           [&](const auto& o) { return o.name == c.target_client; });
+    if (it == s.clients.end() || it->kind != "exec" || it->listen_port == 0)
+      fail(at,
+           "the name of an exec client with a listen_port; '" + c.target_client + "' is not one");
+  }
+  check_exec_programs(s, source);
   if (!s.services.empty() && !s.proxy)
     fail("/proxy", "a proxy (the services need one to reach their backends)");
   for (size_t i = 0; i < s.timeline.size(); ++i) {
@@ -335,6 +462,23 @@ void check_references(const scenario& s, const std::string& source) {
                                 : on_clients ? "client group"
                                              : "backend") +
                                "; '" + e.target + "' is not one");
+    if (!on_service && !on_clients) {
+      const auto& b = *std::find_if(s.backends.begin(), s.backends.end(),
+                                    [&](const auto& x) { return x.name == e.target; });
+      if (b.kind == "exec" && (e.action == "close-listener" || e.action == "reset-all"))
+        fail(at + "/action", "a fault that applies to a program (kill, freeze, resume, vanish, "
+                             "restart); '" +
+                                 e.action +
+                                 "' needs a built-in backend's own "
+                                 "sockets, and '" +
+                                 e.target + "' is an exec backend");
+    }
+    if (on_clients) {
+      const auto& c = *std::find_if(s.clients.begin(), s.clients.end(),
+                                    [&](const auto& x) { return x.name == e.target; });
+      if (c.kind == "exec")
+        fail(at + "/target", "a built-in client group; exec clients run for the whole run");
+    }
     if (!on_service && !e.endpoints.empty())
       fail(at + "/endpoints", "no endpoints (only set-endpoints takes them)");
     for (size_t k = 0; k < e.endpoints.size(); ++k)

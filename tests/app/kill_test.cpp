@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <random>
 #include <set>
@@ -140,6 +143,74 @@ void kill_mid_run_and_check(int sig) {
 TEST(app, sigkill_mid_run_leaves_nothing_behind) {
   BACKLOG_LAB_REQUIRE_LAB();
   kill_mid_run_and_check(SIGKILL);
+}
+
+// Every process below `pid`, with its command name (field 2 of /proc/PID/stat).
+std::vector<std::pair<pid_t, std::string>> tree_of(pid_t pid) {
+  std::vector<std::pair<pid_t, std::string>> out;
+  std::vector<pid_t> frontier{pid};
+  while (!frontier.empty()) {
+    pid_t p = frontier.back();
+    frontier.pop_back();
+    for (pid_t c : children_of(p)) {
+      std::ifstream f("/proc/" + std::to_string(c) + "/comm");
+      std::string comm;
+      std::getline(f, comm);
+      out.emplace_back(c, comm);
+      frontier.push_back(c);
+    }
+  }
+  return out;
+}
+
+void sigkill_with_programs(const std::string& scenario, const std::string& program) {
+  pid_t pid = start_run(scenario);
+  ASSERT_GT(pid, 0);
+  std::vector<std::pair<pid_t, std::string>> tree;
+  auto count = [&] {
+    return std::count_if(tree.begin(), tree.end(),
+                         [&](const auto& p) { return p.second == program; });
+  };
+  // The master and its workers (nginx: 1 + 2; haproxy -W: master + 1 worker) are up.
+  ASSERT_TRUE(eventually(
+      [&] {
+        tree = tree_of(pid);
+        return count() >= 2;
+      },
+      std::chrono::seconds(20)))
+      << "the run never started " << program;
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  tree = tree_of(pid);
+  std::vector<unsigned long long> ticks;
+  for (const auto& [p, comm] : tree)
+    ticks.push_back(process_start_ticks(p));
+  std::string dir_prefix = "backlog-lab." + std::to_string(pid) + ".";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
+  for (size_t i = 0; i < tree.size(); ++i)
+    EXPECT_TRUE(eventually([&] { return !process_running(tree[i].first, ticks[i]); },
+                           std::chrono::seconds(5)))
+        << tree[i].second << " " << tree[i].first << " outlived backlog-lab";
+  auto dirs_left = [&] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+      n += e.path().filename().string().rfind(dir_prefix, 0) == 0;
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return dirs_left() == 0; }, std::chrono::seconds(5)))
+      << "the programs' directories are removed";
+}
+
+TEST(app, sigkill_mid_run_leaves_no_nginx_process) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (::access("/usr/sbin/nginx", X_OK) != 0) GTEST_SKIP() << "nginx not installed";
+  sigkill_with_programs("incident-2018-03-nginx-front", "nginx");
+}
+
+TEST(app, sigkill_mid_run_leaves_no_haproxy_process) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (::access("/usr/sbin/haproxy", X_OK) != 0) GTEST_SKIP() << "haproxy not installed";
+  sigkill_with_programs("haproxy-frozen-backend", "haproxy");
 }
 
 TEST(app, sigint_mid_run_tears_down_and_exits_130) {

@@ -1,0 +1,185 @@
+// Real programs in the lab (docs/your-software.md): the shipped exec scenarios pass with
+// Debian's nginx and haproxy, and fail when the program gets a broken configuration; a program
+// that cannot start stops the run with its JSON path, command and stderr, leaving nothing.
+#include <filesystem>
+#include <gtest/gtest.h>
+
+#include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
+#include "harness/runner/runner.hpp"
+#include "harness/scenario/reader.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::runner {
+namespace {
+
+#define REQUIRE_PROGRAMS(...)                                                                      \
+  do {                                                                                             \
+    BACKLOG_LAB_REQUIRE_LAB();                                                                     \
+    for (const char* p : {__VA_ARGS__})                                                            \
+      if (!lab::have_program(p))                                                                   \
+        GTEST_SKIP() << p << " not installed (scripts/setup installs it)";                         \
+  } while (0)
+
+double m(const run_result& r, const std::string& name) {
+  auto it = r.metrics.find(name);
+  return it == r.metrics.end() ? -1 : it->second;
+}
+
+std::string failed(const run_result& r) {
+  std::string out;
+  for (const auto& e : r.expectations)
+    if (!e.passed)
+      out += e.spec.metric + " measured " + (e.measured ? std::to_string(*e.measured) : "-") + "\n";
+  for (const auto& [name, p] : r.programs)
+    out += name + ": " + p.state + " " + p.error + "\n" + p.stderr_tail + "\n";
+  return out;
+}
+
+// Whether every expectation on `metric` held.
+bool expectation_passed(const run_result& r, const std::string& metric) {
+  bool found = false, passed = true;
+  for (const auto& e : r.expectations)
+    if (e.spec.metric == metric) {
+      found = true;
+      passed = passed && e.passed;
+    }
+  EXPECT_TRUE(found) << "no expectation on " << metric;
+  return found && passed;
+}
+
+// Replaces the config line of `exec` that contains `needle` with `line`.
+void replace_line(scenario::exec_spec& exec, const std::string& needle, const std::string& line) {
+  for (auto& l : exec.config)
+    if (l.find(needle) != std::string::npos) {
+      l = line;
+      return;
+    }
+  FAIL() << "no config line with " << needle;
+}
+
+size_t tmp_dirs() {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+    n += e.path().filename().string().rfind("backlog-lab.", 0) == 0;
+  return n;
+}
+
+TEST(exec, nginx_front_fills_the_held_nodeport_with_what_nginx_sent) {
+  REQUIRE_PROGRAMS("nginx");
+  auto s = scenario::load_scenario("incident-2018-03-nginx-front");
+  run_result r = run_scenario(s);
+  EXPECT_TRUE(r.passed()) << failed(r);
+  EXPECT_GE(m(r, "program.tengine.sent_requests_logged"), 129);
+}
+
+TEST(exec, nginx_front_expectations_fail_when_nginx_keeps_upstreams_open) {
+  REQUIRE_PROGRAMS("nginx");
+  auto s = scenario::load_scenario("incident-2018-03-nginx-front");
+  // Broken: nginx waits 60 s for the held NodePort, so it never sends its FIN within the run.
+  replace_line(s.clients[0].exec, "proxy_read_timeout",
+               "      proxy_connect_timeout 3s; proxy_read_timeout 60s; proxy_next_upstream off;");
+  run_result r = run_scenario(s);
+  EXPECT_FALSE(r.passed());
+  EXPECT_FALSE(expectation_passed(r, "listener.node.30720.close_wait_unaccepted"));
+  EXPECT_FALSE(expectation_passed(r, "listener.node.30720.recvq_is_request_plus_fin_share"));
+}
+
+TEST(exec, haproxy_frozen_backend) {
+  REQUIRE_PROGRAMS("haproxy", "socat");
+  auto s = scenario::load_scenario("haproxy-frozen-backend");
+  run_result r = run_scenario(s);
+  EXPECT_TRUE(r.passed()) << failed(r);
+  // Broken: no retries, and maxconn far above the load: nothing is retried or queued.
+  replace_line(s.proxy->exec, "retries", "  retries 0");
+  replace_line(s.proxy->exec, "maxconn", "  maxconn 5000");
+  run_result broken = run_scenario(s);
+  EXPECT_FALSE(broken.passed());
+  EXPECT_FALSE(expectation_passed(broken, "program.proxy.pods.web-1.wredis"));
+  EXPECT_FALSE(expectation_passed(broken, "program.proxy.web.FRONTEND.smax"));
+}
+
+TEST(exec, your_server_template_kills_and_restarts_a_pod) {
+  REQUIRE_PROGRAMS("nginx");
+  run_result r = run_scenario(scenario::load_scenario("your-server-template"));
+  EXPECT_TRUE(r.passed()) << failed(r);
+}
+
+std::string start_error(const std::string& argv, const std::string& config = "") {
+  std::string text =
+      R"({"name": "bad", "duration_ms": 500, "backends": [{"name": "p", "kind": "exec",
+    "port": 8080, "exec": {"ready_timeout_ms": 700, "argv": )" +
+      argv + (config.empty() ? "" : R"(, "config": )" + config) + "}}]}";
+  auto s = scenario::parse_scenario(text, "bad.json");
+  try {
+    run_scenario(s);
+  } catch (const lab_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(exec, programs_that_cannot_start_stop_the_run_clearly) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  size_t before = tmp_dirs();
+  auto missing = start_error(R"(["no-such-server-xyz", "--port", "{{port}}"])");
+  EXPECT_NE(missing.find("bad.json: /backends/0/exec/argv"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("no-such-server-xyz --port 8080"), std::string::npos) << missing;
+
+  auto early = start_error(R"(["sh", "-c", "echo 'config line 7: bad' >&2; exit 4"])");
+  EXPECT_NE(early.find("bad.json: /backends/0/exec"), std::string::npos) << early;
+  EXPECT_NE(early.find("exited (code 4) before accepting on 203.0.113.10:8080"), std::string::npos)
+      << early;
+  EXPECT_NE(early.find("config line 7: bad"), std::string::npos) << early;
+
+  auto slow = start_error(R"(["sleep", "30"])");
+  EXPECT_NE(slow.find("did not accept on 203.0.113.10:8080 within 700 ms"), std::string::npos)
+      << slow;
+  if (lab::have_program("nginx")) {
+    auto nginx = start_error(R"(["nginx", "-p", "{{dir}}", "-c", "{{config}}"])",
+                             R"(["daemon off; error_log stderr;", "events {}", "htp {}"])");
+    EXPECT_NE(nginx.find("unknown directive \"htp\""), std::string::npos) << nginx;
+  }
+  EXPECT_EQ(tmp_dirs(), before) << "every program's directory is removed";
+}
+
+TEST(exec, faults_a_program_cannot_take_and_unknown_placeholders_are_refused_when_read) {
+  auto read = [](const std::string& backend, const std::string& timeline) {
+    std::string text = R"({"name": "x", "duration_ms": 500, "backends": [)" + backend +
+                       R"(], "timeline": [)" + timeline + "]}";
+    try {
+      scenario::parse_scenario(text, "x.json");
+    } catch (const input_error& e) {
+      return e.where() + " " + e.expected();
+    }
+    return std::string("(accepted)");
+  };
+  std::string good = R"({"name": "p", "kind": "exec", "exec": {"argv": ["srv", "{{port}}"]}})";
+  EXPECT_EQ(read(good, R"({"at_ms": 1, "action": "freeze", "target": "p"})"), "(accepted)");
+  auto refused = read(good, R"({"at_ms": 1, "action": "close-listener", "target": "p"})");
+  EXPECT_EQ(refused.rfind("x.json: /timeline/0/action", 0), 0u) << refused;
+  auto typo = read(R"({"name": "p", "kind": "exec", "exec": {"argv": ["srv", "{{prot}}"]}})", "");
+  EXPECT_EQ(typo.rfind("x.json: /backends/0/exec/argv/1", 0), 0u) << typo;
+  EXPECT_NE(typo.find("{{prot}}"), std::string::npos) << typo;
+  auto noexec = read(R"({"name": "p", "kind": "exec"})", "");
+  EXPECT_EQ(noexec.rfind("x.json: /backends/0/exec", 0), 0u) << noexec;
+}
+
+TEST(exec, outside_targets_need_allow_external) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // Never contacted: the run is refused before any client starts.
+  auto s = scenario::parse_scenario(
+      R"({"name": "ext", "duration_ms": 300,
+          "clients": [{"name": "c", "target": "198.18.0.1:80", "rate_per_s": 1}]})",
+      "ext.json");
+  try {
+    run_scenario(s);
+    FAIL() << "expected input_error";
+  } catch (const input_error& e) {
+    EXPECT_EQ(e.where(), "ext.json: /clients/0/target");
+    EXPECT_NE(e.expected().find("--allow-external"), std::string::npos) << e.expected();
+  }
+}
+
+} // namespace
+} // namespace backlog_lab::runner
