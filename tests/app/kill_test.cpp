@@ -145,8 +145,8 @@ TEST(app, sigkill_mid_run_leaves_nothing_behind) {
   kill_mid_run_and_check(SIGKILL);
 }
 
-// Every process below `pid`, with its command name (field 2 of /proc/PID/stat).
-std::vector<std::pair<pid_t, std::string>> tree_of(pid_t pid) {
+// Every process below `pid`, with its command name (/proc/PID/comm).
+std::vector<std::pair<pid_t, std::string>> descendants_by_name(pid_t pid) {
   std::vector<std::pair<pid_t, std::string>> out;
   std::vector<pid_t> frontier{pid};
   while (!frontier.empty()) {
@@ -174,13 +174,13 @@ void sigkill_with_programs(const std::string& scenario, const std::string& progr
   // The master and its workers (nginx: 1 + 2; haproxy -W: master + 1 worker) are up.
   ASSERT_TRUE(eventually(
       [&] {
-        tree = tree_of(pid);
+        tree = descendants_by_name(pid);
         return count() >= 2;
       },
       std::chrono::seconds(20)))
       << "the run never started " << program;
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  tree = tree_of(pid);
+  tree = descendants_by_name(pid);
   std::vector<unsigned long long> ticks;
   for (const auto& [p, comm] : tree)
     ticks.push_back(process_start_ticks(p));
