@@ -15,6 +15,10 @@
 #endif
 
 namespace backlog_lab::cli {
+namespace {
+// Errors echo input and programs' output; a message longer than this is cut (its size shown).
+constexpr std::size_t message_bytes = 8000;
+} // namespace
 
 int run_main(int argc, char** argv) {
   CLI::App app{"backlog-lab: reproduce TCP accept-queue incidents on a real kernel and assert on "
@@ -43,11 +47,12 @@ int run_main(int argc, char** argv) {
   try {
     return action ? action() : static_cast<int>(exit_code::bad_input);
   } catch (const input_error& e) {
-    std::cerr << "backlog-lab: " << e.what() << "\n";
+    std::cerr << "backlog-lab: " << printable(e.what(), message_bytes, true) << "\n";
   } catch (const lab_error& e) {
-    std::cerr << "backlog-lab: the lab could not be built: " << e.what() << "\n";
+    std::cerr << "backlog-lab: the lab could not be built: "
+              << printable(e.what(), message_bytes, true) << "\n";
   } catch (const std::exception& e) {
-    std::cerr << "backlog-lab: " << e.what() << "\n";
+    std::cerr << "backlog-lab: " << printable(e.what(), message_bytes, true) << "\n";
   }
   return static_cast<int>(exit_code::bad_input);
 }

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "harness/cli/signals.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/netns.hpp"
 #include "harness/observer/census.hpp"
@@ -98,7 +99,13 @@ int observe_namespace(const observe_options& o, std::ostream& out) {
 int observe_demo(const observe_options& o, std::ostream& out) {
   lab::ensure_privileges();
   obs::demo_options d;
+  scoped_stop_signals signals; // SIGINT/SIGTERM: end early, namespace gone, exit 130 as run does
+  d.stop = &signals.requested();
   const obs::demo_result r = obs::run_accept_queue_demo(d);
+  if (signals.requested()) {
+    std::cerr << "backlog-lab observe --demo: interrupted; the demo's namespace is gone\n";
+    return static_cast<int>(exit_code::interrupted);
+  }
   const auto checks = obs::check_demo(r);
   bool all_ok = true;
   for (const auto& c : checks)

@@ -61,9 +61,9 @@ int execute_run(const run_options& o) {
     }
     return 0;
   }
-  std::string name = o.scenario.empty() ? scenario::default_scenario : o.scenario;
+  const std::string& name = o.scenario; // '' given on the command line is an error, not the default
   auto s = o.sets.empty() ? scenario::load_scenario(name)
-                          : sweep::apply_sets(sweep::read_scenario_text(name), o.sets);
+                          : sweep::apply_sets(scenario::read_scenario_source(name), o.sets);
   // Every output is opened before the lab is built: a bad path must not throw a finished run away.
   std::ofstream json_file, junit_file, csv_file;
   std::ostream* json_out =

@@ -6,11 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "harness/scenario/reader.hpp"
+
 namespace backlog_lab::cli {
 
 /// Options of `backlog-lab run`.
 struct run_options {
-  std::string scenario;              ///< shipped name or path; empty: the default scenario
+  std::string scenario = ::backlog_lab::scenario::default_scenario; ///< shipped name or path
   bool list = false;                 ///< list the shipped scenarios instead
   std::string json_path;             ///< write the JSON report there ("-": stdout)
   std::string junit_path;            ///< write JUnit XML there

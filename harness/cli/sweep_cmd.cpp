@@ -78,7 +78,7 @@ void setup_sweep(CLI::App& app, std::function<int()>& action) {
 
 int execute_sweep(const sweep_options& o) {
   // Everything that can be wrong with the input is found here, before any cell runs.
-  sweep::plan plan = sweep::make_plan(sweep::read_scenario_text(o.scenario), o.sets);
+  sweep::plan plan = sweep::make_plan(scenario::read_scenario_source(o.scenario), o.sets);
   output csv{o.csv_path, "--csv"}, json{o.json_path, "--json"}, html{o.html_path, "--html"},
       junit{o.junit_path, "--junit"};
   int on_stdout =

@@ -1,7 +1,9 @@
 #pragma once
 // Error types that reach the user, and the documented exit codes they map to.
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace backlog_lab {
 
@@ -31,6 +33,12 @@ class lab_error : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
+
+/// `text` safe to print: control bytes escaped (\n, \t, \xNN; newlines kept when
+/// `keep_newlines`) and at most `max_bytes` kept, the rest summarised by its length. Input
+/// (names, values, a program's output) reaches messages and must not forge lines or flood them.
+std::string printable(std::string_view text, std::size_t max_bytes = 2000,
+                      bool keep_newlines = false);
 
 /// Formats errno as "<what>: <strerror> (errno N)".
 std::string errno_message(const std::string& what, int err);

@@ -4,11 +4,15 @@
 
 #include "harness/core/error.hpp"
 #include "harness/lab/link.hpp"
+#include "harness/scenario/model.hpp"
 
 namespace backlog_lab::lab {
 namespace {
 
 constexpr size_t pods_per_subnet = 240; // .10 .. .249 of a /24
+static_assert(topology::max_pods == scenario::limits::max_backends &&
+                  topology::max_client_addresses == scenario::limits::max_client_addresses,
+              "the scenario reader checks the lab's limits");
 
 const sysctl_map& role_sysctls(const nodeport_plan& plan, const std::string& role) {
   static const sysctl_map none;

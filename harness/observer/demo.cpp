@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -94,6 +95,22 @@ demo_result run_accept_queue_demo(const demo_options& options) {
       state[i] = client_state::done;
     }
   });
+  // A stop (SIGINT/SIGTERM in the CLI) ends the window at once, so the caller can exit 130.
+  net::steady_timer poll(io);
+  std::function<void()> watch_stop = [&] {
+    poll.expires_after(std::chrono::milliseconds(20));
+    poll.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (options.stop && options.stop->load()) {
+        window.cancel();
+        return;
+      }
+      if (std::any_of(state.begin(), state.end(),
+                      [](client_state c) { return c != client_state::done; }))
+        watch_stop();
+    });
+  };
+  if (options.stop) watch_stop();
   io.run_for(options.connect_window + std::chrono::seconds(3)); // hang guard
 
   reader.read(r.final_census);

@@ -3,6 +3,7 @@
 // listener with backlog 128 (somaxconn 128) never accepts; 200 clients connect in parallel;
 // those that connect send a request and close. The kernel then shows the full queue at
 // backlog + 1, its CLOSE-WAIT children at request bytes + 1 with inode 0, and dropped SYNs.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -21,6 +22,8 @@ struct demo_options {
   std::uint32_t request_bytes = 100; ///< each connected client sends this, then closes (FIN)
   /// How long clients may take to connect; those still in SYN-SENT then are closed.
   std::chrono::milliseconds connect_window{1500};
+  /// Polled while clients connect: once set, the demo ends early (its namespace still goes).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 /// What the demo saw; every number comes from the run.

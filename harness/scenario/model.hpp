@@ -1,6 +1,7 @@
 #pragma once
 // The scenario model: plain data read from a scenario file (docs/scenario-format.md) and handed
 // to the actors. No I/O here; reader.hpp builds it and reports errors with JSON paths.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -102,6 +103,13 @@ struct expectation_spec {
   std::optional<double> value;      ///< compare with a number, or
   std::optional<std::string> other; ///< with another metric
   std::string description;          ///< what it shows, printed in the report
+};
+
+/// What one lab holds, set by its address plan (harness/lab/topology.hpp checks they agree):
+/// pods get two /24s of 240 addresses, clients one /24 less the node's and routers'.
+struct limits {
+  static constexpr std::size_t max_backends = 480;
+  static constexpr std::size_t max_client_addresses = 245;
 };
 
 /// A whole scenario file.

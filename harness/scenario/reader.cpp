@@ -1,6 +1,12 @@
 #include "harness/scenario/reader.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <fstream>
@@ -11,6 +17,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 #include "harness/scenario/config_template.hpp"
 #include "scenarios/builtin.hpp"
 
@@ -19,6 +26,9 @@ namespace {
 
 using json = nlohmann::json;
 using pointer = json::json_pointer;
+
+constexpr std::size_t max_name_bytes = 128;
+constexpr std::size_t max_sysctl_value_bytes = 256;
 
 std::string type_name(const json& j) {
   if (j.is_number_integer() || j.is_number_unsigned()) return "an integer";
@@ -82,6 +92,19 @@ public:
         list += (list.empty() ? "" : ", ") + ("\"" + a + "\"");
       fail(at(key), "expected one of " + list + ", got \"" + out + "\"");
     }
+  }
+
+  // A name that reaches reports, verdict lines and rule comments: no control characters (a
+  // newline in a name could forge a PASS line) and bounded.
+  void name(const std::string& key, std::string& out) {
+    string(key, out, true);
+    if (out.size() > max_name_bytes)
+      fail(at(key), "a name of at most " + std::to_string(max_name_bytes) + " bytes (it has " +
+                        std::to_string(out.size()) + ")");
+    for (unsigned char c : out)
+      if (c < 0x20 || c == 0x7f)
+        fail(at(key), "a name without control characters (newline, tab, ...), got \"" +
+                          printable(out, 80) + "\"");
   }
 
   template <class T>
@@ -221,7 +244,7 @@ exec_spec read_exec(const json& v, const pointer& p, const std::string& source, 
 backend_spec read_backend(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   backend_spec b;
-  r.string("name", b.name, true);
+  r.name("name", b.name);
   r.string("kind", b.kind, false, {"http", "grpc-preface", "echo", "sink", "exec"});
   r.integer("port", b.port, 1, 65535);
   r.integer("backlog", b.backlog, 0, 65535);
@@ -241,10 +264,19 @@ backend_spec read_backend(const json& v, const pointer& p, const std::string& so
 service_spec read_service(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   service_spec s;
-  r.string("name", s.name, true);
+  r.name("name", s.name);
   r.integer("node_port", s.node_port, 1, 65535, true);
   r.integer("port", s.port, 1, 65535);
   r.string("cluster_ip", s.cluster_ip);
+  in_addr ignored{};
+  if (!s.cluster_ip.empty() && ::inet_pton(AF_INET, s.cluster_ip.c_str(), &ignored) != 1)
+    r.fail(r.at("cluster_ip"), "an IPv4 address such as 10.96.0.10 (the lab is IPv4), got \"" +
+                                   printable(s.cluster_ip, 80) + "\"");
+  if (s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "/:-._") != std::string::npos)
+    r.fail(r.at("name"), "a service name like \"namespace/name:port\" (letters, digits, / : - . _; "
+                         "it becomes a rule comment), got \"" +
+                             printable(s.name, 80) + "\"");
   s.endpoints = string_list(r, "endpoints", source);
   r.finish();
   return s;
@@ -282,7 +314,7 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
 client_group_spec read_client(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   client_group_spec c;
-  r.string("name", c.name, true);
+  r.name("name", c.name);
   r.string("kind", c.kind, false, {"builtin", "exec"});
   r.string("target_service", c.target_service);
   r.string("target", c.target);
@@ -409,6 +441,19 @@ void check_references(const scenario& s, const std::string& source) {
     throw input_error(source + ": " + where, what);
   };
   std::set<std::string> backends, services, groups;
+  // The lab's address plan bounds what it can hold; say so here, before anything is built.
+  if (s.backends.size() > limits::max_backends)
+    fail("/backends", "at most " + std::to_string(limits::max_backends) +
+                          " backends (the lab's pod addresses); there are " +
+                          std::to_string(s.backends.size()));
+  size_t client_addresses = 0;
+  for (const auto& c : s.clients)
+    client_addresses += c.arrival == "heartbeat" ? c.checkers : 1;
+  if (client_addresses > limits::max_client_addresses)
+    fail("/clients", "at most " + std::to_string(limits::max_client_addresses) +
+                         " client addresses (one per group, one per heartbeat checker); these "
+                         "groups need " +
+                         std::to_string(client_addresses));
   for (size_t i = 0; i < s.backends.size(); ++i)
     if (!backends.insert(s.backends[i].name).second)
       fail("/backends/" + std::to_string(i) + "/name",
@@ -501,10 +546,64 @@ size_t line_of(const std::string& text, size_t byte, size_t& column) {
 
 } // namespace
 
+// Rejects a key repeated in one object while parsing: nlohmann keeps the last silently, so
+// "duration_ms": 1000, "duration_ms": 3600000 would start a one-hour run.
+class duplicate_key_check {
+public:
+  explicit duplicate_key_check(const std::string& source) : source_(source) {}
+
+  bool operator()(int, json::parse_event_t event, json& parsed) {
+    using event_t = json::parse_event_t;
+    switch (event) {
+    case event_t::object_start:
+    case event_t::array_start:
+      element_starts();
+      frames_.push_back({event == event_t::array_start, {}, {}, -1});
+      break;
+    case event_t::object_end:
+    case event_t::array_end:
+      if (!frames_.empty()) frames_.pop_back();
+      break;
+    case event_t::key: {
+      frame& f = frames_.back();
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!f.keys.insert(key).second) {
+        pointer at;
+        for (const auto& outer : frames_)
+          if (&outer != &f)
+            at = outer.is_array ? at / static_cast<size_t>(outer.index) : at / outer.key;
+        throw input_error(source_ + ": " + (at / key).to_string(),
+                          "each key once per object ('" + printable(key, 80) +
+                              "' appears again; JSON readers disagree on which one counts)");
+      }
+      f.key = key;
+      break;
+    }
+    case event_t::value:
+      element_starts();
+      break;
+    }
+    return true;
+  }
+
+private:
+  struct frame {
+    bool is_array = false;
+    std::set<std::string> keys;
+    std::string key; // the member being read, for the path
+    long long index = -1;
+  };
+  void element_starts() {
+    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
+  }
+  const std::string& source_;
+  std::vector<frame> frames_;
+};
+
 scenario parse_scenario(const std::string& text, const std::string& source) {
   json doc;
   try {
-    doc = json::parse(text);
+    doc = json::parse(text, duplicate_key_check(source));
   } catch (const json::parse_error& e) {
     size_t column = 0;
     size_t line = line_of(text, e.byte, column);
@@ -523,7 +622,7 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
   object_reader r(doc, pointer(), source);
   scenario s;
   s.source = source;
-  r.string("name", s.name, true);
+  r.name("name", s.name);
   r.string("description", s.description);
   if (r.find("$schema")) {
     std::string ignored;
@@ -534,7 +633,8 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
   r.integer("drain_ms", s.drain_ms, 0, 600000);
   if (const json* seed = r.find("seed")) {
     if (!seed->is_number_unsigned() && !(seed->is_number_integer() && seed->get<long long>() >= 0))
-      r.fail(r.at("seed"), "expected a non-negative integer, got " + type_name(*seed));
+      r.fail(r.at("seed"), "expected a non-negative integer, got " +
+                               (seed->is_number() ? seed->dump() : type_name(*seed)));
     s.seed = seed->get<uint64_t>();
   }
   if (const json* topo = r.find("topology")) {
@@ -550,12 +650,22 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
       pointer rp = r.at("sysctls") / role;
       if (!m->is_object()) roles.fail(rp, "expected an object of sysctl keys to values");
       for (auto it = m->begin(); it != m->end(); ++it) {
-        if (it.key().rfind("net.", 0) != 0)
-          roles.fail(rp / it.key(), "a per-network-namespace sysctl key starting with 'net.'");
+        if (it.key().rfind("net.", 0) != 0 || it.key().size() > max_name_bytes ||
+            it.key().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789._-") != std::string::npos)
+          roles.fail(rp / it.key(), "a per-network-namespace sysctl key starting with 'net.' "
+                                    "(letters, digits, '.', '_', '-'; at most " +
+                                        std::to_string(max_name_bytes) + " bytes)");
         if (it->is_number_integer())
           s.sysctls[role][it.key()] = std::to_string(it->get<long long>());
-        else if (it->is_string())
+        else if (it->is_string() &&
+                 it->get_ref<const std::string&>().size() <= max_sysctl_value_bytes)
           s.sysctls[role][it.key()] = it->get<std::string>();
+        else if (it->is_string())
+          roles.fail(rp / it.key(), "a value of at most " + std::to_string(max_sysctl_value_bytes) +
+                                        " bytes (it has " +
+                                        std::to_string(it->get_ref<const std::string&>().size()) +
+                                        ")");
         else
           roles.fail(rp / it.key(), "expected an integer or a string, got " + type_name(*it));
       }
@@ -588,24 +698,61 @@ std::vector<std::string> builtin_scenario_names() {
   return names;
 }
 
-scenario load_scenario(const std::string& name_or_path) {
+scenario_source read_scenario_source(const std::string& name_or_path) {
+  if (name_or_path.empty())
+    throw input_error("scenario ''", "the name of a shipped scenario or a path to a .json file "
+                                     "(an empty name is not the default)");
   bool is_path = name_or_path.find('/') != std::string::npos ||
                  (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
   if (!is_path) {
     for (const auto& b : scenarios::builtin_scenarios())
-      if (b.name == name_or_path)
-        return parse_scenario(std::string(b.json), "builtin:" + name_or_path);
+      if (b.name == name_or_path) return {std::string(b.json), "builtin:" + name_or_path};
     std::string names;
     for (const auto& n : builtin_scenario_names())
       names += (names.empty() ? "" : ", ") + n;
     throw input_error("scenario '" + name_or_path + "'",
                       "the name of a shipped scenario (" + names + ") or a path to a .json file");
   }
-  std::ifstream in(name_or_path);
-  if (!in) throw input_error(name_or_path, "a readable scenario file (it cannot be opened)");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), name_or_path);
+  return {read_scenario_file(name_or_path), name_or_path};
+}
+
+scenario load_scenario(const std::string& name_or_path) {
+  auto [text, source] = read_scenario_source(name_or_path);
+  return parse_scenario(text, source);
+}
+
+std::string read_scenario_file(const std::string& path) {
+  // O_NONBLOCK: a FIFO without a writer must not hang the open; only regular files are read, and
+  // at most max_scenario_bytes of them (/dev/zero or a huge file would otherwise be read whole).
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd)
+    throw input_error(path, "a readable scenario file (" + errno_message("open", errno) + ")");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    throw input_error(path, "a readable scenario file (" + errno_message("fstat", errno) + ")");
+  if (S_ISDIR(st.st_mode)) throw input_error(path, "a scenario file, not a directory");
+  if (!S_ISREG(st.st_mode))
+    throw input_error(path, "a regular scenario file, not a FIFO, socket or device");
+  auto too_big = [&](unsigned long long bytes) {
+    return input_error(path, "a scenario file of at most " +
+                                 std::to_string(max_scenario_bytes >> 20) + " MiB (it has " +
+                                 std::to_string(bytes) + " bytes)");
+  };
+  if (static_cast<unsigned long long>(st.st_size) > max_scenario_bytes) throw too_big(st.st_size);
+  std::string text;
+  text.resize(max_scenario_bytes + 1);
+  size_t used = 0;
+  while (used < text.size()) {
+    ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      throw input_error(path, "a readable scenario file (" + errno_message("read", errno) + ")");
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  if (used > max_scenario_bytes) throw too_big(used); // it grew while being read
+  text.resize(used);
+  return text;
 }
 
 } // namespace backlog_lab::scenario

@@ -73,8 +73,8 @@ scenario::scenario parse_cell(const plan& p,
   try {
     // A --set value taken as a string may hold bytes that are not UTF-8 (found by fuzzing:
     // dump() threw type_error 316); they become U+FFFD and the reader judges the result.
-    return scenario::parse_scenario(doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                                    p.source);
+    return scenario::parse_scenario(
+        doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), p.source);
   } catch (const input_error& e) {
     throw input_error(sets.empty() ? e.where() : sets + ": " + e.where(), e.expected());
   }
@@ -172,22 +172,6 @@ void apply(json& doc, const axis& a, const json& value) {
                                                                 parent.to_string() + " is " +
                                                                 std::string(p.type_name()) + ")");
   }
-}
-
-scenario_text read_scenario_text(const std::string& name_or_path) {
-  bool is_path = name_or_path.find('/') != std::string::npos ||
-                 (name_or_path.size() > 5 && name_or_path.ends_with(".json"));
-  if (!is_path) {
-    for (const auto& b : scenarios::builtin_scenarios())
-      if (b.name == name_or_path) return {std::string(b.json), "builtin:" + name_or_path};
-    // The reader's message lists the shipped names.
-    scenario::load_scenario(name_or_path);
-  }
-  std::ifstream in(name_or_path);
-  if (!in) throw input_error(name_or_path, "a readable scenario file (it cannot be opened)");
-  std::stringstream text;
-  text << in.rdbuf();
-  return {text.str(), name_or_path};
 }
 
 std::string cell::label() const {

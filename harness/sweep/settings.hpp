@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "harness/scenario/model.hpp"
+#include "harness/scenario/reader.hpp"
 
 namespace backlog_lab::sweep {
 
@@ -31,15 +32,8 @@ axis parse_set(const std::string& text);
 /// role object is created); throws input_error naming the --set and the JSON path otherwise.
 void apply(nlohmann::json& doc, const axis& a, const nlohmann::json& value);
 
-/// A scenario's text and the name errors give it (a shipped name or a file path), as
-/// scenario::load_scenario finds it.
-struct scenario_text {
-  std::string text;
-  std::string source; ///< "builtin:NAME" or the path
-};
-
-/// Finds a shipped scenario by name or reads a file; throws input_error like load_scenario.
-scenario_text read_scenario_text(const std::string& name_or_path);
+/// A scenario's text and the name errors give it (a shipped name or a file path).
+using scenario_text = scenario::scenario_source;
 
 /// One combination of values.
 struct cell {

@@ -40,7 +40,9 @@ pid_t start_command(const std::vector<std::string>& args) {
   return pid;
 }
 
-pid_t start_run(const std::string& scenario) { return start_command({"run", scenario}); }
+pid_t start_run(const std::string& scenario) {
+  return start_command({"run", scenario});
+}
 
 // The network namespaces process `pid` holds through its fds (net:[INODE]).
 std::set<unsigned long> namespaces_held_by(pid_t pid) {
@@ -211,6 +213,45 @@ TEST(app, sigkill_mid_run_leaves_no_haproxy_process) {
   BACKLOG_LAB_REQUIRE_LAB();
   if (::access("/usr/sbin/haproxy", X_OK) != 0) GTEST_SKIP() << "haproxy not installed";
   sigkill_with_programs("haproxy-frozen-backend", "haproxy");
+}
+
+TEST(app, sigterm_during_observe_demo_cleans_up_and_exits_130) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  for (int sig : {SIGTERM, SIGINT}) {
+    SCOPED_TRACE(sig);
+    pid_t pid = start_command({"observe", "--demo"});
+    ASSERT_GT(pid, 0);
+    struct stat own {};
+    ASSERT_EQ(::stat("/proc/self/ns/net", &own), 0);
+    std::set<unsigned long> held;
+    ASSERT_TRUE(eventually(
+        [&] {
+          // Until it execs, the child holds what this test process holds; and the host's.
+          held = namespaces_held_by(pid);
+          held.erase(own.st_ino);
+          for (unsigned long ino : namespaces_held_by(::getpid()))
+            held.erase(ino);
+          return !held.empty();
+        },
+        std::chrono::seconds(10)))
+        << "the demo never built its namespace";
+    ASSERT_EQ(::kill(pid, sig), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 130);
+    EXPECT_TRUE(eventually([&] { return holders_of(held).empty(); }, std::chrono::seconds(10)))
+        << lines(holders_of(held));
+  }
+}
+
+TEST(app, an_empty_scenario_name_is_bad_input_not_the_default_run) {
+  pid_t pid = start_command({"run", ""});
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
 }
 
 TEST(app, sigint_mid_run_tears_down_and_exits_130) {

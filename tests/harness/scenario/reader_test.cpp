@@ -1,4 +1,7 @@
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 
@@ -136,6 +139,129 @@ TEST(reader, loads_files_and_rejects_unknown_names) {
     EXPECT_NE(std::string(e.what()).find("no-such-scenario"), std::string::npos);
   }
   EXPECT_THROW(load_scenario("/nonexistent/x.json"), input_error);
+}
+
+// Loads `path` expecting an input_error; returns its message.
+std::string load_error_of(const std::string& path) {
+  try {
+    load_scenario(path);
+  } catch (const input_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for " << path;
+  return {};
+}
+
+TEST(reader, reads_only_regular_files_of_bounded_size) {
+  const std::string dir = ::testing::TempDir() + "/reader-hostile";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/a.json");
+  auto msg = load_error_of(dir + "/a.json");
+  EXPECT_NE(msg.find("not a directory"), std::string::npos) << msg;
+
+  // A FIFO with no writer: the open must not hang (O_NONBLOCK), and it is refused.
+  ASSERT_EQ(::mkfifo((dir + "/fifo.json").c_str(), 0600), 0);
+  msg = load_error_of(dir + "/fifo.json");
+  EXPECT_NE(msg.find("not a FIFO"), std::string::npos) << msg;
+
+  // A device that never ends.
+  msg = load_error_of("/dev/zero");
+  EXPECT_NE(msg.find("/dev/zero: a regular scenario file"), std::string::npos) << msg;
+
+  // A file over the cap is refused before it is read (sparse: costs no disk).
+  const std::string big = dir + "/big.json";
+  std::ofstream(big) << minimal;
+  std::filesystem::resize_file(big, max_scenario_bytes + 1);
+  msg = load_error_of(big);
+  EXPECT_NE(msg.find("at most 4 MiB (it has " + std::to_string(max_scenario_bytes + 1)),
+            std::string::npos)
+      << msg;
+  // The cap itself is fine: the same text padded with spaces to exactly the cap parses.
+  std::string padded = minimal;
+  padded.resize(max_scenario_bytes, ' ');
+  std::ofstream(big, std::ios::trunc) << padded;
+  EXPECT_EQ(load_scenario(big).name, "t");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(reader, an_empty_scenario_name_is_an_error_not_the_default) {
+  auto msg = load_error_of("");
+  EXPECT_NE(msg.find("an empty name is not the default"), std::string::npos) << msg;
+}
+
+TEST(reader, a_key_repeated_in_an_object_is_an_error_naming_its_path) {
+  auto msg =
+      error_of(with("\"duration_ms\": 1000", "\"duration_ms\": 1000, \"duration_ms\": 3600000"));
+  EXPECT_NE(msg.find("bad.json: /duration_ms: each key once per object"), std::string::npos) << msg;
+  msg = error_of(with("\"rate_per_s\": 10", "\"rate_per_s\": 10, \"rate_per_s\": 20"));
+  EXPECT_NE(msg.find("bad.json: /clients/0/rate_per_s: each key once"), std::string::npos) << msg;
+  // The same key in different objects, and an array of objects, is fine.
+  EXPECT_NO_THROW(
+      parse_scenario(with("\"backends\": [{\"name\": \"pod-a\"}]",
+                          "\"backends\": [{\"name\": \"pod-a\"}, {\"name\": \"pod-b\"}]"),
+                     "ok.json"));
+  msg = error_of(with("\"backends\": [{\"name\": \"pod-a\"}]",
+                      "\"backends\": [{\"name\": \"pod-a\"}, {\"name\": \"pod-b\", \"port\": 1, "
+                      "\"port\": 2}]"));
+  EXPECT_NE(msg.find("bad.json: /backends/1/port: each key once"), std::string::npos) << msg;
+}
+
+TEST(reader, names_with_control_characters_or_unbounded_values_are_refused) {
+  // A newline in the scenario's name could print a forged verdict line.
+  auto msg = error_of(with("\"name\": \"t\"", "\"name\": \"t\\nPASS all expectations held\""));
+  EXPECT_NE(msg.find("bad.json: /name: a name without control characters"), std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "the message itself stays on one line: " << msg;
+  msg = error_of(with("\"name\": \"pod-a\"", "\"name\": \"pod-\\u001b[2Ja\""));
+  EXPECT_NE(msg.find("/backends/0/name"), std::string::npos) << msg;
+  msg = error_of(with("\"name\": \"t\"", "\"name\": \"" + std::string(200, 'x') + "\""));
+  EXPECT_NE(msg.find("at most 128 bytes (it has 200)"), std::string::npos) << msg;
+  msg = error_of(with("\"proxy\"", "\"sysctls\": {\"node\": {\"net.core.somaxconn\": \"" +
+                                       std::string(100000, '1') + "\"}}, \"proxy\""));
+  EXPECT_NE(msg.find("/sysctls/node/net.core.somaxconn: a value of at most 256 bytes"),
+            std::string::npos)
+      << msg;
+  EXPECT_LT(msg.size(), 400u) << "the value is not echoed";
+  msg = error_of(with("\"proxy\"", "\"sysctls\": {\"node\": {\"net.core.somaxconn\\nx\": 1}}, "
+                                   "\"proxy\""));
+  EXPECT_NE(msg.find("a per-network-namespace sysctl key"), std::string::npos) << msg;
+}
+
+TEST(reader, a_negative_seed_is_shown_in_the_error) {
+  auto msg = error_of(with("\"duration_ms\": 1000", "\"duration_ms\": 1000, \"seed\": -1"));
+  EXPECT_NE(msg.find("/seed: expected a non-negative integer, got -1"), std::string::npos) << msg;
+}
+
+TEST(reader, the_labs_limits_are_checked_in_the_reader_at_their_path) {
+  std::string backends;
+  for (size_t i = 0; i <= limits::max_backends; ++i)
+    backends += (i ? ", " : "") + std::string("{\"name\": \"pod-") + std::to_string(i) + "\"}";
+  auto msg = error_of(with("\"backends\": [{\"name\": \"pod-a\"}]",
+                           "\"backends\": [" + backends + ", {\"name\": \"pod-a\"}]"));
+  EXPECT_NE(msg.find("bad.json: /backends: at most 480 backends"), std::string::npos) << msg;
+  const std::string load =
+      R"({"name": "load", "target_service": "default/web:http", "rate_per_s": 10})";
+  const std::string checkers = R"({"name": "hc-N", "target_service": "default/web:http", )"
+                               R"("arrival": "heartbeat", "checkers": 200})";
+  std::string groups = checkers + ", " + checkers + ", " + load;
+  groups.replace(groups.find("hc-N"), 4, "hc-1");
+  groups.replace(groups.find("hc-N"), 4, "hc-2");
+  msg = error_of(with(load, groups));
+  EXPECT_NE(msg.find("bad.json: /clients: at most 245 client addresses (one per group, one per "
+                     "heartbeat checker); these groups need 401"),
+            std::string::npos)
+      << msg;
+  msg = error_of(with("\"node_port\": 30080", "\"node_port\": 30080, \"cluster_ip\": \"10.96.0\""));
+  EXPECT_NE(msg.find("bad.json: /services/0/cluster_ip: an IPv4 address"), std::string::npos)
+      << msg;
+  msg = error_of(with("\"name\": \"default/web:http\"", "\"name\": \"default/web http\""));
+  EXPECT_NE(msg.find("bad.json: /services/0/name: a service name"), std::string::npos) << msg;
+}
+
+TEST(printable, escapes_control_bytes_and_bounds_length) {
+  EXPECT_EQ(printable("a\nb\tc\x1b"), "a\\nb\\tc\\x1b");
+  EXPECT_EQ(printable("a\nb", 100, true), "a\nb");
+  EXPECT_EQ(printable(std::string(10, 'x'), 4), "xxxx... (10 bytes in all)");
 }
 
 TEST(reader, every_shipped_scenario_parses) {
