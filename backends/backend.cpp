@@ -265,7 +265,8 @@ net::awaitable<void> serve_http(std::shared_ptr<backend_impl> self, std::shared_
       static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await write_all(b, *c, net::buffer(go_on.data(), go_on.size()))) break;
     }
-    // Bodies are counted and dropped, never stored: they may be large (FACTS: 100 KB).
+    // Bodies are counted and dropped, never stored: they may be large (docs/incident.md: up to 100
+    // KB).
     size_t in_buffer = static_cast<size_t>(std::min<uint64_t>(body_left, end - begin));
     begin += in_buffer;
     body_left -= in_buffer;

@@ -103,7 +103,8 @@ socket_farm socket_farm::build(const farm_spec& spec) {
   farm.spec_ = spec;
   farm.ns_ = lab::netns::create("census-farm", spec.tcp_hash_entries);
 
-  // Every listener must hold its share of children: capacity is backlog + 1 (kernel.md 1).
+  // Every listener must hold its share of children: capacity is backlog + 1
+  // (docs/reference/kernel.md 1).
   const std::size_t per_listener = (spec.pairs + spec.listeners - 1) / spec.listeners;
   const int backlog = static_cast<int>(std::max<std::size_t>(per_listener, 128));
   lab::write_sysctl(farm.ns_, "net.core.somaxconn", std::to_string(std::max(backlog, 4096)));

@@ -19,7 +19,7 @@ request_kind parse_request_kind(std::string_view text, const std::string& where)
 /// The requests of one client group: any size in [min, max] as at most two views of buffers
 /// shared by every connection. HTTP requests up to `max_get_bytes` are a GET padded with an
 /// `X-Pad` header (or a longer path when only a few bytes are missing); larger ones are a POST
-/// whose body makes up the size, like the large request bodies of FACTS.md.
+/// whose body makes up the size, like the large request bodies of docs/incident.md.
 class request_source {
 public:
   /// Every HTTP request starts with this (the GET form); `Connection: close` as wrk -H sends it.

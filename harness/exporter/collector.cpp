@@ -24,7 +24,7 @@ std::string read_comm(pid_t pid) {
   return comm;
 }
 
-// States whose un-accepted children sit in an accept queue (kernel.md section 3).
+// States whose un-accepted children sit in an accept queue (docs/reference/kernel.md section 3).
 constexpr std::array queued_states{obs::tcp_state::established, obs::tcp_state::close_wait};
 
 } // namespace

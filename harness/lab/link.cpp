@@ -360,14 +360,6 @@ void create_veth(const netns& ns, const std::string& name, const netns& peer_ns,
   rtnl_socket(ns).create_veth(name, peer_ns, peer_name);
 }
 
-void create_bridge(const netns& ns, const std::string& name) {
-  rtnl_socket(ns).create_bridge(name);
-}
-
-void set_master(const netns& ns, const std::string& link, const std::string& bridge) {
-  rtnl_socket(ns).set_master(link, bridge);
-}
-
 void set_link_up(const netns& ns, const std::string& link, bool up) {
   rtnl_socket(ns).set_link_up(link, up);
 }

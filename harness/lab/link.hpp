@@ -34,9 +34,6 @@ public:
   rtnl_socket& operator=(const rtnl_socket&) = delete;
   ~rtnl_socket();
 
-  /// The namespace's report name, used in error messages.
-  const std::string& ns_name() const noexcept { return ns_name_; }
-
   /// Creates a veth pair: `name` in this namespace, `peer_name` directly in `peer_ns` (so no end
   /// ever exists anywhere else). Empty MACs let the kernel pick random ones. One queue each way,
   /// asked for explicitly: the kernel's default (one per CPU, then shrunk) costs an RCU grace
@@ -88,10 +85,6 @@ private:
 /// Creates a veth pair, `name` in `ns` and `peer_name` in `peer_ns`.
 void create_veth(const netns& ns, const std::string& name, const netns& peer_ns,
                  const std::string& peer_name);
-/// Creates a bridge named `name` in `ns`.
-void create_bridge(const netns& ns, const std::string& name);
-/// Makes `link` a port of `bridge` in `ns`.
-void set_master(const netns& ns, const std::string& link, const std::string& bridge);
 /// Sets `link` in `ns` up or down.
 void set_link_up(const netns& ns, const std::string& link, bool up = true);
 /// Adds an IPv4 address (CIDR) to `link` in `ns`.

@@ -1,5 +1,6 @@
 #pragma once
-// Per-namespace sysctls (the net.* keys are per network namespace; see kernel.md section 6).
+// Per-namespace sysctls (the net.* keys are per network namespace; see docs/reference/kernel.md
+// section 6).
 #include <map>
 #include <optional>
 #include <string>

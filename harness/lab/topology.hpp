@@ -65,8 +65,6 @@ public:
   const netns& pod(size_t i) const;
   /// Number of pod namespaces.
   size_t pod_count() const noexcept { return pods_.size(); }
-  /// Number of client addresses.
-  size_t client_address_count() const noexcept { return client_addresses_; }
 
   /// The node's address on the clients' network, "198.51.100.1".
   std::string node_address() const { return "198.51.100.1"; }

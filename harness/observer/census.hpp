@@ -1,8 +1,8 @@
 #pragma once
 // The socket census of one namespace: every TCP socket, per-state totals, and per listener its
 // accept queue and the children on its address:port, un-accepted (still in the accept queue)
-// apart from owned ones. The rule for "un-accepted" is kernel.md section 3: state ESTAB or
-// CLOSE-WAIT, inode 0, on a listener's local address:port.
+// apart from owned ones. The rule for "un-accepted" is docs/reference/kernel.md section 3: state
+// ESTAB or CLOSE-WAIT, inode 0, on a listener's local address:port.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -39,7 +39,7 @@ struct listener_summary {
   std::uint32_t uid = 0;
   std::uint32_t accept_queue = 0; ///< Recv-Q of the LISTEN socket: children waiting for accept()
   std::uint32_t backlog = 0;      ///< Send-Q of the LISTEN socket: min(listen() backlog, somaxconn)
-  bool full = false;              ///< accept_queue > backlog: it holds backlog + 1 (kernel.md 1)
+  bool full = false; ///< accept_queue > backlog: it holds backlog + 1 (docs/reference/kernel.md 1)
 
   state_counts children; ///< every non-LISTEN socket on this listener's address:port, by state
   std::uint32_t unaccepted_established = 0; ///< ESTAB, inode 0: in the queue, peer still open

@@ -15,7 +15,7 @@
 
 namespace backlog_lab::observer {
 
-/// The counters a sampler records unless told otherwise (kernel.md section 4).
+/// The counters a sampler records unless told otherwise (docs/reference/kernel.md section 4).
 std::vector<std::string> default_sampled_counters();
 
 /// One namespace a sampler watches.

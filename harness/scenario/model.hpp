@@ -47,9 +47,10 @@ struct service_spec {
 /// The kube-proxy simulator (proxy_sim/).
 struct proxy_spec {
   std::string mode = "iptables"; ///< "iptables", "userspace" or "exec" (the user's own proxy)
-  std::string preset = "1.5";    ///< "1.5", "1.6.5", "1.24": behaviour by version (kube-proxy.md)
-  int backlog = -1;              ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
-  uint32_t sync_delay_ms = 0;    ///< iptables: delay between an endpoint change and the rules
+  std::string preset =
+      "1.5";        ///< "1.5", "1.6.5", "1.24": behaviour by version (docs/reference/kube-proxy.md)
+  int backlog = -1; ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
+  uint32_t sync_delay_ms = 0; ///< iptables: delay between an endpoint change and the rules
   std::vector<uint32_t> dial_timeouts_ms = {250, 500, 1000, 2000}; ///< userspace: per try
   bool half_close = false;               ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
   std::string session_affinity = "None"; ///< "None" or "ClientIP"

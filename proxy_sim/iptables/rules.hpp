@@ -30,7 +30,7 @@ std::string endpoint_string(const tcp::endpoint& endpoint);
 /// The `--probability` text of balancing rule `i` (0-based) of `n`: `%0.5f` of 1/(n-i).
 std::string probability_text(std::size_t i, std::size_t n);
 
-/// Which kube-proxy release's behaviour to reproduce (kube-proxy.md section 4).
+/// Which kube-proxy release's behaviour to reproduce (docs/reference/kube-proxy.md section 4).
 enum class preset {
   v1_5,   ///< no NodePort REJECT: traffic of a service without endpoints reaches the held port
   v1_6_5, ///< REJECT in filter KUBE-SERVICES, jumped from INPUT and OUTPUT

@@ -42,7 +42,7 @@ REPORTED = [  # (node_port, service, Recv-Q on the node)
     (32348, "backend/llspay-prod-outerhttp:tcp", 36),
     (30140, "frontend/lms-prod-lb:http", 15),
     (32381, "backend/godsaid-prod-lb:http", 129),
-    (30225, "backend/lms-prod-legacy:http", 50),  # the port that vanished later; 50 from FACTS
+    (30225, "backend/lms-prod-legacy:http", 50),  # the port that vanished later; 50 from docs/incident.md
 ]
 QUIET = 57 - len(REPORTED)
 

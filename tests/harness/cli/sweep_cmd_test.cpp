@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "harness/cli/app.hpp"
-#include "tests/harness/cli/cli_runner.hpp"
 #include "harness/lab/process.hpp"
+#include "tests/harness/cli/cli_runner.hpp"
 #include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
@@ -29,7 +29,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
 
 fs::path test_dir() {
   // ctest runs every test case as a process of its own, in parallel: one directory each.
@@ -264,8 +263,9 @@ TEST(sweep_cmd, tuning_accept_queue_abort_on_overflow_resets_at_the_ack_not_at_t
   auto metric = [&](int cell, const std::string& name) {
     return j["cells"][cell]["metrics"][name]["mean"].get<double>();
   };
-  // kernel.md 4: only a final ACK to a full queue is reset (EmbryonicRsts); SYNs to a full queue
-  // are dropped either way: they still overflow, are retransmitted, and are never refused.
+  // docs/reference/kernel.md 4: only a final ACK to a full queue is reset (EmbryonicRsts); SYNs to
+  // a full queue are dropped either way: they still overflow, are retransmitted, and are never
+  // refused.
   EXPECT_EQ(metric(0, "counter.node.TcpExtEmbryonicRsts"), 0);
   EXPECT_GT(metric(1, "counter.node.TcpExtEmbryonicRsts"), 0);
   for (int cell : {0, 1}) {

@@ -49,7 +49,7 @@ TEST(request_source, http_requests_have_exactly_the_chosen_size) {
     ASSERT_EQ(text.size(), size);
     ASSERT_TRUE(is_one_http_request(text)) << size;
   }
-  // Around powers of ten of the body length, and FACTS.md's large bodies.
+  // Around powers of ten of the body length, and the large bodies of docs/incident.md.
   for (std::uint32_t size : {9'999u, 10'000u, 10'001u, 10'115u, 10'116u, 10'117u, 31'372u, 100'119u,
                              100'120u, 100'121u, 103'876u, 200'000u}) {
     auto text = request_text(source, size);
@@ -138,7 +138,8 @@ TEST(http_response_parser, interim_no_body_and_until_eof) {
 }
 
 TEST(http_response_parser, malformed_input) {
-  // The HTTP/2 SETTINGS frame a gRPC backend sends first (FACTS.md) is not an HTTP/1 response.
+  // The HTTP/2 SETTINGS frame a gRPC backend sends first (docs/incident.md) is not an HTTP/1
+  // response.
   const char frame[] = {0, 0, 0x18, 4, 0, 0, 0, 0, 0};
   http_response_parser p;
   EXPECT_EQ(p.feed(frame, sizeof frame), result::malformed);

@@ -14,7 +14,7 @@
 namespace backlog_lab::clients::testing {
 namespace {
 
-// The HTTP/2 SETTINGS frame a gRPC backend sends first (FACTS.md, port 31425).
+// The HTTP/2 SETTINGS frame a gRPC backend sends first (docs/incident.md, port 31425).
 const std::string& settings_frame() {
   static const std::string frame = [] {
     const std::string hex = "000018040000000000000400400000000500400000000600002000fe03000000010000"

@@ -16,7 +16,7 @@ enum class server_mode {
   answer,       ///< read one HTTP request, answer 200 with a 5-byte body, close (FIN)
   fin,          ///< read one HTTP request, close without answering (FIN)
   rst,          ///< wait for the request, close with SO_LINGER 0 (RST) without reading it
-  send_preface, ///< send the 63-byte HTTP/2 SETTINGS frame of FACTS.md, then wait for EOF
+  send_preface, ///< send the 63-byte HTTP/2 SETTINGS frame of docs/incident.md, then wait for EOF
   accept_only,  ///< accept and keep, reading nothing (records the peer)
 };
 

@@ -66,7 +66,7 @@ TEST(Collector, ListenerFiguresMatchSsAndPromtoolAcceptsThem) {
       cw_bytes += s.recv_q;
     }
   }
-  ASSERT_EQ(recv_q, 3u) << "backlog 2 holds 3 when full (kernel.md 1)";
+  ASSERT_EQ(recv_q, 3u) << "backlog 2 holds 3 when full (docs/reference/kernel.md 1)";
   const std::string inode = std::to_string(lab.ns.inode());
   const std::vector<std::string> at{"netns=\"" + inode + "\"", "port=\"8080\""};
   EXPECT_EQ(metric_value(text, "backlog_lab_listener_accept_queue", at), recv_q);

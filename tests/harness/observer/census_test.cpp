@@ -185,7 +185,7 @@ std::pair<std::string, std::string> split_endpoint(const std::string& e) {
 // What a listener's summary must be, derived from ss's lines alone: children are the non-LISTEN
 // lines on the listener's port whose address is the listener's, or any address of the same
 // family for a wildcard listener ("0.0.0.0" for IPv4, "*" or "[::]" for IPv6) that no specific
-// listener claims; un-accepted = ino 0 in ESTAB or CLOSE-WAIT (kernel.md section 3).
+// listener claims; un-accepted = ino 0 in ESTAB or CLOSE-WAIT (docs/reference/kernel.md section 3).
 struct expected_listener {
   std::map<std::string, std::uint32_t> children;
   std::uint32_t est = 0, cw = 0, owned = 0, kernel_only = 0;
@@ -380,7 +380,7 @@ TEST_F(census_lab, every_number_matches_ss) {
     for (const auto& p : l.peers)
       peers[p.address.to_string()] = {p.count, p.bytes};
     EXPECT_EQ(peers, e.peers);
-    // The queue holds exactly the un-accepted children (kernel.md section 3).
+    // The queue holds exactly the un-accepted children (docs/reference/kernel.md section 3).
     EXPECT_EQ(l.accept_queue, l.unaccepted());
   }
 
