@@ -29,6 +29,8 @@ struct proxier_stats {
   uint64_t bytes_to_backend = 0;
   uint64_t bytes_to_client = 0;
   uint64_t rule_syncs = 0; ///< iptables: times the rules were rewritten
+  /// iptables: the wall time of each sync's iptables-restore in ms, the first one the install.
+  std::vector<double> rule_sync_ms;
 };
 
 /// A running kube-proxy simulator in the node's namespace.
@@ -49,10 +51,9 @@ public:
 };
 
 /// Builds the proxier for `spec.mode` ("userspace" or "iptables") in namespace `node`.
-/// `node_address` is the node's IPv4 address clients connect to; `seed` drives random choices.
+/// `seed` drives random choices (the userspace proxier's endpoint order).
 std::unique_ptr<proxier> make_proxier(net::io_context& io, const lab::netns& node,
                                       const scenario::proxy_spec& spec,
-                                      std::vector<service_endpoints> services,
-                                      const std::string& node_address, uint64_t seed);
+                                      std::vector<service_endpoints> services, uint64_t seed);
 
 } // namespace backlog_lab::proxy_sim

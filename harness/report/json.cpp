@@ -39,6 +39,10 @@ json to_json(const runner::run_result& r) {
   j["kernel"] = r.kernel;
   j["setup_ms"] = r.setup_ms;
   j["run_ms"] = r.run_ms;
+  json wall = json::array();
+  for (const auto& p : r.wall)
+    wall.push_back({{"phase", p.name}, {"ms", p.ms}});
+  j["wall"] = wall;
   j["interrupted"] = r.interrupted;
   j["passed"] = r.passed();
   json events = json::array();
@@ -97,12 +101,9 @@ json to_json(const runner::run_result& r) {
   j["clients"] = clients;
   json backends = json::object();
   for (const auto& [name, b] : r.backends)
-    backends[name] = {{"accepted", b.accepted},
-                      {"requests_served", b.requests_served},
-                      {"bytes_in", b.bytes_in},
-                      {"bytes_out", b.bytes_out},
-                      {"resets_sent", b.resets_sent},
-                      {"session_failures", b.session_failures}};
+    backends[name] = {{"accepted", b.accepted},       {"requests_served", b.requests_served},
+                      {"bytes_in", b.bytes_in},       {"bytes_out", b.bytes_out},
+                      {"resets_sent", b.resets_sent}, {"session_failures", b.session_failures}};
   j["backends"] = backends;
   json programs = json::object();
   for (const auto& [name, p] : r.programs)
@@ -115,10 +116,13 @@ json to_json(const runner::run_result& r) {
                       {"stderr_tail", p.stderr_tail}};
   j["programs"] = programs;
   if (r.proxy)
-    j["proxy"] = {
-        {"accepted", r.proxy->accepted},           {"dial_attempts", r.proxy->dial_attempts},
-        {"dial_failures", r.proxy->dial_failures}, {"dial_gave_up", r.proxy->dial_gave_up},
-        {"rule_syncs", r.proxy->rule_syncs},       {"rules", r.rules_listing}};
+    j["proxy"] = {{"accepted", r.proxy->accepted},
+                  {"dial_attempts", r.proxy->dial_attempts},
+                  {"dial_failures", r.proxy->dial_failures},
+                  {"dial_gave_up", r.proxy->dial_gave_up},
+                  {"rule_syncs", r.proxy->rule_syncs},
+                  {"rule_sync_ms", r.proxy->rule_sync_ms},
+                  {"rules", r.rules_listing}};
   j["metrics"] = r.metrics;
   json expectations = json::array();
   for (const auto& e : r.expectations) {

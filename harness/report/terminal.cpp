@@ -14,9 +14,12 @@ std::string fixed(double v, int digits = 0) {
   return s.str();
 }
 
-std::string ms_text(std::chrono::nanoseconds ns) {
-  double ms = std::chrono::duration<double, std::milli>(ns).count();
+std::string ms_text(double ms) {
   return ms >= 1000 ? fixed(ms / 1000, 2) + "s" : fixed(ms, ms < 10 ? 1 : 0) + "ms";
+}
+
+std::string ms_text(std::chrono::nanoseconds ns) {
+  return ms_text(std::chrono::duration<double, std::milli>(ns).count());
 }
 
 std::string number(double v) {
@@ -144,6 +147,22 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
     out << "kernel " << r.kernel << ", seed " << r.seed << ", lab built in " << fixed(r.setup_ms)
         << " ms, ran " << fixed(r.run_ms / 1000, 1) << " s"
         << (r.interrupted ? ", INTERRUPTED" : "") << "\n";
+    if (!r.wall.empty()) {
+      // Which phases bound the run (issue: time to verdict): the timeline is the scenario's own.
+      double total = 0;
+      for (const auto& p : r.wall)
+        total += p.ms;
+      out << "wall time " << ms_text(total) << ":";
+      for (const auto& p : r.wall)
+        out << " " << p.name << " " << ms_text(p.ms);
+      if (r.proxy && !r.proxy->rule_sync_ms.empty()) {
+        out << " (iptables-restore";
+        for (double ms : r.proxy->rule_sync_ms)
+          out << " " << ms_text(ms);
+        out << ")";
+      }
+      out << "\n";
+    }
     if (!r.events.empty()) {
       out << "\nTimeline\n";
       for (const auto& e : r.events)

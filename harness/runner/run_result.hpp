@@ -62,13 +62,21 @@ struct program_record {
   std::map<std::string, double> metrics; ///< from its metrics_command, by KEY
 };
 
+/// Where part of a run's wall time went (docs/report-json.md, "wall").
+struct wall_phase {
+  std::string
+      name; ///< lab, backends, proxy, observer, clients, timeline, drain, final_census, teardown
+  double ms = 0;
+};
+
 /// The result of one run.
 struct run_result {
   scenario::scenario scenario;
   std::uint64_t seed = 0;
-  std::string kernel;  ///< uname -r
-  double setup_ms = 0; ///< building the lab and starting the actors
-  double run_ms = 0;   ///< from the start of the timeline to the final census
+  std::string kernel;           ///< uname -r
+  double setup_ms = 0;          ///< building the lab and starting the actors
+  double run_ms = 0;            ///< from the start of the timeline to the final census
+  std::vector<wall_phase> wall; ///< the whole run's wall time by phase, in the order they ran
   bool interrupted = false;
   std::vector<event_record> events;
   /// Final census per role: "clients", "node", and one per backend name (pods).

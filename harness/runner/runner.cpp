@@ -77,13 +77,16 @@ public:
 
   run_result execute() {
     auto setup_start = clock::now();
+    phase_start_ = setup_start;
     build_lab();
+    end_phase("lab");
     start_actors();
     result_.setup_ms = ms_between(setup_start, clock::now());
     log("lab ready in " + std::to_string(static_cast<int>(result_.setup_ms)) + " ms; running " +
         std::to_string(s_.duration_ms) + " ms");
     play();
     teardown();
+    end_phase("teardown");
     result_.metrics = collect_metrics(result_);
     result_.expectations = expect::evaluate(s_.expectations, result_.metrics);
     return std::move(result_);
@@ -94,6 +97,12 @@ private:
     return std::chrono::duration<double, std::milli>(b - a).count();
   }
   double now_ms() const { return ms_between(run_start_, clock::now()); }
+  // Phases follow each other: each runs from the end of the one before.
+  void end_phase(const char* name) {
+    auto now = clock::now();
+    result_.wall.push_back({name, ms_between(phase_start_, now)});
+    phase_start_ = now;
+  }
   void log(const std::string& line) const {
     if (options_.log) options_.log(line);
   }
@@ -175,6 +184,7 @@ private:
       backends_[i].emplace(io_, topology_.pod(i), spec);
       backends_[i]->start();
     }
+    end_phase("backends");
     if (s_.proxy && s_.proxy->mode == "exec") {
       std::vector<uint16_t> ports;
       for (const auto& svc : s_.services) {
@@ -198,9 +208,10 @@ private:
         if (!svc.endpoints.empty()) result_.endpoint_intervals[svc.name].push_back({0, -1});
       }
       proxier_ = proxy_sim::make_proxier(io_, topology_.node(), *s_.proxy, std::move(services),
-                                         topology_.node_address(), result_.seed);
+                                         result_.seed);
       proxier_->start();
     }
+    end_phase("proxy");
     // The sampler watches the node, and the pods too when there are few of them.
     std::vector<observer::sampler_target> targets{{"node", &topology_.node()}};
     if (topology_.pod_count() <= 16)
@@ -219,6 +230,7 @@ private:
     pods_before_.resize(pod_counters_.size());
     for (size_t i = 0; i < pod_counters_.size(); ++i)
       pod_counters_[i].read(pods_before_[i]);
+    end_phase("observer");
 
     for (size_t g = 0; g < s_.clients.size(); ++g) {
       const auto& spec = s_.clients[g];
@@ -243,7 +255,8 @@ private:
       result_.client_addresses[spec.name] = {address};
     }
 
-    run_start_ = clock::now();
+    end_phase("clients"); // the exec clients; built-in groups start with the timeline
+    run_start_ = phase_start_;
     std::set<std::string> started_by_event;
     for (const auto& e : s_.timeline)
       if (e.action == "start-clients") started_by_event.insert(e.target);
@@ -443,6 +456,7 @@ private:
   // Clients stop opening connections; those in flight get drain_ms to end on their own.
   void begin_end() {
     ending_ = true;
+    end_phase("timeline");
     for (auto& g : groups_)
       g.stop();
     drain_deadline_ = clock::now() + std::chrono::milliseconds(s_.drain_ms);
@@ -485,6 +499,7 @@ private:
   void finish() {
     if (finished_) return;
     finished_ = true;
+    end_phase(ending_ ? "drain" : "timeline"); // interrupted or hung: no drain
     double at = now_ms();
     result_.run_ms = at;
     sampler_->sample_now();
@@ -537,6 +552,7 @@ private:
     if (stop_timer_) stop_timer_->cancel();
     if (end_timer_) end_timer_->cancel();
     io_.stop();
+    end_phase("final_census");
   }
 
   void teardown() {
@@ -547,7 +563,7 @@ private:
     if (proxier_) proxier_->stop();
     proxier_.reset();
     backends_.clear();
-    // The topology goes with this object: namespaces, links and rules with it.
+    topology_ = lab::topology{}; // namespaces, links and rules go now, timed as teardown
   }
 
   const scenario::scenario& s_;
@@ -571,6 +587,7 @@ private:
   std::optional<net::steady_timer> stop_timer_;
   std::optional<net::steady_timer> end_timer_;
   clock::time_point run_start_;
+  clock::time_point phase_start_;
   clock::time_point drain_deadline_;
   bool ending_ = false;
   bool finished_ = false;

@@ -73,7 +73,8 @@ public:
     if (stopped_) return;
     stopped_ = true;
     sync_timer_.cancel();
-    // Closing a listener resets every connection still in its accept queue (kernel.md 3).
+    // Closing a listener resets every connection still in its accept queue
+    // (docs/reference/kernel.md 3).
     for (auto& socket : held_) {
       boost::system::error_code ignored;
       socket.close(ignored);
@@ -112,7 +113,7 @@ private:
   }
 
   // Endpoint changes wait for the sync delay; changes arriving meanwhile ride on the same sync.
-  // Until it runs, the old rules stay in force (kube-proxy.md section 5).
+  // Until it runs, the old rules stay in force (docs/reference/kube-proxy.md section 5).
   void schedule_sync() {
     if (!started_ || stopped_ || sync_pending_) return;
     sync_pending_ = true;
@@ -128,7 +129,11 @@ private:
   // A full rewrite of every chain of ours, like syncProxyRules().
   void sync_rules() {
     auto plan = iptables::render_sync(services_, options_, installed_.nat_chains, !linked_);
+    auto begin = std::chrono::steady_clock::now();
     apply(plan.text, "sync");
+    stats_.rule_sync_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
+            .count());
     linked_ = true;
     installed_ = std::move(plan);
     ++stats_.rule_syncs;

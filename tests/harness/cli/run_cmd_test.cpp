@@ -11,7 +11,6 @@
 namespace backlog_lab::cli {
 namespace {
 
-
 std::string write_file(const std::string& name, const std::string& text) {
   std::string path = ::testing::TempDir() + "/" + name;
   std::ofstream(path) << text;
@@ -80,6 +79,13 @@ TEST(cli, verdict_is_the_exit_code_and_reports_are_written) {
   EXPECT_EQ(report["seed"], 42);
   EXPECT_EQ(report["passed"], true);
   EXPECT_GT(report["metrics"]["clients.c.answered"].get<double>(), 5);
+  // Where the wall time went, in --json and in the terminal report.
+  ASSERT_EQ(report["wall"].size(), 9u) << report["wall"];
+  EXPECT_EQ(report["wall"][0]["phase"], "lab");
+  EXPECT_EQ(report["wall"][5]["phase"], "timeline");
+  EXPECT_GE(report["wall"][5]["ms"].get<double>(), report["scenario"]["duration_ms"].get<double>());
+  EXPECT_NE(pass.out.find("wall time "), std::string::npos) << pass.out;
+  EXPECT_NE(pass.out.find(" timeline "), std::string::npos) << pass.out;
   EXPECT_NE(read_file(junit_path).find("<testcase classname=\"tiny\""), std::string::npos);
 
   auto fail =

@@ -1,5 +1,6 @@
 // The shipped scenarios, run for real: what each one claims is what the kernel shows.
 #include <atomic>
+#include <chrono>
 #include <gtest/gtest.h>
 #include <thread>
 
@@ -34,9 +35,29 @@ const expect::expectation_result* find_expectation(const run_result& r, const st
 
 TEST(runner, incident_default_scenario_reproduces_the_node) {
   BACKLOG_LAB_REQUIRE_LAB();
+  auto begin = std::chrono::steady_clock::now();
   run_result r = run_scenario(scenario::load_scenario(scenario::default_scenario), {.seed = 7});
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
   EXPECT_TRUE(r.passed()) << failures(r);
   EXPECT_EQ(r.seed, 7u);
+  // The wall time by phase: every phase once, in order; together no more than the whole call,
+  // the timeline at least the scenario's duration; one iptables-restore time per sync.
+  std::vector<std::string> phases;
+  double sum = 0;
+  for (const auto& p : r.wall) {
+    phases.push_back(p.name);
+    EXPECT_GE(p.ms, 0) << p.name;
+    sum += p.ms;
+  }
+  EXPECT_EQ(phases, (std::vector<std::string>{"lab", "backends", "proxy", "observer", "clients",
+                                              "timeline", "drain", "final_census", "teardown"}));
+  EXPECT_LE(sum, elapsed_ms);
+  ASSERT_EQ(r.wall.size(), 9u);
+  EXPECT_GE(r.wall[5].ms, r.scenario.duration_ms);
+  ASSERT_TRUE(r.proxy);
+  EXPECT_EQ(r.proxy->rule_sync_ms.size(), r.proxy->rule_syncs);
+  EXPECT_GE(r.proxy->rule_syncs, 2u); // the install and the scenario's set-endpoints
   EXPECT_EQ(metric(r, "listener.node.30720.accept_queue"), 129);
   EXPECT_EQ(metric(r, "listener.node.30720.backlog"), 128);
   EXPECT_EQ(metric(r, "listener.node.30720.close_wait_unaccepted"), 129);

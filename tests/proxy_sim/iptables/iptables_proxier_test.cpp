@@ -1,5 +1,5 @@
 // The iptables proxier on a real kernel: rules checked against `iptables -S`, traffic through
-// three namespaces (client -> node -> pod) as in kernel.md section 7.
+// three namespaces (client -> node -> pod) as in docs/reference/kernel.md section 7.
 #include <poll.h>
 
 #include <gtest/gtest.h>
@@ -258,7 +258,7 @@ TEST(iptables_proxier, v1_5_without_endpoints_queues_connections_in_the_held_soc
   ASSERT_EQ(children.size(), 3u);
   for (const auto& c : children) {
     EXPECT_EQ(c.recv_q, 31u); // 30 request bytes + the FIN
-    EXPECT_EQ(c.inode, 0u);    // never accepted
+    EXPECT_EQ(c.inode, 0u);   // never accepted
     EXPECT_EQ(c.local, "[::ffff:198.51.100.1]:30720");
   }
   auto held = lab.listener();
@@ -400,7 +400,7 @@ TEST(iptables_proxier, bad_preset_is_input_error) {
   net::io_context io{1};
   try {
     // Through the mode dispatch, as the runner builds it.
-    make_proxier(io, node, spec_for("1.7"), one_service({}), "198.51.100.1", 1);
+    make_proxier(io, node, spec_for("1.7"), one_service({}), 1);
     FAIL() << "expected input_error";
   } catch (const input_error& e) {
     EXPECT_EQ(e.where(), "/proxy/preset");

@@ -712,7 +712,7 @@ TEST_F(proxier_lab, bad_input_is_an_input_error_naming_the_field) {
 }
 
 TEST_F(proxier_lab, make_proxier_builds_userspace_mode) {
-  auto p = make_proxier(io, ns, userspace_spec(), {service({})}, "198.51.100.1", 1);
+  auto p = make_proxier(io, ns, userspace_spec(), {service({})}, 1);
   EXPECT_NE(dynamic_cast<userspace_proxier*>(p.get()), nullptr);
   EXPECT_EQ(p->rules_listing(), "");
 }
