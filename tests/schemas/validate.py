@@ -124,9 +124,26 @@ def self_check(binary, v):
         return missed
 
 
+def output_schemas_agree():
+    """run.schema.json's census is a copy of observe.schema.json's (each file stands alone for
+    editors and tools): the copies must not drift apart."""
+    problems = []
+    for name in ("observe", "run", "sweep"):
+        validator(name + ".schema.json")  # each is a valid draft 7 schema
+    with open(os.path.join(DOCS, "observe.schema.json")) as f:
+        observe = json.load(f)["definitions"]
+    with open(os.path.join(DOCS, "run.schema.json")) as f:
+        run_defs = json.load(f)["definitions"]
+    for d in ("census", "listener", "socket", "state_counts", "counters"):
+        if observe[d] != run_defs.get(d):
+            problems.append(f"run.schema.json: definitions/{d} differs from observe.schema.json's")
+    return problems
+
+
 def examples(binary):
     v = validator("scenario.schema.json")
     problems, counts = check_examples(binary, v, EXAMPLES, os.path.join(REPO, "scenarios"))
+    problems += output_schemas_agree()
     for p in problems:
         print("DISAGREE", p)
     print(f"examples: {counts['valid']} valid, {counts['invalid']} invalid, "
