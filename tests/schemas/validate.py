@@ -13,6 +13,7 @@ is missing, or `outputs` is not run as root.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -183,10 +184,15 @@ def outputs(binary):
         return SKIP
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        f = os.path.join(tmp, "run.json")
-        # A short shipped scenario with a proxy, services and a timeline: most keys appear.
-        run([binary, "run", "tuning-accept-queue", "-q", "--json", f])
-        ok &= validate_output("run --json tuning-accept-queue", "run.schema.json", f)
+        # A short shipped scenario with a proxy, services and a timeline: most keys appear; the
+        # haproxy one adds `programs` (an exec proxy), where haproxy and socat are installed.
+        shipped = ["tuning-accept-queue"]
+        if shutil.which("haproxy") and shutil.which("socat"):
+            shipped.append("haproxy-frozen-backend")
+        for name in shipped:
+            f = os.path.join(tmp, name + ".json")
+            run([binary, "run", name, "-q", "--json", f])
+            ok &= validate_output("run --json " + name, "run.schema.json", f)
         for name, args in (("observe --json", ["observe", "--json", "--counters"]),
                            ("observe --json --listeners", ["observe", "--json", "--listeners"]),
                            ("observe --demo --json", ["observe", "--demo", "--json"])):
