@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "harness/cli/check_cmd.hpp"
 #include "harness/cli/export_cmd.hpp"
 #include "harness/cli/run_cmd.hpp"
 #include "harness/cli/sweep_cmd.hpp"
@@ -28,6 +29,7 @@ int run_main(int argc, char** argv) {
   std::function<int()> action;
   setup_run(app, action);
   setup_sweep(app, action);
+  setup_check(app, action);
   setup_export(app, action);
 #ifdef BACKLOG_LAB_HAVE_OBSERVE
   setup_observe(app, action);
