@@ -45,6 +45,10 @@ REPORTED = [  # (node_port, service, Recv-Q on the node)
     (30225, "backend/lms-prod-legacy:http", 50),  # the port that vanished later; 50 from docs/incident.md
 ]
 QUIET = 57 - len(REPORTED)
+# The schedule, compressed (issue 13: a verdict in about 3 s): endpoints go at LOSE_MS and come
+# back at RESTORE_MS; the front proxies of full ports send FULL_RATE requests/s in between.
+LOSE_MS, SEND_FROM_MS, SEND_UNTIL_MS, RESTORE_MS, DURATION_MS = 100, 300, 1400, 1600, 2200
+FULL_RATE = 150
 
 
 def main():
@@ -59,16 +63,16 @@ def main():
                  "request_bytes": {"min": 430, "max": 1250}, "connect_timeout_ms": 1500,
                  "response_timeout_ms": 400}
         if queued == 0:
-            group.update({"rate_per_s": 5, "stop_ms": 5000})
+            group.update({"rate_per_s": 5, "stop_ms": DURATION_MS - 100})
         elif queued < 129:
             # Exactly `queued` requests while the Service has no endpoints: all of them stay.
-            group.update({"rate_per_s": 100, "start_ms": 1400, "max_connections": queued})
+            group.update({"rate_per_s": 200, "start_ms": SEND_FROM_MS, "max_connections": queued})
         else:
-            group.update({"rate_per_s": 90, "start_ms": 1400, "stop_ms": 3400})
+            group.update({"rate_per_s": FULL_RATE, "start_ms": SEND_FROM_MS, "stop_ms": SEND_UNTIL_MS})
         clients.append(group)
         if queued:
-            timeline.append({"at_ms": 1000, "action": "set-endpoints", "target": name, "endpoints": []})
-            timeline.append({"at_ms": 3600, "action": "set-endpoints", "target": name, "endpoints": [pod]})
+            timeline.append({"at_ms": LOSE_MS, "action": "set-endpoints", "target": name, "endpoints": []})
+            timeline.append({"at_ms": RESTORE_MS, "action": "set-endpoints", "target": name, "endpoints": [pod]})
     full = sum(1 for _, _, q in REPORTED if q == 129)
     partial = sum(q for _, _, q in REPORTED if 0 < q < 129)
     nonempty = sum(1 for _, _, q in REPORTED if q)
@@ -76,12 +80,12 @@ def main():
     scenario = {
         "name": "incident-2018-03-node",
         "description": (f"The whole 2018 node: kube-proxy 1.5 holds 57 NodePorts. {nonempty} Services lose "
-                        f"their endpoints for 2.6 s while front proxies send requests; {full} held listeners "
+                        f"their endpoints for {(RESTORE_MS - LOSE_MS) / 1000:g} s while front proxies send requests; {full} held listeners "
                         f"end full at Recv-Q 129 / Send-Q 128, the others at the report's values, "
                         f"{total} CLOSE_WAIT connections in all, each still in an accept queue (inode 0), "
                         "and the sum of the listener queues equals the number of un-accepted children."),
-        "duration_ms": 6000,
-        "drain_ms": 2500,
+        "duration_ms": DURATION_MS,
+        "drain_ms": 100,
         "sample_interval_ms": 200,
         "topology": {"kind": "nodeport"},
         "sysctls": {
