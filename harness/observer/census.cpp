@@ -90,6 +90,7 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
     sum.accept_queue = l.recv_q;
     sum.backlog = l.send_q;
     sum.full = l.recv_q > l.send_q;
+    sum.drops = l.drops;
   }
 
   if (!listen_sockets_.empty()) {
@@ -186,23 +187,34 @@ void census_reader::read(census& out, census_options options) {
   // A first census into an empty list: size it once instead of growing it by doubling, which
   // at 100,000 sockets copied ~20 MB and faulted in pages that were dropped again at once.
   if (into.capacity() == 0) into.reserve(sockets_in_use(ns_) * 9 / 8 + 64);
+  // Two requests in the kernel's own order (its dump walks the listening hash, then the
+  // established one): the listeners with INET_DIAG_SKMEMINFO for their drops, then every other
+  // state without extensions, so the many children keep the smallest messages. Neither walks
+  // the other's table (inet_diag_dump_icsk skips a table no requested state lives in).
+  auto append = [&into](const tcp_socket& s) { into.push_back(s); };
+  dump_filter listeners;
+  listeners.states = state_bit(tcp_state::listen);
+  listeners.meminfo = true;
+  diag_.dump(listeners, append);
+  dump_filter rest;
+  rest.states = all_states_mask & ~state_bit(tcp_state::listen);
   if (options.threads > 1) {
-    dump_split(into);
+    dump_split(into, rest);
     choose_split(into);
   } else {
-    diag_.dump([&into](const tcp_socket& s) { into.push_back(s); });
+    diag_.dump(rest, append);
   }
   if (options.summary_only) out.sockets.clear();
   builder_.summarize(into, out);
 }
 
-void census_reader::dump_split(std::vector<tcp_socket>& into) {
+void census_reader::dump_split(std::vector<tcp_socket>& into, const dump_filter& rest) {
   if (!second_) second_ = std::make_unique<sock_diag_reader>(&ns_);
   second_scratch_.clear();
   std::exception_ptr failed;
-  std::thread worker([this, &failed] {
+  std::thread worker([this, &failed, &rest] {
     try {
-      dump_filter upper;
+      dump_filter upper = rest;
       upper.min_local_port = split_port_;
       second_->dump(upper, [this](const tcp_socket& s) { second_scratch_.push_back(s); });
     } catch (...) {
@@ -210,7 +222,7 @@ void census_reader::dump_split(std::vector<tcp_socket>& into) {
     }
   });
   try {
-    dump_filter lower;
+    dump_filter lower = rest;
     lower.max_local_port = static_cast<std::uint16_t>(split_port_ - 1);
     diag_.dump(lower, [&into](const tcp_socket& s) { into.push_back(s); });
   } catch (...) {

@@ -40,6 +40,7 @@ struct listener_summary {
   std::uint32_t accept_queue = 0; ///< Recv-Q of the LISTEN socket: children waiting for accept()
   std::uint32_t backlog = 0;      ///< Send-Q of the LISTEN socket: min(listen() backlog, somaxconn)
   bool full = false;              ///< accept_queue > backlog: it holds backlog + 1 (kernel.md 1)
+  std::uint32_t drops = 0; ///< sk_drops: SYNs and ACKs this listener dropped since it was opened
 
   state_counts children; ///< every non-LISTEN socket on this listener's address:port, by state
   std::uint32_t unaccepted_established = 0; ///< ESTAB, inode 0: in the queue, peer still open
@@ -131,7 +132,7 @@ public:
   std::size_t for_each(socket_visitor visit) { return diag_.dump(visit); }
 
 private:
-  void dump_split(std::vector<tcp_socket>& into);
+  void dump_split(std::vector<tcp_socket>& into, const dump_filter& rest);
   void choose_split(std::span<const tcp_socket> sockets);
 
   sock_diag_reader diag_;
