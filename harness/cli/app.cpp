@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "harness/cli/doctor_cmd.hpp"
 #include "harness/cli/export_cmd.hpp"
 #include "harness/cli/run_cmd.hpp"
 #include "harness/cli/sweep_cmd.hpp"
@@ -29,6 +30,7 @@ int run_main(int argc, char** argv) {
   setup_run(app, action);
   setup_sweep(app, action);
   setup_export(app, action);
+  setup_doctor(app, action);
 #ifdef BACKLOG_LAB_HAVE_OBSERVE
   setup_observe(app, action);
 #endif

@@ -21,8 +21,9 @@ std::size_t census_builder::peer_key_hash::operator()(const peer_key& k) const n
   return static_cast<std::size_t>(h ^ (h >> 29));
 }
 
-void census_builder::add_unaccepted(listener_summary& sum, std::uint32_t owner,
-                                    const tcp_socket& s) {
+void census_builder::add_unaccepted(listener_summary& sum, std::uint32_t owner, const tcp_socket& s,
+                                    bool list) {
+  if (list) sum.unaccepted_sockets.push_back(s);
   queue_keys_.push_back(std::uint64_t{owner} << 40 |
                         std::uint64_t{static_cast<std::uint8_t>(s.state)} << 32 | s.recv_q);
   auto [it, added] = peer_index_.try_emplace(peer_key{owner, s.remote.address},
@@ -49,7 +50,8 @@ int census_builder::owner_of(const tcp_socket& s) const noexcept {
   return wildcard;
 }
 
-void census_builder::summarize(std::span<const tcp_socket> sockets, census& out) {
+void census_builder::summarize(std::span<const tcp_socket> sockets, census& out,
+                               bool list_unaccepted) {
   out.totals = {};
   out.socket_count = static_cast<std::uint32_t>(sockets.size());
   out.unaccepted_close_wait = 0;
@@ -78,11 +80,14 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
     listener_summary& sum = out.listeners[i];
     auto queued = std::move(sum.queued);
     auto peers = std::move(sum.peers);
+    auto unaccepted = std::move(sum.unaccepted_sockets);
     queued.clear();
     peers.clear();
+    unaccepted.clear();
     sum = listener_summary{};
     sum.queued = std::move(queued);
     sum.peers = std::move(peers);
+    sum.unaccepted_sockets = std::move(unaccepted);
     sum.local = l.local;
     sum.v6only = l.v6only;
     sum.inode = l.inode;
@@ -105,11 +110,11 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
       } else if (s.state == tcp_state::established) {
         ++sum.unaccepted_established;
         sum.unaccepted_established_bytes += s.recv_q;
-        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s);
+        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted);
       } else if (s.state == tcp_state::close_wait) {
         ++sum.unaccepted_close_wait;
         sum.unaccepted_close_wait_bytes += s.recv_q;
-        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s);
+        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted);
       } else {
         ++sum.kernel_only;
       }
@@ -205,7 +210,7 @@ void census_reader::read(census& out, census_options options) {
     diag_.dump(rest, append);
   }
   if (options.summary_only) out.sockets.clear();
-  builder_.summarize(into, out);
+  builder_.summarize(into, out, options.list_unaccepted);
 }
 
 void census_reader::dump_split(std::vector<tcp_socket>& into, const dump_filter& rest) {

@@ -1,0 +1,51 @@
+#include "harness/cli/doctor_cmd.hpp"
+
+#include <chrono>
+#include <iostream>
+
+#include "harness/core/error.hpp"
+#include "harness/doctor/doctor.hpp"
+
+namespace backlog_lab::cli {
+
+void add_doctor_options(CLI::App& sub, doctor_options& o) {
+  auto* pid = sub.add_option("--pid", o.pid, "Examine the network namespace of process PID")
+                  ->check(CLI::PositiveNumber);
+  auto* path = sub.add_option("--netns", o.netns_path,
+                              "Examine the network namespace at PATH (/proc/PID/ns/net, "
+                              "/run/netns/NAME)")
+                   ->check(CLI::ExistingPath);
+  auto* all = sub.add_flag("--all-netns", o.all_netns,
+                           "Examine every network namespace with a process in it (on a "
+                           "Kubernetes node: every pod)");
+  pid->excludes(path)->excludes(all);
+  path->excludes(all);
+  sub.add_option("--interval", o.interval_s, "Seconds between the two looks (default 2)")
+      ->check(CLI::Range(0.05, 3600.0));
+  sub.add_flag("--json", o.json, "Print the JSON document (format backlog-lab.doctor/1)");
+}
+
+void setup_doctor(CLI::App& app, std::function<int()>& action) {
+  auto opts = std::make_shared<doctor_options>();
+  CLI::App* sub = app.add_subcommand(
+      "doctor", "Look at every listener twice, an interval apart: what its accept queue holds, "
+                "who owns it, whether it still drops, and a verdict (exit 1: one is in trouble)");
+  add_doctor_options(*sub, *opts);
+  sub->callback([opts, &action] { action = [opts] { return run_doctor(*opts, std::cout); }; });
+}
+
+int run_doctor(const doctor_options& o, std::ostream& out) {
+  doctor::target where;
+  where.pid = o.pid;
+  where.netns_path = o.netns_path;
+  where.all_netns = o.all_netns;
+  auto interval = std::chrono::milliseconds(static_cast<long>(o.interval_s * 1000 + 0.5));
+  doctor::report r = doctor::examine(where, interval);
+  if (o.json)
+    doctor::print_json(out, r);
+  else
+    doctor::print_text(out, r);
+  return static_cast<int>(r.trouble() ? exit_code::expectations_failed : exit_code::ok);
+}
+
+} // namespace backlog_lab::cli

@@ -1,0 +1,306 @@
+// doctor: verdicts on crafted pairs of looks, and the whole command (through cli::run_main) on
+// real listeners in lab namespaces: one that never accepts, with CLOSE-WAIT children holding
+// requests as in the incident; a real nginx serving clients; --all-netns; bad targets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "harness/core/unique_fd.hpp"
+#include "harness/doctor/doctor.hpp"
+#include "harness/lab/netns.hpp"
+#include "harness/lab/process.hpp"
+#include "harness/lab/program.hpp"
+#include "tests/harness/cli/cli_runner.hpp"
+#include "tests/support/kernel_view.hpp"
+#include "tests/support/leftovers.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::doctor {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace obs = observer;
+
+// --- verdicts on crafted looks ------------------------------------------------------------
+
+obs::tcp_socket child(std::uint16_t peer_port, obs::tcp_state st, std::uint32_t recv_q) {
+  obs::tcp_socket s;
+  s.state = st;
+  s.family = AF_INET;
+  s.local = {obs::ip_address::v4(127, 0, 0, 1), 80};
+  s.remote = {obs::ip_address::v4(127, 0, 0, 1), peer_port};
+  s.recv_q = recv_q;
+  return s;
+}
+
+obs::listener_summary look_at(std::vector<std::uint16_t> peer_ports, std::uint32_t backlog,
+                              std::uint32_t drops) {
+  obs::listener_summary l;
+  l.local = {obs::ip_address::v4(127, 0, 0, 1), 80};
+  l.backlog = backlog;
+  l.drops = drops;
+  for (auto p : peer_ports) {
+    l.unaccepted_sockets.push_back(child(p, obs::tcp_state::close_wait, 31));
+    ++l.unaccepted_close_wait;
+    l.unaccepted_close_wait_bytes += 31;
+  }
+  l.accept_queue = static_cast<std::uint32_t>(peer_ports.size());
+  l.full = l.accept_queue > l.backlog;
+  return l;
+}
+
+TEST(doctor_compare, the_same_children_still_queued_is_never_accepts) {
+  auto a = look_at({1, 2, 3}, 2, 10), b = look_at({1, 2, 3}, 2, 14);
+  auto f = compare(&a, b, 2.0);
+  EXPECT_EQ(f.v, verdict::never_accepts);
+  EXPECT_EQ(f.stayed, 3u);
+  EXPECT_EQ(f.left, 0u);
+  EXPECT_FALSE(f.accepted_any);
+  EXPECT_EQ(f.new_drops, 4u);
+  EXPECT_DOUBLE_EQ(f.drops_per_second, 2.0);
+  EXPECT_TRUE(is_trouble(f.v));
+}
+
+TEST(doctor_compare, accepting_some_while_dropping_is_slower_than_arrivals) {
+  auto a = look_at({1, 2, 3}, 2, 10), b = look_at({3, 4, 5}, 2, 20);
+  auto f = compare(&a, b, 2.0);
+  EXPECT_EQ(f.v, verdict::accepts_slower_than_arrivals);
+  EXPECT_EQ(f.left, 2u);
+  EXPECT_EQ(f.arrived, 2u);
+  EXPECT_EQ(f.stayed, 1u);
+  EXPECT_TRUE(f.accepted_any);
+  EXPECT_TRUE(is_trouble(f.v));
+}
+
+TEST(doctor_compare, a_shrinking_queue_without_drops_is_a_burst_that_drained) {
+  auto a = look_at({1, 2, 3}, 8, 5), b = look_at({3}, 8, 5);
+  auto f = compare(&a, b, 2.0);
+  EXPECT_EQ(f.v, verdict::burst_drained);
+  EXPECT_FALSE(is_trouble(f.v));
+  EXPECT_EQ(compare(&a, look_at({}, 8, 5), 2.0).v, verdict::burst_drained);
+}
+
+TEST(doctor_compare, empty_queues_are_healthy_and_drops_alone_are_not) {
+  auto a = look_at({}, 8, 5);
+  EXPECT_EQ(compare(&a, look_at({}, 8, 5), 2.0).v, verdict::healthy);
+  EXPECT_EQ(compare(&a, look_at({7}, 8, 5), 2.0).v, verdict::healthy); // nothing to judge yet
+  EXPECT_EQ(compare(&a, look_at({}, 8, 9), 2.0).v, verdict::accepts_slower_than_arrivals);
+}
+
+// --- on real listeners ----------------------------------------------------------------------
+
+// A listener opened in `ns` by this process: never accepts.
+unique_fd listen_in(const lab::netns& ns, std::uint16_t port, int backlog) {
+  lab::netns_scope in(ns);
+  unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(fd.get(), backlog), 0);
+  return fd;
+}
+
+// A client that connects, sends `request` and closes: its child stays queued in CLOSE-WAIT at
+// request bytes + 1.
+void send_and_close(const lab::netns& ns, std::uint16_t port, const std::string& request) {
+  lab::netns_scope in(ns);
+  unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+}
+
+const json* listener_on(const json& doc, unsigned long inode, std::uint16_t port) {
+  for (const auto& ns : doc.at("namespaces"))
+    if (ns.at("inode") == inode)
+      for (const auto& l : ns.at("listeners"))
+        if (l.at("listener").at("port") == port) return &l;
+  return nullptr;
+}
+
+class doctor_lab : public ::testing::Test {
+protected:
+  void SetUp() override {
+    BACKLOG_LAB_REQUIRE_LAB();
+    if (!lab::have_program("ss")) GTEST_SKIP() << "ss (iproute2) not installed";
+    ns_ = lab::netns::create("doctor");
+  }
+  lab::netns ns_;
+};
+
+TEST_F(doctor_lab, a_listener_that_never_accepts_with_close_wait_children) {
+  const std::string request = "GET /stuck HTTP/1.1\r\nHost: node\r\n\r\n";
+  unique_fd l = listen_in(ns_, 30720, 8);
+  for (int i = 0; i < 6; ++i)
+    send_and_close(ns_, 30720, request);
+
+  auto r = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.3", "--json"});
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  json doc = json::parse(r.out);
+  EXPECT_EQ(doc.at("format"), "backlog-lab.doctor/1");
+  EXPECT_EQ(doc.at("trouble"), 1);
+  const json* f = listener_on(doc, ns_.inode(), 30720);
+  ASSERT_NE(f, nullptr) << r.out;
+  EXPECT_EQ(f->at("verdict"), "never-accepts");
+  EXPECT_EQ(f->at("accepted_during_interval"), false);
+  EXPECT_EQ(f->at("children").at("stayed"), 6);
+  const json& u = f->at("listener").at("unaccepted");
+  EXPECT_EQ(u.at("close_wait"), 6);
+  EXPECT_EQ(u.at("close_wait_bytes"), 6 * (request.size() + 1));
+  // ss agrees on the children's bytes and the listener's Recv-Q.
+  std::uint64_t ss_bytes = 0;
+  for (const auto& s : testing::on_port(testing::ss_sockets(ns_), 30720)) {
+    if (s.state == "CLOSE-WAIT") ss_bytes += s.recv_q;
+    if (s.state == "LISTEN") {
+      EXPECT_EQ(f->at("listener").at("accept_queue"), s.recv_q);
+    }
+  }
+  EXPECT_EQ(u.at("close_wait_bytes"), ss_bytes);
+  // The owner is this process, on the listener's descriptor.
+  ASSERT_EQ(f->at("owners").size(), 1u) << f->dump(2);
+  EXPECT_EQ(f->at("owners")[0].at("pid"), ::getpid());
+  EXPECT_EQ(f->at("owners")[0].at("fd"), l.get());
+
+  // The text says the same.
+  auto t = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.2"});
+  EXPECT_EQ(t.code, 1);
+  EXPECT_NE(t.out.find("verdict: never-accepts"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("CLOSE-WAIT 6 holding " + std::to_string(6 * (request.size() + 1))),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("pid=" + std::to_string(::getpid()) + ",fd=" + std::to_string(l.get())),
+            std::string::npos)
+      << t.out;
+}
+
+TEST_F(doctor_lab, a_full_queue_still_dropping) {
+  unique_fd l = listen_in(ns_, 8080, 1);
+  for (int i = 0; i < 2; ++i)
+    send_and_close(ns_, 8080, "x");
+  // Connects that keep retransmitting their SYN during the interval (tcp_syn_retries default).
+  std::vector<unique_fd> pending;
+  {
+    lab::netns_scope in(ns_);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(8080);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 4; ++i) {
+      pending.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      ::connect(pending.back().get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+  }
+  auto r = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "1.5", "--json"});
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  const json doc = json::parse(r.out);
+  const json* f = listener_on(doc, ns_.inode(), 8080);
+  ASSERT_NE(f, nullptr) << r.out;
+  EXPECT_EQ(f->at("verdict"), "never-accepts");
+  EXPECT_EQ(f->at("listener").at("full"), true);
+  // Each pending client's first SYN retransmission (1 s) is dropped inside the interval.
+  EXPECT_GE(f->at("new_drops").get<int>(), 4) << f->dump(2);
+}
+
+TEST_F(doctor_lab, all_netns_names_the_namespace_by_a_process_in_it) {
+  unique_fd l = listen_in(ns_, 31425, 8);
+  send_and_close(ns_, 31425, "ping");
+  lab::child_process holder = lab::child_process::spawn(&ns_, [] {
+    ::pause();
+    return 0;
+  });
+  ASSERT_TRUE(
+      testing::eventually([&] { return lab::netns::of_pid(holder.pid()).inode() == ns_.inode(); }));
+  auto r = cli::run({"doctor", "--all-netns", "--interval", "0.3", "--json"});
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  json doc = json::parse(r.out);
+  bool named = false;
+  for (const auto& ns : doc.at("namespaces"))
+    if (ns.at("inode") == ns_.inode()) named = ns.at("pid") == holder.pid();
+  EXPECT_TRUE(named) << r.out.substr(0, 4000);
+  const json* f = listener_on(doc, ns_.inode(), 31425);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->at("verdict"), "never-accepts");
+  // Held by this process and by the forked holder (it inherited the descriptor).
+  std::set<int> pids;
+  for (const auto& o : f->at("owners"))
+    pids.insert(o.at("pid").get<int>());
+  EXPECT_EQ(pids, (std::set<int>{::getpid(), holder.pid()}));
+  holder.kill_and_wait();
+}
+
+TEST_F(doctor_lab, nginx_serving_clients_is_not_in_trouble) {
+  if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
+  auto dir = std::filesystem::temp_directory_path() / ("bl-doctor-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 1;\n"
+                                       "pid nginx.pid; error_log stderr notice;\n"
+                                       "events { worker_connections 256; }\n"
+                                       "http { access_log off; client_body_temp_path body;\n"
+                                       "  proxy_temp_path proxy;\n"
+                                       "  server { listen 127.0.0.1:8080; return 200 ok; } }\n";
+  int code = -1;
+  std::string out;
+  std::atomic<int> answered{0};
+  {
+    lab::program nginx = lab::program::start(
+        &ns_,
+        {"nginx", {"nginx", "-p", dir.string(), "-c", (dir / "nginx.conf").string()}, {}, {}, {}});
+    ASSERT_EQ(lab::wait_until_accepting(nginx, ns_, "127.0.0.1", 8080, 5s), lab::readiness::ready)
+        << nginx.last_lines(true);
+    std::atomic<bool> stop{false};
+    std::thread clients([&] {
+      lab::netns_scope in(ns_);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(8080);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const std::string req = "GET / HTTP/1.0\r\n\r\n";
+      while (!stop) {
+        unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) continue;
+        ::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL);
+        char buf[512];
+        if (::recv(fd.get(), buf, sizeof buf, 0) > 0) ++answered;
+      }
+    });
+    auto r = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.5", "--json"});
+    stop = true;
+    clients.join();
+    code = r.code;
+    out = r.out;
+  }
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_GT(answered.load(), 10);
+  json doc = json::parse(out);
+  EXPECT_EQ(doc.at("trouble"), 0);
+  EXPECT_EQ(doc.at("namespaces")[0].at("listeners_seen"), 1);
+}
+
+TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
+  auto r = cli::run({"doctor", "--pid", "2147483000", "--interval", "0.1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("2147483000"), std::string::npos) << r.err;
+  auto both = cli::run({"doctor", "--pid", "1", "--all-netns"});
+  EXPECT_EQ(both.code, 2);
+  auto interval = cli::run({"doctor", "--interval", "0"});
+  EXPECT_EQ(interval.code, 2);
+}
+
+} // namespace
+} // namespace backlog_lab::doctor
