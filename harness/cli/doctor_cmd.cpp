@@ -23,6 +23,18 @@ void add_doctor_options(CLI::App& sub, doctor_options& o) {
   sub.add_option("--interval", o.interval_s, "Seconds between the two looks (default 2)")
       ->check(CLI::Range(0.05, 3600.0));
   sub.add_flag("--json", o.json, "Print the JSON document (format backlog-lab.doctor/1)");
+  sub.add_flag("--peek", o.peek,
+               "Take up to --take N queued connections from each listener with un-accepted "
+               "children (through its owner's descriptor, pidfd_getfd), show their bytes and "
+               "close them");
+  sub.add_option("--take", o.take,
+                 "Consent for --peek: how many connections to take away from each owner")
+      ->check(CLI::Range(1, 1000000));
+  sub.add_flag("--drain", o.drain,
+               "Take and close every un-accepted child of each never-accepts listener (the "
+               "remedy for a held port), and report what was freed");
+  sub.add_option("--port", o.port, "--peek/--drain: only listeners on this local port")
+      ->check(CLI::Range(1, 65535));
 }
 
 void setup_doctor(CLI::App& app, std::function<int()>& action) {
@@ -40,7 +52,13 @@ int run_doctor(const doctor_options& o, std::ostream& out) {
   where.netns_path = o.netns_path;
   where.all_netns = o.all_netns;
   auto interval = std::chrono::milliseconds(static_cast<long>(o.interval_s * 1000 + 0.5));
+  if (o.peek && o.take == 0)
+    throw input_error("--peek", "--take N: peeking takes connections away from their owner (they "
+                                "are accepted and closed); say how many per listener");
+  if (o.take > 0 && !o.peek) throw input_error("--take", "--peek, which it gives consent for");
   doctor::report r = doctor::examine(where, interval);
+  if (o.peek || o.drain)
+    doctor::take(r, {.peek = o.peek ? o.take : 0, .drain = o.drain, .port = o.port});
   if (o.json)
     doctor::print_json(out, r);
   else

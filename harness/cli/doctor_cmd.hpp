@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -18,6 +19,10 @@ struct doctor_options {
   bool all_netns = false;   ///< --all-netns: every namespace with a process in it
   double interval_s = 2;    ///< --interval: seconds between the two looks
   bool json = false;        ///< --json: the versioned JSON document instead of text
+  bool peek = false;        ///< --peek: show the bytes of queued connections (needs --take)
+  std::size_t take = 0;     ///< --take N: consent to take up to N connections per listener
+  bool drain = false;       ///< --drain: take every un-accepted child of never-accepts listeners
+  std::uint16_t port = 0;   ///< --port P: peek/drain only listeners on port P
 };
 
 /// Adds doctor's options to `sub`, bound to `o` (setup_doctor uses it; tests parse with it).

@@ -240,4 +240,28 @@ report examine(const target& where, std::chrono::milliseconds interval) {
   return r;
 }
 
+std::size_t take(report& r, const take_request& what) {
+  std::size_t total = 0;
+  for (auto& ns : r.namespaces)
+    for (auto& f : ns.findings) {
+      if (what.port && f.last.local.port != what.port) continue;
+      std::size_t max = 0;
+      if (what.drain && f.v == verdict::never_accepts) max = f.last.unaccepted();
+      if (what.peek && f.last.unaccepted() > 0) max = std::max(max, what.peek);
+      if (max == 0) continue;
+      f.took = true;
+      if (f.owners.empty()) {
+        f.take_error = "no owner found: nothing to duplicate the listener from";
+        continue;
+      }
+      try {
+        f.taken = take_queued(f.owners.front(), f.last.inode, max);
+        total += f.taken.size();
+      } catch (const std::exception& e) {
+        f.take_error = e.what();
+      }
+    }
+  return total;
+}
+
 } // namespace backlog_lab::doctor

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/doctor/take.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/owners.hpp"
 
@@ -50,6 +51,9 @@ struct listener_finding {
   verdict v = verdict::healthy;
   std::vector<std::string> evidence; ///< the facts the verdict rests on, as sentences
   std::vector<observer::socket_holder> owners;
+  bool took = false;                   ///< --peek/--drain took from this listener
+  std::vector<taken_connection> taken; ///< what was taken (and closed)
+  std::string take_error;              ///< why nothing could be taken
 };
 
 /// Compares two looks at one listener (`first` may be null: it was not there) and decides.
@@ -88,6 +92,17 @@ struct report {
 /// and returns the findings. Throws lab_error when a single target cannot be opened or read;
 /// with all_netns a namespace that vanishes or cannot be read gets an error entry instead.
 report examine(const target& where, std::chrono::milliseconds interval);
+
+/// What to take from the queues after looking (doctor --peek / --drain).
+struct take_request {
+  std::size_t peek = 0;   ///< --take N: up to N connections from each listener with children
+  bool drain = false;     ///< every un-accepted child of each never-accepts listener
+  std::uint16_t port = 0; ///< only listeners on this port (0: all)
+};
+
+/// Takes from the listeners of `r` as `what` asks, through their first owner, filling each
+/// finding's taken/take_error. Returns how many connections were taken.
+std::size_t take(report& r, const take_request& what);
 
 /// The report as text: per listener what is queued, who owns it, whether it still drops.
 void print_text(std::ostream& out, const report& r);

@@ -82,6 +82,33 @@ void print_finding(std::ostream& out, const namespace_finding& ns, const listene
   else
     out << "nothing to tell (no child was queued at the first look)";
   out << "; " << f.arrived << " arrived\n";
+  if (!f.took) return;
+  if (!f.take_error.empty()) {
+    out << "  taken: nothing: " << f.take_error << '\n';
+    return;
+  }
+  std::size_t bytes = 0, closed = 0;
+  for (const auto& c : f.taken) {
+    bytes += c.bytes;
+    closed += c.peer_closed ? 1 : 0;
+  }
+  out << "  taken from the queue and closed: " << f.taken.size() << " connections, " << bytes
+      << " bytes, " << closed << " of them CLOSE-WAIT (the client had sent FIN)\n";
+  for (const auto& c : f.taken) {
+    out << "    from " << obs::format_endpoint(c.peer, false) << ": " << c.bytes << " bytes"
+        << (c.peer_closed ? " + FIN" : "") << '\n';
+    if (c.head.empty()) continue;
+    std::string shown = show_bytes(c.head);
+    std::string line;
+    for (char ch : shown + "\n") {
+      if (ch == '\n') {
+        out << "      | " << line << '\n';
+        line.clear();
+      } else {
+        line += ch;
+      }
+    }
+  }
 }
 
 } // namespace
@@ -133,6 +160,16 @@ void print_json(std::ostream& out, const report& r) {
           {"accept_queue_at_first_look", f.first.accept_queue},
           {"owners", std::move(owners)},
       });
+      if (f.took) {
+        json taken = json::array();
+        for (const auto& c : f.taken)
+          taken.push_back({{"peer", obs::format_endpoint(c.peer, false)},
+                           {"bytes", c.bytes},
+                           {"peer_closed", c.peer_closed},
+                           {"shown", show_bytes(c.head)}});
+        listeners.back()["taken"] = std::move(taken);
+        if (!f.take_error.empty()) listeners.back()["take_error"] = f.take_error;
+      }
     }
     json j{{"name", ns.name},
            {"inode", ns.inode},

@@ -292,6 +292,65 @@ TEST_F(doctor_lab, nginx_serving_clients_is_not_in_trouble) {
   EXPECT_EQ(doc.at("namespaces")[0].at("listeners_seen"), 1);
 }
 
+TEST_F(doctor_lab, peek_shows_the_stuck_requests_and_drain_frees_the_queue) {
+  // The listener belongs to another process only: a child inherits it and this one closes it.
+  unique_fd mine = listen_in(ns_, 30720, 16);
+  const int listener_fd = mine.get();
+  lab::child_process owner = lab::child_process::spawn(nullptr, [] {
+    ::pause();
+    return 0;
+  });
+  mine = unique_fd();
+  for (int i = 0; i < 5; ++i)
+    send_and_close(ns_, 30720,
+                   "GET /stuck-" + std::to_string(i) + " HTTP/1.1\r\nHost: node\r\n\r\n");
+  auto queue = [&] {
+    std::uint64_t listen_q = 999, close_wait = 0;
+    for (const auto& s : testing::on_port(testing::ss_sockets(ns_), 30720)) {
+      if (s.state == "LISTEN") listen_q = s.recv_q;
+      if (s.state == "CLOSE-WAIT") ++close_wait;
+    }
+    return std::pair{listen_q, close_wait};
+  };
+  ASSERT_EQ(queue(), (std::pair<std::uint64_t, std::uint64_t>{5, 5}));
+
+  auto refused = cli::run({"doctor", "--netns", ns_.proc_path(), "--peek"});
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.err.find("--take"), std::string::npos) << refused.err;
+  EXPECT_EQ(queue().first, 5u); // nothing taken
+
+  auto peek = cli::run(
+      {"doctor", "--netns", ns_.proc_path(), "--interval", "0.2", "--peek", "--take", "3"});
+  EXPECT_EQ(peek.code, 1) << peek.out << peek.err;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NE(peek.out.find("| GET /stuck-" + std::to_string(i) + " HTTP/1.1"), std::string::npos)
+        << peek.out;
+  EXPECT_EQ(peek.out.find("/stuck-3"), std::string::npos) << peek.out;
+  EXPECT_NE(
+      peek.out.find("pid=" + std::to_string(owner.pid()) + ",fd=" + std::to_string(listener_fd)),
+      std::string::npos)
+      << peek.out;
+  EXPECT_NE(peek.out.find("taken from the queue and closed: 3 connections"), std::string::npos)
+      << peek.out;
+  EXPECT_EQ(queue().first, 2u);
+
+  auto drain =
+      cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.2", "--drain", "--json"});
+  EXPECT_EQ(drain.code, 1) << drain.out << drain.err;
+  const json doc = json::parse(drain.out);
+  const json* f = listener_on(doc, ns_.inode(), 30720);
+  ASSERT_NE(f, nullptr) << drain.out;
+  ASSERT_EQ(f->at("taken").size(), 2u) << f->dump(2);
+  for (const auto& c : f->at("taken"))
+    EXPECT_EQ(c.at("peer_closed"), true);
+  EXPECT_EQ(queue(), (std::pair<std::uint64_t, std::uint64_t>{0, 0}));
+  // The owner keeps its listener.
+  EXPECT_EQ(::kill(owner.pid(), 0), 0);
+  auto after = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.1"});
+  EXPECT_EQ(after.code, 0) << after.out;
+  owner.kill_and_wait();
+}
+
 TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
   auto r = cli::run({"doctor", "--pid", "2147483000", "--interval", "0.1"});
   EXPECT_EQ(r.code, 2);
