@@ -105,7 +105,15 @@ listener_finding compare(const obs::listener_summary* first, const obs::listener
   const auto q1 = static_cast<std::uint32_t>(last.unaccepted_sockets.size());
   f.left = q0 - f.stayed;
   f.arrived = q1 - f.stayed;
-  f.accepted_any = f.left > 0;
+  // A queued child whose client resets it (e.g. a new SYN from a reused port draws a challenge
+  // ACK, the client answers RST) goes to CLOSE and out of sock_diag's tables, yet stays in the
+  // accept queue: Recv-Q keeps counting it. Children that vanished without Recv-Q falling by as
+  // much were not accepted.
+  const std::uint32_t hidden0 = first && first->accept_queue > q0 ? first->accept_queue - q0 : 0;
+  const std::uint32_t hidden1 = last.accept_queue > q1 ? last.accept_queue - q1 : 0;
+  f.reset_in_queue = std::min(f.left, hidden1 > hidden0 ? hidden1 - hidden0 : 0u);
+  f.accepted = f.left - f.reset_in_queue;
+  f.accepted_any = f.accepted > 0;
 
   const std::string secs = fixed(interval_s) + " s";
   auto& ev = f.evidence;
@@ -115,31 +123,35 @@ listener_finding compare(const obs::listener_summary* first, const obs::listener
   std::string full = "the queue is full: Recv-Q " + std::to_string(last.accept_queue) +
                      " = backlog " + std::to_string(last.backlog) +
                      " + 1, so every new SYN is dropped and the client retransmits it";
-  if (q0 > 0 && f.left == 0) {
+  if (q0 > 0 && f.accepted == 0) {
     f.v = verdict::never_accepts;
-    ev.push_back("all " + plural(q0, "child", "children") +
-                 " queued at the first look were still queued " + secs +
-                 " later: nothing was accepted");
+    ev.push_back(f.reset_in_queue == 0
+                     ? "all " + plural(q0, "child", "children") +
+                           " queued at the first look were still queued " + secs +
+                           " later: nothing was accepted"
+                     : "nothing was accepted in " + secs + ": Recv-Q did not fall for the " +
+                           std::to_string(f.left) + " of " + std::to_string(q0) +
+                           " children that left the socket list");
     if (last.unaccepted_close_wait > 0)
       ev.push_back(plural(last.unaccepted_close_wait, "child is", "children are") +
                    " in CLOSE-WAIT: the client sent its bytes and a FIN and gave up; it stays "
                    "queued until the owner accepts it or closes the listener");
     if (last.full) ev.push_back(full);
     if (f.new_drops > 0) ev.push_back(drops);
-  } else if (f.left > 0 && (f.new_drops > 0 || last.full || q1 > q0)) {
+  } else if (f.accepted > 0 && (f.new_drops > 0 || last.full || q1 > q0)) {
     f.v = verdict::accepts_slower_than_arrivals;
-    ev.push_back(plural(f.left, "child was", "children were") + " accepted in " + secs + ", " +
+    ev.push_back(plural(f.accepted, "child was", "children were") + " accepted in " + secs + ", " +
                  plural(f.arrived, "arrived", "arrived") + "; the queue went from " +
                  std::to_string(q0) + " to " + std::to_string(q1));
     if (last.full) ev.push_back(full);
     if (f.new_drops > 0) ev.push_back(drops);
-  } else if (f.left == 0 && f.new_drops > 0) {
+  } else if (f.accepted == 0 && f.new_drops > 0) {
     f.v = verdict::accepts_slower_than_arrivals;
     ev.push_back(drops + ": its queues overflowed between or during the looks");
     if (last.full) ev.push_back(full);
-  } else if (f.left > 0) {
+  } else if (f.accepted > 0) {
     f.v = verdict::burst_drained;
-    ev.push_back(plural(f.left, "child was", "children were") + " accepted in " + secs +
+    ev.push_back(plural(f.accepted, "child was", "children were") + " accepted in " + secs +
                  "; the queue went from " + std::to_string(q0) + " to " + std::to_string(q1) +
                  " with no new drops");
   } else {
@@ -151,6 +163,10 @@ listener_finding compare(const obs::listener_summary* first, const obs::listener
     else
       ev.push_back("nothing queued and nothing dropped in " + secs);
   }
+  if (f.reset_in_queue > 0)
+    ev.push_back(plural(f.reset_in_queue, "child", "children") +
+                 " vanished from the socket list while Recv-Q did not fall: reset by their "
+                 "clients while queued (state CLOSE), still in the queue until accepted");
   if (last.accept_queue > 0 && q1 == 0)
     ev.push_back("Recv-Q " + std::to_string(last.accept_queue) +
                  " but no child with inode 0 on its address: the queued children carry an inode "

@@ -45,9 +45,14 @@ struct listener_finding {
   std::uint32_t new_drops = 0; ///< sk_drops growth between the looks
   double drops_per_second = 0; ///< new_drops / interval_s
   std::uint32_t stayed = 0;    ///< un-accepted at both looks (same local and peer address:port)
-  std::uint32_t left = 0;      ///< un-accepted at the first look, gone at the second: accepted
-  std::uint32_t arrived = 0;   ///< un-accepted at the second look only
-  bool accepted_any = false;   ///< left > 0
+  std::uint32_t left = 0;      ///< un-accepted at the first look, gone from sock_diag at the second
+  /// Of those, reset by their client while queued: gone from sock_diag (state CLOSE, unhashed)
+  /// but still counted in Recv-Q until accepted. Measured as the growth of Recv-Q minus the
+  /// visible un-accepted children.
+  std::uint32_t reset_in_queue = 0;
+  std::uint32_t accepted = 0; ///< left - reset_in_queue: taken by accept()
+  std::uint32_t arrived = 0;  ///< un-accepted at the second look only
+  bool accepted_any = false;  ///< accepted > 0
   verdict v = verdict::healthy;
   std::vector<std::string> evidence; ///< the facts the verdict rests on, as sentences
   std::vector<observer::socket_holder> owners;

@@ -76,7 +76,10 @@ void print_finding(std::ostream& out, const namespace_finding& ns, const listene
   }
   out << "  accepted during the interval: ";
   if (f.accepted_any)
-    out << "yes, " << f.left << " left the queue";
+    out << "yes, " << f.accepted << " left the queue";
+  else if (f.reset_in_queue)
+    out << "nothing (" << f.stayed << " children still queued, " << f.reset_in_queue
+        << " reset by their clients but still counted in Recv-Q)";
   else if (f.stayed)
     out << "nothing (the same " << f.stayed << " children were still queued)";
   else
@@ -156,7 +159,12 @@ void print_json(std::ostream& out, const report& r) {
           {"new_drops", f.new_drops},
           {"drops_per_second", f.drops_per_second},
           {"accepted_during_interval", f.accepted_any},
-          {"children", {{"stayed", f.stayed}, {"left", f.left}, {"arrived", f.arrived}}},
+          {"children",
+           {{"stayed", f.stayed},
+            {"left", f.left},
+            {"reset_in_queue", f.reset_in_queue},
+            {"accepted", f.accepted},
+            {"arrived", f.arrived}}},
           {"accept_queue_at_first_look", f.first.accept_queue},
           {"owners", std::move(owners)},
       });

@@ -89,6 +89,22 @@ TEST(doctor_compare, a_shrinking_queue_without_drops_is_a_burst_that_drained) {
   EXPECT_EQ(compare(&a, look_at({}, 8, 5), 2.0).v, verdict::burst_drained);
 }
 
+TEST(doctor_compare, children_reset_in_the_queue_are_not_accepted) {
+  // Measured on 6.18: a client reusing the port of a queued CLOSE-WAIT child gets a challenge
+  // ACK and resets it; the child leaves sock_diag's list but Recv-Q still counts it.
+  auto a = look_at({1, 2, 3}, 2, 10), b = look_at({1}, 2, 10);
+  b.accept_queue = 3;
+  b.full = true;
+  auto f = compare(&a, b, 2.0);
+  EXPECT_EQ(f.left, 2u);
+  EXPECT_EQ(f.reset_in_queue, 2u);
+  EXPECT_EQ(f.accepted, 0u);
+  EXPECT_EQ(f.v, verdict::never_accepts);
+  // Recv-Q falling with them: accepted.
+  b.accept_queue = 1;
+  EXPECT_EQ(compare(&a, b, 2.0).accepted, 2u);
+}
+
 TEST(doctor_compare, empty_queues_are_healthy_and_drops_alone_are_not) {
   auto a = look_at({}, 8, 5);
   EXPECT_EQ(compare(&a, look_at({}, 8, 5), 2.0).v, verdict::healthy);
