@@ -97,7 +97,13 @@ void print_finding(std::ostream& out, const namespace_finding& ns, const listene
   }
   out << "  taken from the queue and closed: " << f.taken.size() << " connections, " << bytes
       << " bytes, " << closed << " of them CLOSE-WAIT (the client had sent FIN)\n";
-  for (const auto& c : f.taken) {
+  constexpr std::size_t shown_connections = 5;
+  for (std::size_t i = 0; i < f.taken.size(); ++i) {
+    const auto& c = f.taken[i];
+    if (i == shown_connections) {
+      out << "    ... " << f.taken.size() - i << " more (--json lists every one)\n";
+      break;
+    }
     out << "    from " << obs::format_endpoint(c.peer, false) << ": " << c.bytes << " bytes"
         << (c.peer_closed ? " + FIN" : "") << '\n';
     if (c.head.empty()) continue;
