@@ -3,6 +3,7 @@
 // requests as in the incident; a real nginx serving clients; --all-netns; bad targets.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "harness/core/unique_fd.hpp"
@@ -365,6 +367,86 @@ TEST_F(doctor_lab, peek_shows_the_stuck_requests_and_drain_frees_the_queue) {
   auto after = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.1"});
   EXPECT_EQ(after.code, 0) << after.out;
   owner.kill_and_wait();
+}
+
+TEST_F(doctor_lab, nginx_with_its_worker_stopped_is_found_named_and_peeked) {
+  if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
+  auto dir = std::filesystem::temp_directory_path() / ("bl-doctor-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 1;\n"
+                                       "pid nginx.pid; error_log stderr notice;\n"
+                                       "events { worker_connections 256; }\n"
+                                       "http { access_log off; client_body_temp_path body;\n"
+                                       "  proxy_temp_path proxy;\n"
+                                       "  server { listen 127.0.0.1:8080 backlog=16; "
+                                       "return 200 ok; } }\n";
+  std::string text, peek_out;
+  int text_code = -1, peek_code = -1;
+  std::set<int> owner_pids, tree_pids;
+  std::uint64_t queued_after_peek = 999;
+  {
+    lab::program nginx = lab::program::start(
+        &ns_,
+        {"nginx", {"nginx", "-p", dir.string(), "-c", (dir / "nginx.conf").string()}, {}, {}, {}});
+    ASSERT_EQ(lab::wait_until_accepting(nginx, ns_, "127.0.0.1", 8080, 5s), lab::readiness::ready)
+        << nginx.last_lines(true);
+    std::vector<pid_t> tree;
+    ASSERT_TRUE(testing::eventually([&] { return (tree = nginx.processes()).size() == 2; }));
+    tree_pids = {tree.begin(), tree.end()};
+    // The worker accepts wait_until_accepting's probe connection; then it stops.
+    ASSERT_TRUE(testing::eventually([&] {
+      for (const auto& s : testing::on_port(testing::ss_sockets(ns_, "-tane"), 8080))
+        if (s.state == "LISTEN") return s.recv_q == 0;
+      return false;
+    }));
+    ASSERT_EQ(::kill(tree[1], SIGSTOP), 0);
+    // Clients send their request and wait for an answer that does not come.
+    std::vector<unique_fd> clients;
+    {
+      lab::netns_scope in(ns_);
+      for (int i = 0; i < 6; ++i) {
+        clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(8080);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(clients.back().get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        std::string req = "GET /frozen-" + std::to_string(i) + " HTTP/1.1\r\nHost: web\r\n\r\n";
+        ASSERT_EQ(::send(clients.back().get(), req.data(), req.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(req.size()));
+      }
+    }
+    auto r = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.3", "--json"});
+    text_code = r.code;
+    text = r.out;
+    auto p = cli::run({"doctor", "--netns", ns_.proc_path(), "--interval", "0.2", "--peek",
+                       "--take", "3", "--port", "8080"});
+    peek_code = p.code;
+    peek_out = p.out + p.err;
+    for (const auto& s : testing::on_port(testing::ss_sockets(ns_, "-tane"), 8080))
+      if (s.state == "LISTEN") queued_after_peek = s.recv_q;
+    ::kill(tree[1], SIGCONT);
+  }
+  std::filesystem::remove_all(dir);
+
+  ASSERT_EQ(text_code, 1) << text;
+  const json doc = json::parse(text);
+  const json* f = listener_on(doc, ns_.inode(), 8080);
+  ASSERT_NE(f, nullptr) << text;
+  EXPECT_EQ(f->at("verdict"), "never-accepts");
+  EXPECT_EQ(f->at("listener").at("unaccepted").at("established"), 6);
+  for (const auto& o : f->at("owners")) {
+    EXPECT_EQ(o.at("comm"), "nginx");
+    owner_pids.insert(o.at("pid").get<int>());
+  }
+  EXPECT_EQ(owner_pids, tree_pids); // master and worker both hold the listener
+
+  EXPECT_EQ(peek_code, 1) << peek_out;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NE(peek_out.find("| GET /frozen-" + std::to_string(i) + " HTTP/1.1"), std::string::npos)
+        << peek_out;
+  EXPECT_EQ(peek_out.find("/frozen-3"), std::string::npos) << peek_out;
+  EXPECT_EQ(queued_after_peek, 3u);
 }
 
 TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
