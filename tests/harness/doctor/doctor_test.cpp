@@ -2,9 +2,12 @@
 // real listeners in lab namespaces: one that never accepts, with CLOSE-WAIT children holding
 // requests as in the incident; a real nginx serving clients; --all-netns; bad targets.
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "harness/core/error.hpp"
 #include "harness/core/unique_fd.hpp"
 #include "harness/doctor/doctor.hpp"
 #include "harness/lab/netns.hpp"
@@ -447,6 +451,55 @@ TEST_F(doctor_lab, nginx_with_its_worker_stopped_is_found_named_and_peeked) {
         << peek_out;
   EXPECT_EQ(peek_out.find("/frozen-3"), std::string::npos) << peek_out;
   EXPECT_EQ(queued_after_peek, 3u);
+}
+
+TEST(doctor_take, an_unprivileged_caller_is_told_what_is_missing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
+  unique_fd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::listen(l.get(), 1), 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(l.get(), &st), 0);
+  obs::socket_holder owner;
+  owner.pid = ::getpid();
+  owner.comm = "doctor-test";
+  owner.fd = l.get();
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipefd[0]);
+    std::string message = "no error";
+    if (::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
+        ::setresuid(65534, 65534, 65534) == 0) {
+      try {
+        take_queued(owner, static_cast<std::uint32_t>(st.st_ino), 1);
+      } catch (const std::exception& e) {
+        message = e.what();
+      }
+    } else {
+      message = "could not drop privileges";
+    }
+    (void)!::write(pipefd[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string message;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;)
+    message.append(buf, static_cast<std::size_t>(n));
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_NE(message.find("not allowed to take descriptor " + std::to_string(l.get()) +
+                         " of doctor-test (pid " + std::to_string(::getpid()) + ")"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("CAP_SYS_PTRACE"), std::string::npos) << message;
+  // As root the same call works: nothing is queued, so nothing is taken.
+  EXPECT_TRUE(take_queued(owner, static_cast<std::uint32_t>(st.st_ino), 1).empty());
+  // A descriptor that is not that socket is refused.
+  EXPECT_THROW(take_queued(owner, static_cast<std::uint32_t>(st.st_ino) + 1, 1), lab_error);
 }
 
 TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
