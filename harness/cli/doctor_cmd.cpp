@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "harness/cli/signals.hpp"
 #include "harness/core/error.hpp"
 #include "harness/doctor/doctor.hpp"
 
@@ -33,6 +34,9 @@ void add_doctor_options(CLI::App& sub, doctor_options& o) {
   sub.add_flag("--drain", o.drain,
                "Take and close every un-accepted child of each never-accepts listener (the "
                "remedy for a held port), and report what was freed");
+  sub.add_flag("--watch", o.watch,
+               "Redraw the text report after every pair of looks until Ctrl-C (text only; not "
+               "with --peek or --drain)");
   sub.add_option("--port", o.port, "--peek/--drain: only listeners on this local port")
       ->check(CLI::Range(1, 65535));
 }
@@ -56,6 +60,20 @@ int run_doctor(const doctor_options& o, std::ostream& out) {
     throw input_error("--peek", "--take N: peeking takes connections away from their owner (they "
                                 "are accepted and closed); say how many per listener");
   if (o.take > 0 && !o.peek) throw input_error("--take", "--peek, which it gives consent for");
+  if (o.watch) {
+    if (o.json || o.peek || o.drain)
+      throw input_error("--watch", "text only: not with --json, --peek or --drain");
+    scoped_stop_signals signals; // the current pair of looks ends first: at most one interval
+    while (!signals.requested()) {
+      doctor::report r = doctor::examine(where, interval);
+      if (signals.requested()) break;
+      out << "\x1b[H\x1b[2J"; // home, clear: a terminal view
+      doctor::print_text(out, r);
+      out << "(--watch: redrawn every " << o.interval_s << " s; Ctrl-C ends)\n";
+      out.flush();
+    }
+    return static_cast<int>(exit_code::ok);
+  }
   doctor::report r = doctor::examine(where, interval);
   if (o.peek || o.drain)
     doctor::take(r, {.peek = o.peek ? o.take : 0, .drain = o.drain, .port = o.port});

@@ -23,6 +23,7 @@ struct doctor_options {
   std::size_t take = 0;     ///< --take N: consent to take up to N connections per listener
   bool drain = false;       ///< --drain: take every un-accepted child of never-accepts listeners
   std::uint16_t port = 0;   ///< --port P: peek/drain only listeners on port P
+  bool watch = false;       ///< --watch: a terminal view redrawn after every pair of looks
 };
 
 /// Adds doctor's options to `sub`, bound to `o` (setup_doctor uses it; tests parse with it).
@@ -31,7 +32,8 @@ void add_doctor_options(CLI::App& sub, doctor_options& o);
 /// Adds the `doctor` subcommand to `app`; when parsed, `action` is set to run it.
 void setup_doctor(CLI::App& app, std::function<int()>& action);
 
-/// Runs doctor with `o`, writing to `out`: 0 when no listener is in trouble, 1 when one is.
+/// Runs doctor with `o`, writing to `out`: 0 when no listener is in trouble, 1 when one is;
+/// with --watch, until SIGINT/SIGTERM, then 0.
 /// Throws lab_error when a --pid/--netns target cannot be read (the caller exits 2).
 int run_doctor(const doctor_options& o, std::ostream& out);
 

@@ -2,6 +2,7 @@
 // real listeners in lab namespaces: one that never accepts, with CLOSE-WAIT children holding
 // requests as in the incident; a real nginx serving clients; --all-netns; bad targets.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -502,6 +503,40 @@ TEST(doctor_take, an_unprivileged_caller_is_told_what_is_missing) {
   EXPECT_THROW(take_queued(owner, static_cast<std::uint32_t>(st.st_ino) + 1, 1), lab_error);
 }
 
+TEST_F(doctor_lab, watch_redraws_until_sigint_and_exits_0) {
+  unique_fd l = listen_in(ns_, 30720, 8);
+  send_and_close(ns_, 30720, "hello");
+  std::string out_path =
+      (std::filesystem::temp_directory_path() / ("bl-doctor-watch-" + std::to_string(::getpid())))
+          .string();
+  std::vector<std::string> args = {BACKLOG_LAB_BINARY, "doctor",     "--netns", ns_.proc_path(),
+                                   "--watch",          "--interval", "0.1"};
+  auto child = lab::child_process::spawn(nullptr, [&]() -> int {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0) return 127;
+    ::dup2(out, 1);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    return 127;
+  });
+  auto redraws = [&] {
+    std::string text = cli::read_file(out_path);
+    std::size_t n = 0;
+    for (auto at = text.find("\x1b[2J"); at != std::string::npos; at = text.find("\x1b[2J", at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_TRUE(testing::eventually([&] { return redraws() >= 3; })) << cli::read_file(out_path);
+  child.signal(SIGINT);
+  EXPECT_EQ(child.wait_for(std::chrono::seconds(5)), 0);
+  std::string text = cli::read_file(out_path);
+  EXPECT_NE(text.find("verdict: never-accepts"), std::string::npos) << text;
+  std::filesystem::remove(out_path);
+}
+
 TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
   auto r = cli::run({"doctor", "--pid", "2147483000", "--interval", "0.1"});
   EXPECT_EQ(r.code, 2);
@@ -510,6 +545,9 @@ TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
   EXPECT_EQ(both.code, 2);
   auto interval = cli::run({"doctor", "--interval", "0"});
   EXPECT_EQ(interval.code, 2);
+  auto watch = cli::run({"doctor", "--watch", "--json"});
+  EXPECT_EQ(watch.code, 2);
+  EXPECT_NE(watch.err.find("--watch"), std::string::npos) << watch.err;
 }
 
 } // namespace
