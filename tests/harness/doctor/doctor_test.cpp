@@ -537,6 +537,80 @@ TEST_F(doctor_lab, watch_redraws_until_sigint_and_exits_0) {
   std::filesystem::remove(out_path);
 }
 
+// The network namespaces process `pid` holds through descriptors, as /proc/PID/fd/N paths.
+std::vector<std::string> namespace_fds(pid_t pid) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().rfind("net:[", 0) == 0) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+TEST(doctor_incident, a_running_incident_lab_gives_the_runs_numbers) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  std::string json_path = (std::filesystem::temp_directory_path() /
+                           ("bl-doctor-run-" + std::to_string(::getpid()) + ".json"))
+                              .string();
+  std::vector<std::string> args = {
+      BACKLOG_LAB_BINARY, "run", "incident-2018-03", "--seed", "1", "-q", "--json", json_path};
+  auto run = lab::child_process::spawn(nullptr, [&]() -> int {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    return 127;
+  });
+  // Look into the run's namespaces (held by descriptors only) for the node's held NodePort
+  // listener once it is full, as the incident's were; then ask doctor about that namespace.
+  std::string node;
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        for (const auto& path : namespace_fds(run.pid())) {
+          try {
+            lab::netns ns = lab::netns::open(path);
+            for (const auto& l : obs::census_reader(&ns).read({.summary_only = true}).listeners)
+              if (l.local.port == 30720 && l.full) node = path;
+          } catch (const std::exception&) {
+          }
+          if (!node.empty()) return true;
+        }
+        return false;
+      },
+      std::chrono::seconds(12)));
+  auto r = cli::run({"doctor", "--netns", node, "--interval", "0.5", "--json"});
+  ASSERT_EQ(r.code, 1) << r.out << r.err;
+  const json doc = json::parse(r.out);
+  json found;
+  for (const auto& l : doc.at("namespaces")[0].at("listeners"))
+    if (l.at("listener").at("port") == 30720) found = l;
+  ASSERT_FALSE(found.is_null()) << r.out;
+  EXPECT_EQ(found.at("verdict"), "never-accepts");
+  EXPECT_EQ(run.wait_for(std::chrono::seconds(30)), 0);
+  const json report = json::parse(cli::read_file(json_path));
+  std::filesystem::remove(json_path);
+  const json& m = report.at("metrics");
+  const json& l = found.at("listener");
+  // Once full, a never-accepting listener's queue keeps its children: doctor saw the run's end
+  // state, except that clients still waiting then (ESTAB children) closed later, each FIN adding
+  // 1 to its child's Recv-Q and turning it into CLOSE-WAIT.
+  const json& u = l.at("unaccepted");
+  const auto estab = u.at("established").get<double>();
+  EXPECT_EQ(l.at("accept_queue"), m.at("listener.node.30720.accept_queue"));
+  EXPECT_EQ(l.at("backlog"), m.at("listener.node.30720.backlog"));
+  EXPECT_EQ(u.at("count"), m.at("listener.node.30720.children_unaccepted"));
+  EXPECT_EQ(u.at("close_wait").get<double>() + estab,
+            m.at("listener.node.30720.close_wait_unaccepted"));
+  EXPECT_EQ(u.at("bytes").get<double>() + estab, m.at("listener.node.30720.unaccepted_bytes"));
+  EXPECT_LE(l.at("drops").get<double>(), m.at("listener.node.30720.drops").get<double>());
+  EXPECT_GT(l.at("drops").get<double>(), 0);
+}
+
 TEST(doctor_cli, bad_targets_exit_2_with_a_message) {
   auto r = cli::run({"doctor", "--pid", "2147483000", "--interval", "0.1"});
   EXPECT_EQ(r.code, 2);
