@@ -202,15 +202,7 @@ report examine(const target& where, std::chrono::milliseconds interval) {
     if (where.pid) {
       e.ns = lab::netns::of_pid(*where.pid);
       e.meta.pid = *where.pid;
-      e.meta.comm = [&] {
-        std::FILE* f = std::fopen(("/proc/" + std::to_string(*where.pid) + "/comm").c_str(), "re");
-        char buf[64] = {};
-        if (f) {
-          if (std::fgets(buf, sizeof buf, f)) buf[std::strcspn(buf, "\n")] = '\0';
-          std::fclose(f);
-        }
-        return std::string(buf);
-      }();
+      e.meta.comm = obs::comm_of(*where.pid);
       e.meta.name = "pid " + std::to_string(*where.pid) + " (" + e.meta.comm + ")";
     } else if (!where.netns_path.empty()) {
       e.ns = lab::netns::open(where.netns_path);

@@ -70,6 +70,12 @@ cgroup_ids parse_cgroup_ids(std::string_view path) {
   return ids;
 }
 
+std::string comm_of(pid_t pid) {
+  std::string comm = read_small_file("/proc/" + std::to_string(pid) + "/comm");
+  if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return comm;
+}
+
 std::string cgroup_of(pid_t pid) {
   std::string text = read_small_file("/proc/" + std::to_string(pid) + "/cgroup");
   std::string first, systemd;
@@ -129,8 +135,7 @@ owner_map find_owners(std::span<const std::uint32_t> inodes) {
       if (!wanted.count(ino)) continue;
       if (!described) {
         proto.pid = static_cast<pid_t>(pid);
-        proto.comm = read_small_file("/proc/" + std::to_string(pid) + "/comm");
-        if (!proto.comm.empty() && proto.comm.back() == '\n') proto.comm.pop_back();
+        proto.comm = comm_of(proto.pid);
         proto.cgroup = cgroup_of(proto.pid);
         proto.ids = parse_cgroup_ids(proto.cgroup);
         described = true;

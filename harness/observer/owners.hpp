@@ -30,6 +30,9 @@ cgroup_ids parse_cgroup_ids(std::string_view path);
 /// line of name=systemd, else the first v1 line. Empty if the process is gone.
 std::string cgroup_of(pid_t pid);
 
+/// The command name of a process (/proc/PID/comm without its newline); empty if it is gone.
+std::string comm_of(pid_t pid);
+
 /// One process holding a socket.
 struct socket_holder {
   pid_t pid = 0;

@@ -263,6 +263,14 @@ TEST_F(doctor_lab, all_netns_names_the_namespace_by_a_process_in_it) {
   for (const auto& o : f->at("owners"))
     pids.insert(o.at("pid").get<int>());
   EXPECT_EQ(pids, (std::set<int>{::getpid(), holder.pid()}));
+  // --pid reaches the same namespace through the process and names it by that process.
+  auto by_pid =
+      cli::run({"doctor", "--pid", std::to_string(holder.pid()), "--interval", "0.2", "--json"});
+  ASSERT_EQ(by_pid.code, 1) << by_pid.out << by_pid.err;
+  const json one = json::parse(by_pid.out);
+  EXPECT_EQ(one.at("namespaces")[0].at("inode"), ns_.inode());
+  EXPECT_EQ(one.at("namespaces")[0].at("pid"), holder.pid());
+  EXPECT_NE(listener_on(one, ns_.inode(), 31425), nullptr);
   holder.kill_and_wait();
 }
 
