@@ -119,6 +119,15 @@ TEST(doctor_compare, empty_queues_are_healthy_and_drops_alone_are_not) {
   EXPECT_EQ(compare(&a, look_at({}, 8, 9), 2.0).v, verdict::accepts_slower_than_arrivals);
 }
 
+// A file or directory removed when the test ends, whichever way it ends.
+struct removed_at_end {
+  std::filesystem::path path;
+  ~removed_at_end() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 // --- on real listeners ----------------------------------------------------------------------
 
 // A listener opened in `ns` by this process: never accepts.
@@ -278,6 +287,7 @@ TEST_F(doctor_lab, nginx_serving_clients_is_not_in_trouble) {
   if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
   auto dir = std::filesystem::temp_directory_path() / ("bl-doctor-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
+  removed_at_end cleanup{dir};
   std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 1;\n"
                                        "pid nginx.pid; error_log stderr notice;\n"
                                        "events { worker_connections 256; }\n"
@@ -315,7 +325,6 @@ TEST_F(doctor_lab, nginx_serving_clients_is_not_in_trouble) {
     code = r.code;
     out = r.out;
   }
-  std::filesystem::remove_all(dir);
   EXPECT_EQ(code, 0) << out;
   EXPECT_GT(answered.load(), 10);
   json doc = json::parse(out);
@@ -386,6 +395,7 @@ TEST_F(doctor_lab, nginx_with_its_worker_stopped_is_found_named_and_peeked) {
   if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
   auto dir = std::filesystem::temp_directory_path() / ("bl-doctor-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
+  removed_at_end cleanup{dir};
   std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 1;\n"
                                        "pid nginx.pid; error_log stderr notice;\n"
                                        "events { worker_connections 256; }\n"
@@ -440,7 +450,6 @@ TEST_F(doctor_lab, nginx_with_its_worker_stopped_is_found_named_and_peeked) {
       if (s.state == "LISTEN") queued_after_peek = s.recv_q;
     ::kill(tree[1], SIGCONT);
   }
-  std::filesystem::remove_all(dir);
 
   ASSERT_EQ(text_code, 1) << text;
   const json doc = json::parse(text);
@@ -517,6 +526,7 @@ TEST_F(doctor_lab, watch_redraws_until_sigint_and_exits_0) {
   std::string out_path =
       (std::filesystem::temp_directory_path() / ("bl-doctor-watch-" + std::to_string(::getpid())))
           .string();
+  removed_at_end cleanup{out_path};
   std::vector<std::string> args = {BACKLOG_LAB_BINARY, "doctor",     "--netns", ns_.proc_path(),
                                    "--watch",          "--interval", "0.1"};
   auto child = lab::child_process::spawn(nullptr, [&]() -> int {
@@ -542,7 +552,6 @@ TEST_F(doctor_lab, watch_redraws_until_sigint_and_exits_0) {
   EXPECT_EQ(child.wait_for(std::chrono::seconds(5)), 0);
   std::string text = cli::read_file(out_path);
   EXPECT_NE(text.find("verdict: never-accepts"), std::string::npos) << text;
-  std::filesystem::remove(out_path);
 }
 
 // The network namespaces process `pid` holds through descriptors, as /proc/PID/fd/N paths.
@@ -562,6 +571,7 @@ TEST(doctor_incident, a_running_incident_lab_gives_the_runs_numbers) {
   std::string json_path = (std::filesystem::temp_directory_path() /
                            ("bl-doctor-run-" + std::to_string(::getpid()) + ".json"))
                               .string();
+  removed_at_end cleanup{json_path};
   std::vector<std::string> args = {
       BACKLOG_LAB_BINARY, "run", "incident-2018-03", "--seed", "1", "-q", "--json", json_path};
   auto run = lab::child_process::spawn(nullptr, [&]() -> int {
@@ -601,7 +611,6 @@ TEST(doctor_incident, a_running_incident_lab_gives_the_runs_numbers) {
   EXPECT_EQ(found.at("verdict"), "never-accepts");
   EXPECT_EQ(run.wait_for(std::chrono::seconds(30)), 0);
   const json report = json::parse(cli::read_file(json_path));
-  std::filesystem::remove(json_path);
   const json& m = report.at("metrics");
   const json& l = found.at("listener");
   // Once full, a never-accepting listener's queue keeps its children: doctor saw the run's end
