@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 
 #include "harness/core/error.hpp"
 #include "harness/exporter/collector.hpp"
@@ -227,10 +228,15 @@ report examine(const target& where, std::chrono::milliseconds interval) {
   for (auto& e : targets) {
     if (!e.meta.error.empty()) continue;
     e.meta.listeners = static_cast<std::uint32_t>(e.last.listeners.size());
+    // The same listener at both looks: the same socket inode (a reopened port is a new one).
+    std::unordered_map<std::uint32_t, const obs::listener_summary*> first_by_inode;
+    for (const auto& p : e.first.listeners)
+      first_by_inode.emplace(p.inode, &p);
     for (const auto& l : e.last.listeners) {
       const obs::listener_summary* before = nullptr;
-      for (const auto& p : e.first.listeners)
-        if (p.local == l.local && p.v6only == l.v6only && p.inode == l.inode) before = &p;
+      if (auto it = first_by_inode.find(l.inode);
+          it != first_by_inode.end() && it->second->local == l.local)
+        before = it->second;
       bool queued = l.accept_queue > 0 || (before && before->accept_queue > 0);
       bool dropping = before ? l.drops != before->drops : l.drops > 0;
       if (!queued && !dropping) continue;
