@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "harness/cli/check_cmd.hpp"
+#include "harness/cli/doctor_cmd.hpp"
 #include "harness/cli/export_cmd.hpp"
 #include "harness/cli/run_cmd.hpp"
 #include "harness/cli/sweep_cmd.hpp"
@@ -31,6 +32,7 @@ int run_main(int argc, char** argv) {
   setup_sweep(app, action);
   setup_check(app, action);
   setup_export(app, action);
+  setup_doctor(app, action);
 #ifdef BACKLOG_LAB_HAVE_OBSERVE
   setup_observe(app, action);
 #endif

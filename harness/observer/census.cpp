@@ -21,8 +21,9 @@ std::size_t census_builder::peer_key_hash::operator()(const peer_key& k) const n
   return static_cast<std::size_t>(h ^ (h >> 29));
 }
 
-void census_builder::add_unaccepted(listener_summary& sum, std::uint32_t owner,
-                                    const tcp_socket& s) {
+void census_builder::add_unaccepted(listener_summary& sum, std::uint32_t owner, const tcp_socket& s,
+                                    bool list) {
+  if (list) sum.unaccepted_sockets.push_back(s);
   queue_keys_.push_back(std::uint64_t{owner} << 40 |
                         std::uint64_t{static_cast<std::uint8_t>(s.state)} << 32 | s.recv_q);
   auto [it, added] = peer_index_.try_emplace(peer_key{owner, s.remote.address},
@@ -49,7 +50,8 @@ int census_builder::owner_of(const tcp_socket& s) const noexcept {
   return wildcard;
 }
 
-void census_builder::summarize(std::span<const tcp_socket> sockets, census& out) {
+void census_builder::summarize(std::span<const tcp_socket> sockets, census& out,
+                               bool list_unaccepted) {
   out.totals = {};
   out.socket_count = static_cast<std::uint32_t>(sockets.size());
   out.unaccepted_close_wait = 0;
@@ -78,11 +80,14 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
     listener_summary& sum = out.listeners[i];
     auto queued = std::move(sum.queued);
     auto peers = std::move(sum.peers);
+    auto unaccepted = std::move(sum.unaccepted_sockets);
     queued.clear();
     peers.clear();
+    unaccepted.clear();
     sum = listener_summary{};
     sum.queued = std::move(queued);
     sum.peers = std::move(peers);
+    sum.unaccepted_sockets = std::move(unaccepted);
     sum.local = l.local;
     sum.v6only = l.v6only;
     sum.inode = l.inode;
@@ -90,6 +95,7 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
     sum.accept_queue = l.recv_q;
     sum.backlog = l.send_q;
     sum.full = l.recv_q > l.send_q;
+    sum.drops = l.drops;
   }
 
   if (!listen_sockets_.empty()) {
@@ -104,11 +110,11 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out)
       } else if (s.state == tcp_state::established) {
         ++sum.unaccepted_established;
         sum.unaccepted_established_bytes += s.recv_q;
-        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s);
+        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted);
       } else if (s.state == tcp_state::close_wait) {
         ++sum.unaccepted_close_wait;
         sum.unaccepted_close_wait_bytes += s.recv_q;
-        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s);
+        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted);
       } else {
         ++sum.kernel_only;
       }
@@ -186,23 +192,34 @@ void census_reader::read(census& out, census_options options) {
   // A first census into an empty list: size it once instead of growing it by doubling, which
   // at 100,000 sockets copied ~20 MB and faulted in pages that were dropped again at once.
   if (into.capacity() == 0) into.reserve(sockets_in_use(ns_) * 9 / 8 + 64);
+  // Two requests in the kernel's own order (its dump walks the listening hash, then the
+  // established one): the listeners with INET_DIAG_SKMEMINFO for their drops, then every other
+  // state without extensions, so the many children keep the smallest messages. Neither walks
+  // the other's table (inet_diag_dump_icsk skips a table no requested state lives in).
+  auto append = [&into](const tcp_socket& s) { into.push_back(s); };
+  dump_filter listeners;
+  listeners.states = state_bit(tcp_state::listen);
+  listeners.meminfo = true;
+  diag_.dump(listeners, append);
+  dump_filter rest;
+  rest.states = all_states_mask & ~state_bit(tcp_state::listen);
   if (options.threads > 1) {
-    dump_split(into);
+    dump_split(into, rest);
     choose_split(into);
   } else {
-    diag_.dump([&into](const tcp_socket& s) { into.push_back(s); });
+    diag_.dump(rest, append);
   }
   if (options.summary_only) out.sockets.clear();
-  builder_.summarize(into, out);
+  builder_.summarize(into, out, options.list_unaccepted);
 }
 
-void census_reader::dump_split(std::vector<tcp_socket>& into) {
+void census_reader::dump_split(std::vector<tcp_socket>& into, const dump_filter& rest) {
   if (!second_) second_ = std::make_unique<sock_diag_reader>(&ns_);
   second_scratch_.clear();
   std::exception_ptr failed;
-  std::thread worker([this, &failed] {
+  std::thread worker([this, &failed, &rest] {
     try {
-      dump_filter upper;
+      dump_filter upper = rest;
       upper.min_local_port = split_port_;
       second_->dump(upper, [this](const tcp_socket& s) { second_scratch_.push_back(s); });
     } catch (...) {
@@ -210,7 +227,7 @@ void census_reader::dump_split(std::vector<tcp_socket>& into) {
     }
   });
   try {
-    dump_filter lower;
+    dump_filter lower = rest;
     lower.max_local_port = static_cast<std::uint16_t>(split_port_ - 1);
     diag_.dump(lower, [&into](const tcp_socket& s) { into.push_back(s); });
   } catch (...) {

@@ -40,6 +40,7 @@ struct listener_summary {
   std::uint32_t accept_queue = 0; ///< Recv-Q of the LISTEN socket: children waiting for accept()
   std::uint32_t backlog = 0;      ///< Send-Q of the LISTEN socket: min(listen() backlog, somaxconn)
   bool full = false; ///< accept_queue > backlog: it holds backlog + 1 (docs/reference/kernel.md 1)
+  std::uint32_t drops = 0; ///< sk_drops: SYNs and ACKs this listener dropped since it was opened
 
   state_counts children; ///< every non-LISTEN socket on this listener's address:port, by state
   std::uint32_t unaccepted_established = 0; ///< ESTAB, inode 0: in the queue, peer still open
@@ -52,6 +53,9 @@ struct listener_summary {
   std::vector<queued_group> queued;
   /// Un-accepted children grouped by peer address, most frequent first.
   std::vector<peer_group> peers;
+  /// The un-accepted children themselves, in kernel order; filled only when asked
+  /// (census_options::list_unaccepted), e.g. to tell which stayed queued between two censuses.
+  std::vector<tcp_socket> unaccepted_sockets;
 
   std::uint32_t unaccepted() const noexcept {
     return unaccepted_established + unaccepted_close_wait;
@@ -78,6 +82,7 @@ struct census_options {
   /// kernel's dump dominates a big census, so this nearly halves its wall time on an idle
   /// second core; it costs ~20% more CPU in all. 1 (default) stays on the calling thread.
   unsigned threads = 1;
+  bool list_unaccepted = false; ///< fill listener_summary::unaccepted_sockets
 };
 
 /// Builds listener summaries from a socket list; keeps its scratch space between calls so a
@@ -86,8 +91,9 @@ class census_builder {
 public:
   census_builder();
   /// Fills `out.listeners`, `out.totals`, `out.socket_count` and `out.unaccepted_close_wait`
-  /// from `sockets` (out.sockets is left alone).
-  void summarize(std::span<const tcp_socket> sockets, census& out);
+  /// from `sockets` (out.sockets is left alone); with `list_unaccepted`, each listener's
+  /// unaccepted_sockets too.
+  void summarize(std::span<const tcp_socket> sockets, census& out, bool list_unaccepted = false);
 
 private:
   /// A peer address of one listener's un-accepted children (the key of peer_index_).
@@ -100,7 +106,7 @@ private:
     std::size_t operator()(const peer_key& k) const noexcept;
   };
   int owner_of(const tcp_socket& s) const noexcept;
-  void add_unaccepted(listener_summary& sum, std::uint32_t owner, const tcp_socket& s);
+  void add_unaccepted(listener_summary& sum, std::uint32_t owner, const tcp_socket& s, bool list);
 
   std::vector<std::int32_t> port_head_; ///< per port: first listener index, -1 if none
   std::vector<std::int32_t> next_;      ///< per listener: next listener on the same port
@@ -131,7 +137,7 @@ public:
   std::size_t for_each(socket_visitor visit) { return diag_.dump(visit); }
 
 private:
-  void dump_split(std::vector<tcp_socket>& into);
+  void dump_split(std::vector<tcp_socket>& into, const dump_filter& rest);
   void choose_split(std::span<const tcp_socket> sockets);
 
   sock_diag_reader diag_;

@@ -65,6 +65,7 @@ json to_json(const listener_summary& l) {
       {"accept_queue", l.accept_queue},
       {"backlog", l.backlog},
       {"full", l.full},
+      {"drops", l.drops},
       {"children", to_json(l.children)},
       {"unaccepted",
        {{"count", l.unaccepted()},
@@ -116,6 +117,7 @@ json to_json(const timeline& t) {
         {"port", l.local.port},
         {"backlog", l.backlog},
         {"peak_accept_queue", l.peak_accept_queue},
+        {"drops", l.drops},
         {"time_full_ms", l.time_full_ms},
         {"first_full_ms", l.first_full_ms ? json(*l.first_full_ms) : json(nullptr)},
         {"first_seen_ms", l.first_seen_ms},
@@ -136,8 +138,10 @@ json to_json(const timeline& t) {
     }
     json ls = json::array();
     for (const auto& l : s.listeners)
-      ls.push_back(
-          {{"listener", l.listener}, {"accept_queue", l.accept_queue}, {"backlog", l.backlog}});
+      ls.push_back({{"listener", l.listener},
+                    {"accept_queue", l.accept_queue},
+                    {"backlog", l.backlog},
+                    {"drops", l.drops}});
     samples.push_back(
         {{"t_ms", s.t_ms}, {"namespaces", std::move(ns)}, {"listeners", std::move(ls)}});
   }

@@ -131,9 +131,10 @@ void sampler::take_sample(double t_ms) {
       t.v6only = l.v6only;
       t.peak_accept_queue = std::max(t.peak_accept_queue, l.accept_queue);
       t.last_full = l.full;
+      t.drops = l.drops;
       t.last_seen_ms = s.t_ms;
       if (l.full && !t.first_full_ms) t.first_full_ms = s.t_ms;
-      s.listeners.push_back({idx, l.accept_queue, l.backlog});
+      s.listeners.push_back({idx, l.accept_queue, l.backlog, l.drops});
     }
   }
   timeline_.samples.push_back(std::move(s));

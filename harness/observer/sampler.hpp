@@ -35,6 +35,7 @@ struct listener_point {
   std::uint32_t listener = 0; ///< index into timeline::listeners
   std::uint32_t accept_queue = 0;
   std::uint32_t backlog = 0;
+  std::uint32_t drops = 0; ///< sk_drops at this sample (since the listener was opened)
   bool operator==(const listener_point&) const = default;
 };
 
@@ -61,6 +62,7 @@ struct listener_track {
   bool v6only = false;
   std::uint32_t backlog = 0; ///< at its last sample
   std::uint32_t peak_accept_queue = 0;
+  std::uint32_t drops = 0;             ///< sk_drops at its last sample
   double time_full_ms = 0;             ///< sample-and-hold: full at a sample = full until the next
   std::optional<double> first_full_ms; ///< first sample at which accept_queue > backlog
   double first_seen_ms = 0;

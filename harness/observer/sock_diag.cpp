@@ -112,7 +112,7 @@ const char* parse_inet_diag_payload(std::span<const std::byte> payload, tcp_sock
   s.uid = msg.idiag_uid;
   s.inode = msg.idiag_inode;
 
-  // Attributes: only the two we use are decoded; the rest are skipped after a bounds check.
+  // Attributes: only the three we use are decoded; the rest are skipped after a bounds check.
   std::size_t off = align4(sizeof(inet_diag_msg));
   while (off + sizeof(nlattr) <= payload.size()) {
     const auto attr = load<nlattr>(payload.data() + off);
@@ -125,6 +125,12 @@ const char* parse_inet_diag_payload(std::span<const std::byte> payload, tcp_sock
       if (data_len < 1) return "INET_DIAG_SHUTDOWN attribute without a value";
       s.shutdown = static_cast<std::uint8_t>(data[0]);
       break;
+    case INET_DIAG_SKMEMINFO: {
+      constexpr std::size_t at = SK_MEMINFO_DROPS * sizeof(std::uint32_t);
+      if (data_len < at + sizeof(std::uint32_t)) return "INET_DIAG_SKMEMINFO attribute too short";
+      s.drops = load<std::uint32_t>(data + at);
+      break;
+    }
     case INET_DIAG_SKV6ONLY:
       if (data_len < 1) return "INET_DIAG_SKV6ONLY attribute without a value";
       s.v6only = data[0] != std::byte{0};
@@ -216,6 +222,7 @@ std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
   // tables. The tables are global (or sized by tcp_child_ehash_entries), so on a small
   // namespace the walk over empty buckets is most of a census: one walk instead of two.
   const bool legacy = family == AF_UNSPEC;
+  const std::uint8_t ext = filter.meminfo ? 1u << (INET_DIAG_SKMEMINFO - 1) : 0;
   const std::size_t req_len = legacy ? sizeof(inet_diag_req) : sizeof(inet_diag_req_v2);
   const std::size_t total = NLMSG_HDRLEN + req_len + NLA_ALIGN(attr_len);
   std::vector<std::byte> out(total);
@@ -228,14 +235,14 @@ std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
   if (legacy) {
     inet_diag_req req{};
     req.idiag_states = filter.states;
-    req.idiag_ext = 0;
+    req.idiag_ext = ext;
     std::memcpy(out.data() + NLMSG_HDRLEN, &req, sizeof req);
   } else {
     inet_diag_req_v2 req{};
     req.sdiag_family = family;
     req.sdiag_protocol = IPPROTO_TCP;
     req.idiag_states = filter.states;
-    req.idiag_ext = 0; // no extensions: the smallest messages, the fastest dump
+    req.idiag_ext = ext; // by default none: the smallest messages, the fastest dump
     std::memcpy(out.data() + NLMSG_HDRLEN, &req, sizeof req);
   }
   if (bc_len) {

@@ -56,6 +56,9 @@ struct tcp_socket {
   std::uint32_t inode = 0;  ///< 0 = no socket file: un-accepted child, orphan, TIME-WAIT, request
   std::uint32_t uid = 0;
   std::uint32_t ifindex = 0; ///< bound device (idiag_if), 0 if none
+  /// sk_drops (INET_DIAG_SKMEMINFO, SK_MEMINFO_DROPS; `ss -m` d<N>): for a LISTEN socket every
+  /// listen drop (tcp_listendrop). 0 unless the dump asked for dump_filter::meminfo.
+  std::uint32_t drops = 0;
   bool operator==(const tcp_socket&) const = default;
 };
 
@@ -121,11 +124,12 @@ struct dump_filter {
   std::uint32_t states = all_states_mask; ///< idiag_states mask (see state_bit)
   std::uint16_t min_local_port = 0;       ///< > 0: a bytecode filter "sport >= min"
   std::uint16_t max_local_port = 65535;   ///< < 65535: a bytecode filter "sport <= max"
+  bool meminfo = false; ///< ask for INET_DIAG_SKMEMINFO (tcp_socket::drops): bigger messages
 };
 
 /// The dump request for `family` (AF_INET, AF_INET6, or AF_UNSPEC for both in one legacy
-/// TCPDIAG_GETSOCK request): TCP, no extensions, the states and (as INET_DIAG_REQ_BYTECODE, the
-/// way ss builds it) the local port range of `filter`.
+/// TCPDIAG_GETSOCK request): TCP, INET_DIAG_SKMEMINFO if filter.meminfo, the states and (as
+/// INET_DIAG_REQ_BYTECODE, the way ss builds it) the local port range of `filter`.
 std::vector<std::byte> make_dump_request(std::uint8_t family, std::uint32_t seq,
                                          const dump_filter& filter = {});
 

@@ -66,7 +66,7 @@ void print_listeners(std::ostream& out, const census& c, std::size_t max_peers) 
     out << "LISTEN " << format_endpoint(l.local, l.v6only) << "  accept_queue " << l.accept_queue
         << " / backlog " << l.backlog;
     if (l.full) out << "  FULL (holds backlog + 1)";
-    out << "  ino:" << l.inode << '\n';
+    out << "  drops " << l.drops << "  ino:" << l.inode << '\n';
     out << "  children: " << counts_line(l.children) << '\n';
     out << "  un-accepted (inode 0, still in the accept queue): " << l.unaccepted();
     if (l.unaccepted())

@@ -33,6 +33,7 @@ void add_listener(expect::metric_map& m, const std::string& role,
   m[p + "accept_queue"] = l.accept_queue;
   m[p + "backlog"] = l.backlog;
   m[p + "full"] = l.full ? 1 : 0;
+  m[p + "drops"] = l.drops;
   m[p + "children_unaccepted"] = l.unaccepted();
   m[p + "close_wait_unaccepted"] = l.unaccepted_close_wait;
   m[p + "estab_unaccepted"] = l.unaccepted_established;

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "harness/core/asio.hpp"
+#include "harness/core/unique_fd.hpp"
 #include "harness/lab/netns.hpp"
 #include "harness/lab/process.hpp"
 #include "harness/lab/sysctl.hpp"
@@ -524,6 +525,69 @@ TEST_F(census_lab, a_full_queue_at_backlog_plus_one_and_its_close_wait_children)
       EXPECT_EQ(line.recv_q, 6u);
       EXPECT_EQ(line.send_q, 5u);
     }
+}
+
+// `ss -tlmn`'s d<N> (the skmem drops, on the line after the socket's) of the listener on
+// `port`, or -1 if ss shows none.
+long ss_listen_drops(const lab::netns& ns, std::uint16_t port) {
+  std::istringstream in(testing::run_ok(ns, {"ss", "-H", "-tlmn"}));
+  std::string line;
+  const std::string suffix = ":" + std::to_string(port);
+  bool ours = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("LISTEN", 0) == 0) {
+      std::istringstream words(line);
+      std::string state, rq, sq, local;
+      words >> state >> rq >> sq >> local;
+      ours = local.size() > suffix.size() &&
+             local.compare(local.size() - suffix.size(), suffix.size(), suffix) == 0;
+    } else if (ours) {
+      auto at = line.find(",d");
+      if (at != std::string::npos) return std::stol(line.substr(at + 2));
+    }
+  }
+  return -1;
+}
+
+TEST_F(census_lab, listener_drops_match_ss_and_listen_drops) {
+  const int backlog = 2;
+  tcp::acceptor& l = listen({net::ip::make_address("127.0.0.1"), 0}, backlog);
+  const auto to = l.local_endpoint();
+  census before = census_reader(&ns_).read();
+  ASSERT_EQ(before.listeners.size(), 1u);
+  EXPECT_EQ(before.listeners[0].drops, 0u);
+
+  // backlog + 1 complete; every further SYN is dropped and counted on the listener.
+  std::vector<unique_fd> clients;
+  {
+    lab::netns_scope in(ns_);
+    for (int i = 0; i < backlog + 1; ++i)
+      client(to, 10, false);
+    for (int i = 0; i < 12; ++i) {
+      unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      ASSERT_TRUE(fd.valid());
+      EXPECT_NE(::connect(fd.get(), to.data(), to.size()), 0);
+      clients.push_back(std::move(fd));
+    }
+  }
+  // Wait for the 12 drops, then close the pending clients before their SYN retransmissions
+  // (1 s) so that the three readings below see the same number.
+  census c;
+  census_reader reader(&ns_);
+  for (int i = 0; i < 100; ++i) {
+    reader.read(c);
+    if (!c.listeners.empty() && c.listeners[0].drops >= 12) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  clients.clear();
+  reader.read(c);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  const std::uint32_t drops = c.listeners[0].drops;
+  EXPECT_GE(drops, 12u);
+  EXPECT_TRUE(c.listeners[0].full);
+  EXPECT_EQ(ss_listen_drops(ns_, to.port()), static_cast<long>(drops));
+  // The only listener of the namespace: its drops are all of the namespace's.
+  EXPECT_EQ(testing::nstat_counter(ns_, "TcpExtListenDrops"), std::optional<std::int64_t>(drops));
 }
 
 } // namespace

@@ -258,6 +258,32 @@ TEST(sock_diag_parse, request_asks_for_tcp_in_every_state_without_extensions) {
   EXPECT_FALSE(r.idiag_states & 1u);
 }
 
+TEST(sock_diag_parse, skmeminfo_gives_the_listeners_drops) {
+  // SK_MEMINFO_VARS u32s; SK_MEMINFO_DROPS (index 8) = 34, as `ss -tlm` showed d34.
+  std::vector<std::uint8_t> mem(SK_MEMINFO_VARS * 4, 0);
+  mem[SK_MEMINFO_DROPS * 4] = 34;
+  datagram d;
+  d.socket(v4_msg(10, "127.0.0.1", 8080, "0.0.0.0", 0, 3, 2, 77), 5, {{INET_DIAG_SKMEMINFO, mem}});
+  d.socket(v4_msg(10, "127.0.0.1", 8081, "0.0.0.0", 0, 0, 2, 78), 5,
+           {{INET_DIAG_SKMEMINFO, std::vector<std::uint8_t>(SK_MEMINFO_DROPS * 4, 0)}});
+  collected c;
+  auto r = c.parse(d.bytes, 5);
+  EXPECT_EQ(r.outcome, dump_chunk_result::status::error); // the second is one u32 short
+  ASSERT_EQ(c.sockets.size(), 1u);
+  EXPECT_EQ(c.sockets[0].drops, 34u);
+  // The request asks for it only when told.
+  dump_filter f;
+  f.meminfo = true;
+  auto req = make_dump_request(AF_INET, 1, f);
+  inet_diag_req_v2 v2;
+  std::memcpy(&v2, req.data() + NLMSG_HDRLEN, sizeof v2);
+  EXPECT_EQ(v2.idiag_ext, 1u << (INET_DIAG_SKMEMINFO - 1));
+  auto legacy = make_dump_request(AF_UNSPEC, 1, f);
+  inet_diag_req old;
+  std::memcpy(&old, legacy.data() + NLMSG_HDRLEN, sizeof old);
+  EXPECT_EQ(old.idiag_ext, 1u << (INET_DIAG_SKMEMINFO - 1));
+}
+
 TEST(sock_diag_parse, both_families_use_the_legacy_request_and_its_replies_parse) {
   auto req = make_dump_request(AF_UNSPEC, 9);
   ASSERT_EQ(req.size(), NLMSG_HDRLEN + sizeof(inet_diag_req));

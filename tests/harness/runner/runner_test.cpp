@@ -63,6 +63,15 @@ TEST(runner, incident_default_scenario_reproduces_the_node) {
   EXPECT_EQ(metric(r, "listener.node.30720.close_wait_unaccepted"), 129);
   EXPECT_EQ(metric(r, "listener.node.31425.unaccepted_recvq_max"), 1);
   EXPECT_GT(metric(r, "counter.node.TcpExtListenOverflows"), 0);
+  // Each listener's own drops (sk_drops): the node's listeners live as long as its namespace, so
+  // together they are every listen drop the namespace counted.
+  double listener_drops = 0;
+  for (const auto& [name, value] : r.metrics)
+    if (name.rfind("listener.node.", 0) == 0 && name.size() > 6 &&
+        name.compare(name.size() - 6, 6, ".drops") == 0)
+      listener_drops += value;
+  EXPECT_GT(metric(r, "listener.node.30720.drops"), 0);
+  EXPECT_EQ(listener_drops, metric(r, "counter.node.TcpExtListenDrops"));
   // The rules listing is what `iptables -t nat -S` printed in the node at the end.
   EXPECT_NE(r.rules_listing.find("-A KUBE-NODEPORTS"), std::string::npos) << r.rules_listing;
   EXPECT_NE(r.rules_listing.find("--dport 30720"), std::string::npos);
