@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -29,6 +30,14 @@ std::string exact(double v) {
 
 std::string attr(const std::string& name, const std::string& value) {
   return " data-" + name + "=\"" + esc(value) + "\"";
+}
+
+// A measured value for people: whole numbers without decimals, others to 3 significant digits.
+std::string readable(double v) {
+  if (std::fabs(v - std::round(v)) < 1e-9) return num(std::round(v));
+  std::ostringstream s;
+  s << std::setprecision(3) << v;
+  return s.str();
 }
 
 double run_seconds(const runner::run_result& r) {
@@ -198,8 +207,9 @@ std::string latency_chart(const std::string& kind, const std::string& group,
   ch.data("p99-ms", exact(ms(s.p99)));
   for (double t = x_min; t <= x_max * 1.0001; t *= 10)
     ch.x_tick(t, ms_label(t));
+  int row = 0; // labels one under the other: on a log axis the three lines stand close
   for (double retry : {1000.0, 3000.0, 7000.0})
-    if (retry < x_max) ch.vline(retry, "#999", "SYN retry " + num(retry / 1000) + " s");
+    if (retry < x_max) ch.vline(retry, "#999", "SYN retry " + num(retry / 1000) + " s", row++);
   for (const auto& b : buckets) {
     double lo = std::max(x_min, ms(b.lower));
     double hi = b.upper == std::chrono::nanoseconds::max() ? x_max : ms(b.upper);
@@ -225,8 +235,8 @@ void write_expectations(std::ostream& out, const runner::run_result& r) {
         << (e.passed ? "pass\">PASS" : "fail\">FAIL") << "</td><td><code>" << esc(e.spec.metric)
         << "</code></td><td>" << esc(e.spec.op) << "</td><td class=\"num\">"
         << (e.spec.other ? "<code>" + esc(*e.spec.other) + "</code> = " : std::string())
-        << (e.expected ? num(*e.expected) : "-") << "</td><td class=\"num\">"
-        << (e.measured ? esc(exact(*e.measured)) : "-") << "</td><td>"
+        << (e.expected ? esc(readable(*e.expected)) : "-") << "</td><td class=\"num\">"
+        << (e.measured ? esc(readable(*e.measured)) : "-") << "</td><td>"
         << esc(e.note.empty() ? e.spec.description : e.note) << "</td></tr>";
   }
   out << "</tbody></table>\n";
@@ -236,11 +246,17 @@ void write_listener_table(std::ostream& out, const runner::run_result& r) {
   out << "<table class=\"summary listeners\"><thead><tr><th>namespace</th><th>Local "
          "Address:Port</th><th>Send-Q (backlog)</th><th>peak Recv-Q</th><th>full for</th>"
          "<th>first full</th></tr></thead><tbody>";
-  for (const auto& t : r.listeners)
-    out << "<tr><td>" << esc(t.role) << "</td><td>*:" << t.port << "</td><td class=\"num\">"
+  for (const auto& t : r.listeners) {
+    // The address as `ss` prints it where the final census has the listener.
+    std::string local = "*:" + std::to_string(t.port);
+    if (auto c = r.census.find(t.role); c != r.census.end())
+      for (const auto& l : c->second.listeners)
+        if (l.local.port == t.port) local = observer::format_endpoint(l.local, l.v6only);
+    out << "<tr><td>" << esc(t.role) << "</td><td>" << esc(local) << "</td><td class=\"num\">"
         << t.backlog << "</td><td class=\"num\">" << t.peak << "</td><td class=\"num\">"
         << num(t.full_ms / 1000) << " s</td><td class=\"num\">"
         << (t.first_full_ms ? num(*t.first_full_ms) + " ms" : "-") << "</td></tr>";
+  }
   out << "</tbody></table>\n";
 }
 

@@ -68,8 +68,9 @@ public:
   /// A horizontal dashed line at `value` across the plot, with a tooltip.
   void hline(double value, const std::string& colour, const std::string& title,
              const std::string& attrs = "");
-  /// A vertical dashed line at `value` over the plot height, with a label at its top.
-  void vline(double value, const std::string& colour, const std::string& label);
+  /// A vertical dashed line at `value` over the plot height, labelled at its top in text row
+  /// `row` (0 first), so that the labels of close lines do not overlap.
+  void vline(double value, const std::string& colour, const std::string& label, int row = 0);
   /// A step line (class "mark") through (x, y) points, held flat to x_end; nothing if empty.
   void step_line(const std::vector<std::pair<double, double>>& points, double x_end,
                  const std::string& colour, const std::string& title,

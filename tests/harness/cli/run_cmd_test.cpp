@@ -52,7 +52,7 @@ TEST(cli, bad_scenario_file_names_file_and_json_path) {
 }
 
 TEST(cli, an_unwritable_report_path_fails_before_the_run) {
-  for (const char* flag : {"--connections", "--json", "--junit"}) {
+  for (const char* flag : {"--connections", "--json", "--junit", "--html"}) {
     auto r = run({"run", flag, "/nonexistent-dir/out"});
     EXPECT_EQ(r.code, 2) << flag;
     EXPECT_NE(r.err.find(std::string(flag) + " /nonexistent-dir/out"), std::string::npos) << r.err;
