@@ -1,8 +1,6 @@
 // `backlog-lab run --html` for real: a shipped scenario on the kernel, its page rendered in
 // headless Chromium, and the charts' data read back from the rendered DOM held against the same
 // run's --json.
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -47,17 +45,6 @@ for (const tr of document.querySelectorAll('table.expectations tbody tr'))
 for (const tr of document.querySelectorAll('table.wall tbody tr[data-phase]'))
   out.wall.push([tr.dataset.phase, Number(tr.dataset.ms)]);
 for (const p of document.querySelectorAll('p.finding')) out.findings.push(p.textContent);)";
-
-// A directory of this test process's own, removed when the test ends however it ends.
-struct scratch_dir {
-  fs::path path =
-      fs::path(::testing::TempDir()) / ("backlog-lab-run-html-test-" + std::to_string(::getpid()));
-  scratch_dir() { fs::create_directories(path); }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // "t,q t,q ..." of data-points as [[t, q], ...].
 json parse_points(const std::string& text) {
@@ -178,8 +165,7 @@ TEST(run_html_cmd, the_page_renders_and_its_charts_hold_the_runs_json) {
   BACKLOG_LAB_REQUIRE_LAB();
   if (!lab::have_program("chromium"))
     GTEST_SKIP() << "chromium not installed (scripts/setup installs Debian's chromium)";
-  scratch_dir dir;
-  fs::path html = dir.path / "r.html", json_path = dir.path / "r.json";
+  fs::path html = scratch_dir() / "r.html", json_path = scratch_dir() / "r.json";
   // Bursts against a slow acceptor: the node's listener fills and drains again, SYNs are
   // dropped, and connects after SYN retransmissions land at 1 s and 3 s (about 5 s in all).
   auto r = run({"run", "tuning-accept-queue", "--seed", "3", "-q", "--html", html.string(),

@@ -32,11 +32,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 fs::path test_dir() {
-  // ctest runs every test case as a process of its own, in parallel: one directory each.
-  fs::path d =
-      fs::path(::testing::TempDir()) / ("backlog-lab-sweep-cmd-test-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
+  return scratch_dir();
 }
 
 // Two seconds or so: a burst of 60 connections in 30 ms against a userspace proxy that accepts
