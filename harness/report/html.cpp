@@ -266,12 +266,14 @@ void write_counters(std::ostream& out, const runner::run_result& r) {
   for (const char* role : {"node", "clients"}) {
     auto it = r.counters.find(role);
     if (it == r.counters.end()) continue;
-    for (const auto& [name, value] : it->second) {
+    for (const auto& name : reported_counters()) {
+      auto v = it->second.find(name);
+      if (v == it->second.end() || v->second == 0) continue;
+      std::int64_t value = v->second;
       std::string words = netstat_words(name);
-      if (value == 0 || words.empty()) continue;
-      out << "<tr" << attr("counter", std::string(role) + "." + name) << "><td>" << role
-          << "</td><td class=\"num\">" << value << "</td><td>" << esc(words) << "</td><td>"
-          << esc(name) << "</td></tr>";
+      out << "<tr" << attr("counter", std::string(role) + "." + name)
+          << attr("value", std::to_string(value)) << "><td>" << role << "</td><td class=\"num\">"
+          << value << "</td><td>" << esc(words) << "</td><td>" << esc(name) << "</td></tr>";
     }
   }
   out << "</tbody></table>\n";

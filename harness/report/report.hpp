@@ -54,4 +54,7 @@ std::string xml_escape(const std::string& text);
 /// The `netstat -st` wording of a TcpExt/Tcp counter, or empty if we have none for it.
 std::string netstat_words(const std::string& counter);
 
+/// The counters the terminal report and the HTML page show, in the order they show them.
+std::vector<std::string> reported_counters();
+
 } // namespace backlog_lab::report

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 // carry data; the rendered position of each queue line's top and of its backlog line; the rows
 // of the expectations and wall tables; the findings' text.
 const char* page_measure = R"(
-const out = {charts: [], expectations: [], wall: [], findings: []};
+const out = {charts: [], expectations: [], wall: [], findings: [], counters: []};
 for (const svg of document.querySelectorAll('svg.chart')) {
   const box = svg.getBoundingClientRect();
   const c = {kind: svg.dataset.kind, width: box.width, height: box.height, data: {...svg.dataset},
@@ -44,7 +44,9 @@ for (const tr of document.querySelectorAll('table.expectations tbody tr'))
                          verdict: tr.cells[0].textContent});
 for (const tr of document.querySelectorAll('table.wall tbody tr[data-phase]'))
   out.wall.push([tr.dataset.phase, Number(tr.dataset.ms)]);
-for (const p of document.querySelectorAll('p.finding')) out.findings.push(p.textContent);)";
+for (const p of document.querySelectorAll('p.finding')) out.findings.push(p.textContent);
+for (const tr of document.querySelectorAll('table.counters tbody tr'))
+  out.counters.push([tr.dataset.counter, Number(tr.cells[1].textContent)]);)";
 
 // "t,q t,q ..." of data-points as [[t, q], ...].
 json parse_points(const std::string& text) {
@@ -158,6 +160,12 @@ void check_tables(const json& page, const json& run) {
     EXPECT_EQ(page["wall"][i][1], run["wall"][i]["ms"]);
   }
   EXPECT_EQ(page["findings"], run["findings"]);
+  ASSERT_FALSE(page["counters"].empty());
+  for (const auto& c : page["counters"]) {
+    std::string key = c[0];
+    auto dot = key.find('.');
+    EXPECT_EQ(c[1], run["counter_deltas"][key.substr(0, dot)][key.substr(dot + 1)]) << key;
+  }
   EXPECT_EQ(page["findings"].size(), 3u) << "the node's listener filled: three answers";
 }
 

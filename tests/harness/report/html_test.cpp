@@ -137,7 +137,13 @@ TEST(run_html, drops_per_second_add_up_to_the_counters) {
       << drops;
   EXPECT_NE(drops.find("data-counter=\"TcpExtListenOverflows\" data-total=\"40.0\""),
             std::string::npos);
-  EXPECT_NE(html.find("SYNs to LISTEN sockets dropped"), std::string::npos) << "netstat -st words";
+  // The counters in `netstat -st` words, in the terminal report's order.
+  auto overflows = html.find("<tr data-counter=\"node.TcpExtListenOverflows\" data-value=\"40\">");
+  auto listen_drops = html.find("<tr data-counter=\"node.TcpExtListenDrops\" data-value=\"40\">");
+  ASSERT_NE(overflows, std::string::npos) << html;
+  ASSERT_NE(listen_drops, std::string::npos);
+  EXPECT_LT(overflows, listen_drops);
+  EXPECT_NE(html.find("SYNs to LISTEN sockets dropped", listen_drops), std::string::npos);
 }
 
 TEST(run_html, client_outcomes_over_time_and_latency_on_a_log_axis_with_syn_retry_steps) {
