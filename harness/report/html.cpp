@@ -40,6 +40,14 @@ std::string readable(double v) {
   return s.str();
 }
 
+// The timeline's events as ticks above the plot of a chart over seconds of the run, so that a
+// queue filling or drops starting can be read against what the scenario did.
+void event_ticks(chart& ch, const runner::run_result& r) {
+  for (const auto& e : r.events)
+    ch.event_tick(e.at_ms / 1000, "t=" + num(e.at_ms) + " ms " + e.action + " " + e.target +
+                                      (e.note.empty() ? "" : ": " + e.note));
+}
+
 double run_seconds(const runner::run_result& r) {
   return std::max(1.0, r.run_ms / 1000);
 }
@@ -74,6 +82,7 @@ std::string queue_chart(const runner::run_result& r, const runner::listener_trac
   ch.data("peak", std::to_string(t.peak));
   ch.data("full-ms", exact(t.full_ms));
   ch.x_ticks(svg::nice_step(secs, 6));
+  event_ticks(ch, r);
   for (const auto& [from, to] : t.full_intervals)
     ch.band(from / 1000, to / 1000, "#fbd5d5", "full from " + num(from) + " to " + num(to) + " ms",
             " class=\"full\"" + attr("from", exact(from)) + attr("to", exact(to)));
@@ -115,6 +124,7 @@ std::string drops_chart(const runner::run_result& r) {
            "per second (node)");
   ch.data("bin-ms", exact(width_ms));
   ch.x_ticks(svg::nice_step(secs, 6));
+  event_ticks(ch, r);
   std::vector<std::pair<std::string, std::string>> legend;
   for (std::size_t k = 0; k < std::size(series); ++k) {
     std::vector<std::pair<double, double>> points;
@@ -159,6 +169,7 @@ std::string outcomes_chart(const runner::run_result& r, const std::string& group
   ch.data("records", exact(total));
   ch.data("records-dropped", std::to_string(c.records_dropped));
   ch.x_ticks(svg::nice_step(secs, 6));
+  event_ticks(ch, r);
   std::array<bool, clients::outcome_count> seen{};
   for (std::size_t b = 0; b < bins; ++b) {
     double base = 0, x0 = static_cast<double>(b) * width_ms / 1000;
@@ -326,7 +337,7 @@ void write_html(std::ostream& out, const runner::run_result& r) {
 
   out << "<h2 id=\"listeners\">Accept queues</h2>\n<p>Every listener the sampler followed, in "
          "<code>ss -ltn</code> terms: Recv-Q is the accept queue, Send-Q the backlog; a queue is "
-         "full at backlog + 1.</p>\n";
+         "full at backlog + 1. Ticks above the charts over time mark the timeline's events.</p>\n";
   write_listener_table(out, r);
   out << "<div class=\"charts\">";
   for (const auto& t : r.listeners)

@@ -110,6 +110,11 @@ void chart::vline(double value, const std::string& colour, const std::string& la
          << "\">" << esc(label) << "</text>";
 }
 
+void chart::event_tick(double value, const std::string& title) {
+  marks_ << "<path class=\"event\" d=\"M" << num(x(value)) << " " << num(top_) << "v-6\" "
+         << "stroke=\"#555\" stroke-width=\"2\"><title>" << esc(title) << "</title></path>";
+}
+
 void chart::step_line(const std::vector<std::pair<double, double>>& points, double x_end,
                       const std::string& colour, const std::string& title,
                       const std::string& attrs) {

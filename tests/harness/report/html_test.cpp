@@ -121,6 +121,10 @@ TEST(run_html, a_queue_chart_per_listener_that_queued_with_backlog_peak_and_full
   EXPECT_NE(node.find("data-from=\"1000.0\" data-to=\"2500.0\""), std::string::npos) << node;
   EXPECT_NE(node.find("data-points=\"0.0,0 500.0,64 1000.0,129 2500.0,3\""), std::string::npos)
       << node;
+  // The timeline's events as ticks above the plot, with what they did.
+  EXPECT_EQ(count_of(node, "class=\"event\""), 2u);
+  EXPECT_NE(node.find("<title>t=500 ms set-endpoints default/web:http: none</title>"),
+            std::string::npos);
   std::string pod = chart_svg(html, "accept-queue", "data-namespace=\"web\" data-port=\"8080\"");
   EXPECT_NE(pod.find("data-peak=\"2\""), std::string::npos) << pod;
   EXPECT_EQ(count_of(pod, "class=\"full\""), 0u);
