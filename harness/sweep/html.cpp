@@ -2,7 +2,6 @@
 // opens offline and renders the same in any browser.
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 #include <sstream>
 
 #include "harness/report/report.hpp"
