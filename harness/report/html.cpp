@@ -220,7 +220,9 @@ std::string latency_chart(const std::string& kind, const std::string& group,
     ch.x_tick(t, ms_label(t));
   int row = 0; // labels one under the other: on a log axis the three lines stand close
   for (double retry : {1000.0, 3000.0, 7000.0})
-    if (retry < x_max) ch.vline(retry, "#999", "SYN retry " + num(retry / 1000) + " s", row++);
+    if (retry < x_max)
+      ch.vline(retry, "#999", "SYN retry " + num(retry / 1000) + " s", row++,
+               " class=\"syn-retry\"" + attr("ms", num(retry)));
   for (const auto& b : buckets) {
     double lo = std::max(x_min, ms(b.lower));
     double hi = b.upper == std::chrono::nanoseconds::max() ? x_max : ms(b.upper);

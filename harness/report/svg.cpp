@@ -103,11 +103,12 @@ void chart::hline(double value, const std::string& colour, const std::string& ti
          << "><title>" << esc(title) << "</title></path>";
 }
 
-void chart::vline(double value, const std::string& colour, const std::string& label, int row) {
+void chart::vline(double value, const std::string& colour, const std::string& label, int row,
+                  const std::string& attrs) {
   marks_ << "<path d=\"M" << num(x(value)) << " " << num(top_) << "V" << num(h_ - bottom_)
-         << "\" stroke=\"" << colour << "\" stroke-dasharray=\"3 3\" fill=\"none\"/><text x=\""
-         << num(x(value) + 2) << "\" y=\"" << num(top_ + 9 + 11 * row) << "\" fill=\"" << colour
-         << "\">" << esc(label) << "</text>";
+         << "\" stroke=\"" << colour << "\" stroke-dasharray=\"3 3\" fill=\"none\"" << attrs
+         << "/><text x=\"" << num(x(value) + 2) << "\" y=\"" << num(top_ + 9 + 11 * row)
+         << "\" fill=\"" << colour << "\">" << esc(label) << "</text>";
 }
 
 void chart::event_tick(double value, const std::string& title) {

@@ -70,7 +70,8 @@ public:
              const std::string& attrs = "");
   /// A vertical dashed line at `value` over the plot height, labelled at its top in text row
   /// `row` (0 first), so that the labels of close lines do not overlap.
-  void vline(double value, const std::string& colour, const std::string& label, int row = 0);
+  void vline(double value, const std::string& colour, const std::string& label, int row = 0,
+             const std::string& attrs = "");
   /// A small grey tick at the top of the plot at `value` with a tooltip: a timeline event.
   void event_tick(double value, const std::string& title);
   /// A step line (class "mark") through (x, y) points, held flat to x_end; nothing if empty.

@@ -37,6 +37,13 @@ for (const svg of document.querySelectorAll('svg.chart')) {
   const backlog = svg.querySelector('.backlog');
   if (backlog) { c.backlog_value = Number(backlog.dataset.value); c.backlog_y = backlog.getBBox().y; }
   c.bands = svg.querySelectorAll('.full').length;
+  // Bars at or past the first SYN retransmission (1 s) on the latency charts' log axis.
+  const retry = svg.querySelector('.syn-retry[data-ms="1000"]');
+  if (retry) {
+    const at = retry.getBBox().x;
+    c.bars_after_retry = 0;
+    for (const m of svg.querySelectorAll('.mark')) c.bars_after_retry += m.getBBox().x >= at - 0.01;
+  }
   out.charts.push(c);
 }
 for (const tr of document.querySelectorAll('table.expectations tbody tr'))
@@ -137,6 +144,12 @@ void check_clients(const json& page, const json& run) {
     EXPECT_EQ((*connect)["data"]["count"],
               std::to_string(c["connect_latency"]["count"].get<int>()));
     EXPECT_EQ((*connect)["marks"], c["connect_latency"]["buckets"].size()) << "a bar per bin";
+    // Connects after a dropped SYN (the retransmission after 1 s) are drawn right of the 1 s line.
+    size_t retried = 0;
+    for (const auto& b : c["connect_latency"]["buckets"])
+      retried += b["from_ms"].get<double>() >= 1000;
+    EXPECT_EQ((*connect)["bars_after_retry"], retried);
+    EXPECT_GT(retried, 0u) << "the scenario's clients connect after SYN retransmissions";
     if (c["response_latency"]["count"].get<int>() > 0) {
       const json* response = chart_of(page, "response-latency", {{"group", group}});
       ASSERT_NE(response, nullptr);
