@@ -35,6 +35,8 @@ void setup_run(CLI::App& app, std::function<int()>& action) {
   cmd->add_flag("--list", opts->list, "List the shipped scenarios");
   cmd->add_option("--json", opts->json_path, "Write the JSON report to FILE ('-': stdout)");
   cmd->add_option("--junit", opts->junit_path, "Write JUnit XML (one testcase per expectation)");
+  cmd->add_option("--html", opts->html_path,
+                  "Write the run as a self-contained HTML page with charts to FILE ('-': stdout)");
   cmd->add_option("--connections", opts->connections_path,
                   "Write every client connection (times, outcome, ports) as CSV to FILE");
   cmd->add_option("--seed", opts->seed, "Seed for random choices (overrides the scenario's)");
@@ -65,7 +67,7 @@ int execute_run(const run_options& o) {
   auto s = o.sets.empty() ? scenario::load_scenario(name)
                           : sweep::apply_sets(scenario::read_scenario_source(name), o.sets);
   // Every output is opened before the lab is built: a bad path must not throw a finished run away.
-  std::ofstream json_file, junit_file, csv_file;
+  std::ofstream json_file, junit_file, csv_file, html_file;
   std::ostream* json_out =
       o.json_path.empty() ? nullptr : &open_output(o.json_path, json_file, "--json");
   std::ostream* junit_out =
@@ -73,8 +75,10 @@ int execute_run(const run_options& o) {
   std::ostream* csv_out = o.connections_path.empty()
                               ? nullptr
                               : &open_output(o.connections_path, csv_file, "--connections");
-  // With the JSON on stdout the human summary goes to stderr.
-  std::ostream& human = o.json_path == "-" ? std::cerr : std::cout;
+  std::ostream* html_out =
+      o.html_path.empty() ? nullptr : &open_output(o.html_path, html_file, "--html");
+  // With the JSON or the page on stdout the human summary goes to stderr.
+  std::ostream& human = o.json_path == "-" || o.html_path == "-" ? std::cerr : std::cout;
 
   lab::ensure_privileges();
   lab::raise_fd_limit();
@@ -90,6 +94,7 @@ int execute_run(const run_options& o) {
   if (json_out) *json_out << report::to_json(r).dump(2) << "\n";
   if (junit_out) report::write_junit(*junit_out, {&r});
   if (csv_out) report::write_connections_csv(*csv_out, r);
+  if (html_out) report::write_html(*html_out, r);
   if (r.interrupted) return static_cast<int>(exit_code::interrupted);
   return static_cast<int>(r.passed() ? exit_code::ok : exit_code::expectations_failed);
 }

@@ -16,6 +16,7 @@ struct run_options {
   bool list = false;                 ///< list the shipped scenarios instead
   std::string json_path;             ///< write the JSON report there ("-": stdout)
   std::string junit_path;            ///< write JUnit XML there
+  std::string html_path;             ///< write the HTML page there ("-": stdout)
   std::string connections_path;      ///< write every client connection record as CSV there
   std::optional<std::uint64_t> seed; ///< overrides the scenario's seed
   bool quiet = false;                ///< only failures and the verdict

@@ -1,5 +1,6 @@
 #pragma once
-// Reports of a run: the terminal summary and the JSON document (docs/report-json.md).
+// Reports of a run: the terminal summary, the JSON document (docs/report-json.md), the HTML page,
+// JUnit XML and the connections CSV.
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -20,6 +21,11 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
 /// The whole run as JSON: scenario, seed, kernel, events, listeners with their timelines,
 /// census, counter deltas, clients with histograms, metrics and expectations.
 nlohmann::json to_json(const runner::run_result& r);
+
+/// A self-contained HTML page that opens offline (inline CSS and SVG, no scripts): findings,
+/// expectations, every listener's accept queue over time, the node's drops per second, client
+/// outcomes over time, connect and response latency on a log axis, timeline and wall phases.
+void write_html(std::ostream& out, const runner::run_result& r);
 
 /// Plain-language answers, from the run's own data, to the incident's three questions: what is
 /// in a full accept queue, what it does to traffic, and why 129. One paragraph each; empty if no
@@ -47,5 +53,8 @@ std::string xml_escape(const std::string& text);
 
 /// The `netstat -st` wording of a TcpExt/Tcp counter, or empty if we have none for it.
 std::string netstat_words(const std::string& counter);
+
+/// The counters the terminal report and the HTML page show, in the order they show them.
+std::vector<std::string> reported_counters();
 
 } // namespace backlog_lab::report

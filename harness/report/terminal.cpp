@@ -66,23 +66,11 @@ void write_listeners(std::ostream& out, const runner::run_result& r) {
 }
 
 void write_counters(std::ostream& out, const runner::run_result& r) {
-  static const char* shown[] = {"TcpExtListenOverflows",
-                                "TcpExtListenDrops",
-                                "TcpExtTCPSynRetrans",
-                                "TcpExtTCPReqQFullDrop",
-                                "TcpExtTCPReqQFullDoCookies",
-                                "TcpExtSyncookiesSent",
-                                "TcpExtEmbryonicRsts",
-                                "TcpExtTCPAbortOnData",
-                                "TcpPassiveOpens",
-                                "TcpActiveOpens",
-                                "TcpOutRsts",
-                                "TcpAttemptFails"};
   for (const char* role : {"node", "clients"}) {
     auto it = r.counters.find(role);
     if (it == r.counters.end()) continue;
     out << "\nCounters in the " << role << " namespace over the run (`netstat -st` words)\n";
-    for (const char* name : shown) {
+    for (const auto& name : reported_counters()) {
       auto v = it->second.find(name);
       if (v == it->second.end() || v->second == 0) continue;
       out << "  " << std::setw(9) << v->second << " " << std::left << std::setw(58)
@@ -120,8 +108,11 @@ void write_clients(std::ostream& out, const runner::run_result& r) {
 
 } // namespace
 
-std::string netstat_words(const std::string& counter) {
-  static const std::map<std::string, std::string> words = {
+namespace {
+
+// The counters the reports show, in this order, with their `netstat -st` wording.
+const std::vector<std::pair<std::string, std::string>>& counter_words() {
+  static const std::vector<std::pair<std::string, std::string>> words = {
       {"TcpExtListenOverflows", "times the listen queue of a socket overflowed"},
       {"TcpExtListenDrops", "SYNs to LISTEN sockets dropped"},
       {"TcpExtTCPSynRetrans", "SYN and SYN-ACK retransmissions (TCPSynRetrans)"},
@@ -135,8 +126,22 @@ std::string netstat_words(const std::string& counter) {
       {"TcpOutRsts", "resets sent"},
       {"TcpAttemptFails", "failed connection attempts"},
   };
-  auto it = words.find(counter);
-  return it == words.end() ? std::string() : it->second;
+  return words;
+}
+
+} // namespace
+
+std::string netstat_words(const std::string& counter) {
+  for (const auto& [name, words] : counter_words())
+    if (name == counter) return words;
+  return {};
+}
+
+std::vector<std::string> reported_counters() {
+  std::vector<std::string> out;
+  for (const auto& entry : counter_words())
+    out.push_back(entry.first);
+  return out;
 }
 
 void write_terminal(std::ostream& out, const runner::run_result& r, const terminal_options& o) {

@@ -2,124 +2,25 @@
 // opens offline and renders the same in any browser.
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 #include <sstream>
 
 #include "harness/report/report.hpp"
+#include "harness/report/svg.hpp"
 #include "harness/sweep/report.hpp"
 
 namespace backlog_lab::sweep {
 namespace {
 
 // Text and attribute values: the same escaping as the JUnit report.
-std::string esc(const std::string& s) { return report::xml_escape(s); }
-
-std::string num(double v) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(1) << v;
-  std::string t = s.str();
-  if (t.ends_with(".0")) t.resize(t.size() - 2);
-  return t == "-0" ? "0" : t;
+std::string esc(const std::string& s) {
+  return report::xml_escape(s);
 }
 
-// Repeats are drawn in these colours; outcomes in their own.
-const char* const repeat_colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
-                                      "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728"};
-const char* const outcome_colours[] = {"#2ca02c", "#d62728", "#ff7f0e", "#bcbd22",
-                                       "#9467bd", "#8c564b", "#7f7f7f", "#c7c7c7"};
-
-// A round step for axis ticks: 1, 2 or 5 times a power of ten.
-double nice_step(double range, int ticks) {
-  if (range <= 0) return 1;
-  double raw = range / ticks;
-  double p = std::pow(10, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (raw <= m * p) return m * p;
-  return 10 * p;
-}
-
-// An SVG chart with a plot area, linear scales and axes; marks are appended as SVG text.
-class chart {
-public:
-  chart(std::string kind, double x_max, double y_max, std::string x_label, std::string y_label,
-        double width = 420, double height = 220)
-      : kind_(std::move(kind)), w_(width), h_(height), x_max_(x_max > 0 ? x_max : 1),
-        y_step_(nice_step(y_max > 0 ? y_max : 1, 4)), x_label_(std::move(x_label)),
-        y_label_(std::move(y_label)) {
-    y_max_ = std::ceil((y_max > 0 ? y_max : 1) / y_step_) * y_step_;
-  }
-
-  double x(double v) const { return left_ + (w_ - left_ - right_) * v / x_max_; }
-  double y(double v) const { return h_ - bottom_ - (h_ - top_ - bottom_) * v / y_max_; }
-  double plot_width() const { return w_ - left_ - right_; }
-
-  void x_ticks(double step, double scale = 1) {
-    for (double v = 0; v <= x_max_ + 1e-9; v += step)
-      axis_ << "<line x1=\"" << num(x(v)) << "\" y1=\"" << num(h_ - bottom_) << "\" x2=\""
-            << num(x(v)) << "\" y2=\"" << num(h_ - bottom_ + 4) << "\" stroke=\"#444\"/><text x=\""
-            << num(x(v)) << "\" y=\"" << num(h_ - bottom_ + 16) << "\" text-anchor=\"middle\">"
-            << num(v * scale) << "</text>";
-  }
-  void x_category(double at, const std::string& text) {
-    axis_ << "<text x=\"" << num(x(at)) << "\" y=\"" << num(h_ - bottom_ + 16)
-          << "\" text-anchor=\"middle\">" << esc(text) << "</text>";
-  }
-
-  void add(const std::string& svg) { marks_ << svg; }
-
-  void rect(double x0, double y0, double x1, double y1, const std::string& fill,
-            const std::string& title = "") {
-    double top = std::min(y(y0), y(y1)), bottom = std::max(y(y0), y(y1));
-    marks_ << "<rect class=\"mark\" x=\"" << num(x(x0)) << "\" y=\"" << num(top) << "\" width=\""
-           << num(std::max(0.5, x(x1) - x(x0))) << "\" height=\""
-           << num(std::max(0.5, bottom - top)) << "\" fill=\"" << fill << "\">";
-    if (!title.empty()) marks_ << "<title>" << esc(title) << "</title>";
-    marks_ << "</rect>";
-  }
-
-  void whisker(double at, double lo, double hi) {
-    if (hi <= lo) return;
-    marks_ << "<path class=\"whisker\" d=\"M" << num(x(at)) << " " << num(y(lo)) << "V"
-           << num(y(hi)) << "M" << num(x(at) - 4) << " " << num(y(lo)) << "h8M" << num(x(at) - 4)
-           << " " << num(y(hi)) << "h8\" stroke=\"#000\" fill=\"none\"/>";
-  }
-
-  void legend(const std::vector<std::pair<std::string, std::string>>& entries) {
-    double lx = left_;
-    for (const auto& [colour, text] : entries) {
-      axis_ << "<rect x=\"" << num(lx) << "\" y=\"4\" width=\"10\" height=\"10\" fill=\"" << colour
-            << "\"/><text x=\"" << num(lx + 13) << "\" y=\"13\">" << esc(text) << "</text>";
-      lx += 22 + 6.2 * static_cast<double>(text.size());
-    }
-  }
-
-  std::string svg() const {
-    std::ostringstream s;
-    s << "<svg class=\"chart\" data-kind=\"" << kind_ << "\" xmlns=\"http://www.w3.org/2000/svg\" "
-      << "width=\"" << num(w_) << "\" height=\"" << num(h_) << "\" viewBox=\"0 0 " << num(w_) << " "
-      << num(h_) << "\" role=\"img\">";
-    for (double v = 0; v <= y_max_ + 1e-9; v += y_step_)
-      s << "<line x1=\"" << num(left_) << "\" y1=\"" << num(y(v)) << "\" x2=\"" << num(w_ - right_)
-        << "\" y2=\"" << num(y(v)) << "\" stroke=\"#e4e4e4\"/><text x=\"" << num(left_ - 5)
-        << "\" y=\"" << num(y(v) + 4) << "\" text-anchor=\"end\">" << num(v) << "</text>";
-    s << marks_.str();
-    s << "<path d=\"M" << num(left_) << " " << num(top_) << "V" << num(h_ - bottom_) << "H"
-      << num(w_ - right_) << "\" stroke=\"#444\" fill=\"none\"/>" << axis_.str();
-    s << "<text x=\"" << num(left_ + plot_width() / 2) << "\" y=\"" << num(h_ - 4)
-      << "\" text-anchor=\"middle\">" << esc(x_label_) << "</text>";
-    s << "<text transform=\"translate(12 " << num(top_ + (h_ - top_ - bottom_) / 2)
-      << ") rotate(-90)\" text-anchor=\"middle\">" << esc(y_label_) << "</text></svg>";
-    return s.str();
-  }
-
-private:
-  std::string kind_;
-  double w_, h_;
-  double left_ = 52, right_ = 12, top_ = 22, bottom_ = 38;
-  double x_max_, y_max_ = 1, y_step_;
-  std::string x_label_, y_label_;
-  std::ostringstream marks_, axis_;
-};
+using report::svg::chart;
+using report::svg::nice_step;
+using report::svg::num;
+using report::svg::outcome_colours;
+using report::svg::series_colours;
 
 double run_seconds(const cell_result& c) {
   double end = 0;
@@ -142,25 +43,19 @@ std::string queue_chart(const cell_result& c) {
   ch.x_ticks(nice_step(secs, 6));
   std::vector<std::pair<std::string, std::string>> legend;
   for (size_t k = 0; k < c.runs.size(); ++k) {
-    const char* colour = repeat_colours[k % std::size(repeat_colours)];
+    const char* colour = series_colours[k % series_colours.size()];
     for (const auto& t : c.runs[k].listeners) {
-      if (t.role != "node" || t.samples.empty()) continue;
-      std::ostringstream d;
-      d << "M" << num(ch.x(t.samples.front().at_ms / 1000)) << " "
-        << num(ch.y(t.samples.front().accept_queue));
-      for (size_t i = 1; i < t.samples.size(); ++i)
-        d << "H" << num(ch.x(t.samples[i].at_ms / 1000)) << "V"
-          << num(ch.y(t.samples[i].accept_queue));
-      d << "H" << num(ch.x(c.runs[k].run_ms / 1000));
-      ch.add("<path class=\"mark\" d=\"" + d.str() + "\" stroke=\"" + colour +
-             "\" stroke-width=\"1.5\" fill=\"none\" opacity=\"0.85\"><title>repeat " +
-             std::to_string(k + 1) + ", :" + std::to_string(t.port) + "</title></path>");
+      if (t.role != "node") continue;
+      std::vector<std::pair<double, double>> points;
+      for (const auto& smp : t.samples)
+        points.emplace_back(smp.at_ms / 1000, smp.accept_queue);
+      ch.step_line(points, c.runs[k].run_ms / 1000, colour,
+                   "repeat " + std::to_string(k + 1) + ", :" + std::to_string(t.port));
     }
     legend.push_back({colour, "repeat " + std::to_string(k + 1)});
   }
   if (capacity > 0) {
-    ch.add("<path d=\"M" + num(ch.x(0)) + " " + num(ch.y(capacity)) + "H" + num(ch.x(secs)) +
-           "\" stroke=\"#d62728\" stroke-dasharray=\"5 4\" fill=\"none\"/>");
+    ch.hline(capacity, "#d62728", "backlog + 1 = " + num(capacity));
     legend.push_back({"#d62728", "backlog + 1 = " + num(capacity)});
   }
   ch.legend(legend);
@@ -173,20 +68,10 @@ std::string drops_chart(const cell_result& c) {
   size_t bins = static_cast<size_t>(std::ceil(secs));
   std::vector<double> sum(bins, 0);
   for (const auto& r : c.runs) {
-    std::vector<double> at_end(bins + 1, 0); // cumulative value at the end of each second
-    int64_t last = 0;
-    size_t bin = 0;
-    for (const auto& s : r.node_counter_samples) {
-      auto it = s.values.find("TcpExtListenDrops");
-      int64_t v = it == s.values.end() ? last : it->second;
-      while (bin < bins && s.at_ms >= (bin + 1) * 1000.0)
-        at_end[++bin] = static_cast<double>(last);
-      last = v;
-    }
-    while (bin < bins)
-      at_end[++bin] = static_cast<double>(last);
+    auto per_second =
+        report::svg::increase_per_bin(r.node_counter_samples, "TcpExtListenDrops", 1000, bins);
     for (size_t k = 0; k < bins; ++k)
-      sum[k] += at_end[k + 1] - at_end[k];
+      sum[k] += per_second[k];
   }
   double n = std::max<double>(1, static_cast<double>(c.runs.size()));
   double top = 1;
@@ -292,13 +177,13 @@ std::string latency_chart(const cell_result& c) {
       double at = static_cast<double>(g) * 5 + static_cast<double>(k) + 0.5;
       double v = mean_metric(c, p + pcts[k]);
       auto [lo, hi] = range_metric(c, p + pcts[k]);
-      ch.rect(at - 0.4, 0, at + 0.4, v, repeat_colours[k],
+      ch.rect(at - 0.4, 0, at + 0.4, v, series_colours[k],
               groups[g].name + " connect " + pcts[k] + " " + num(v) + " ms");
       ch.whisker(at, lo, hi);
     }
   }
   for (size_t k = 0; k < 4; ++k)
-    legend.push_back({repeat_colours[k], pcts[k]});
+    legend.push_back({series_colours[k], pcts[k]});
   ch.legend(legend);
   return ch.svg();
 }
@@ -367,17 +252,8 @@ void write_html(std::ostream& out, const sweep_result& r, const std::string& cha
       chart_metric.empty() && !r.metrics.empty() ? r.metrics.front() : chart_metric;
   out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>backlog-lab "
          "sweep: "
-      << esc(r.scenario) << "</title>\n<style>"
-      << "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
-      << "h1{font-size:1.4em}h2{font-size:1.2em;margin-top:1.5em}h3{font-size:1.05em}"
-      << "table.summary{border-collapse:collapse;font-size:12px}"
-      << "table.summary th,table.summary td{border:1px solid #ccc;padding:2px 6px}"
-      << "td.num{text-align:right;white-space:nowrap}.spread{color:#888;font-size:10px}"
-      << "tr.fail td:last-child{color:#b00;font-weight:bold}"
-      << ".charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}"
-      << "figcaption{font-size:12px;color:#555}svg.chart{font:10px sans-serif;background:#fff}"
-      << "section.cell{border-top:1px solid #ddd;margin-top:1em}"
-      << ".verdict.pass{color:#070}.verdict.fail{color:#b00}</style></head>\n<body>\n";
+      << esc(r.scenario) << "</title>\n<style>" << report::svg::page_style()
+      << "</style></head>\n<body>\n";
   out << "<h1>backlog-lab sweep: " << esc(r.scenario) << "</h1>\n<p>Source " << esc(r.source)
       << ", kernel " << esc(r.kernel) << ", seed " << r.seed << ", " << r.repeat
       << " repeat(s) per cell, " << r.cells.size() << " of " << r.cells_planned

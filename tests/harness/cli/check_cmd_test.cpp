@@ -8,7 +8,7 @@ namespace backlog_lab::cli {
 namespace {
 
 std::string write_file(const std::string& name, const std::string& text) {
-  std::string path = ::testing::TempDir() + "/" + name;
+  std::string path = (scratch_dir() / name).string();
   std::ofstream(path) << text;
   return path;
 }

@@ -1,5 +1,7 @@
 #include "tests/harness/cli/cli_runner.hpp"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <gtest/gtest.h>
 #include <sstream>
@@ -19,6 +21,22 @@ outcome run(std::vector<std::string> args) {
   std::string out = ::testing::internal::GetCapturedStdout();
   std::string err = ::testing::internal::GetCapturedStderr();
   return {code, out, err};
+}
+
+const std::filesystem::path& scratch_dir() {
+  // Removed by the static's destructor at exit; forked children leave with _exit, so only the
+  // test process itself removes it.
+  struct directory {
+    std::filesystem::path path = std::filesystem::path(::testing::TempDir()) /
+                                 ("backlog-lab-cli-test-" + std::to_string(::getpid()));
+    directory() { std::filesystem::create_directories(path); }
+    ~directory() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const directory d;
+  return d.path;
 }
 
 std::string read_file(const std::string& path) {

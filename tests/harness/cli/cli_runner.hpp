@@ -1,5 +1,6 @@
 #pragma once
 // Runs the backlog-lab command line in-process and captures what it printed.
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,11 @@ struct outcome {
 
 /// Runs `backlog-lab ARGS...` through cli::run_main, capturing stdout and stderr.
 outcome run(std::vector<std::string> args);
+
+/// A directory of this test process's own under the test temp dir, created on first use and
+/// removed with everything in it when the process exits (ctest runs every test case as a process
+/// of its own, in parallel).
+const std::filesystem::path& scratch_dir();
 
 /// The whole content of a file ("" if it cannot be read).
 std::string read_file(const std::string& path);

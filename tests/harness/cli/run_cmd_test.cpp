@@ -12,7 +12,7 @@ namespace backlog_lab::cli {
 namespace {
 
 std::string write_file(const std::string& name, const std::string& text) {
-  std::string path = ::testing::TempDir() + "/" + name;
+  std::string path = (scratch_dir() / name).string();
   std::ofstream(path) << text;
   return path;
 }
@@ -52,7 +52,7 @@ TEST(cli, bad_scenario_file_names_file_and_json_path) {
 }
 
 TEST(cli, an_unwritable_report_path_fails_before_the_run) {
-  for (const char* flag : {"--connections", "--json", "--junit"}) {
+  for (const char* flag : {"--connections", "--json", "--junit", "--html"}) {
     auto r = run({"run", flag, "/nonexistent-dir/out"});
     EXPECT_EQ(r.code, 2) << flag;
     EXPECT_NE(r.err.find(std::string(flag) + " /nonexistent-dir/out"), std::string::npos) << r.err;
@@ -69,8 +69,8 @@ TEST(cli, list_shows_the_default_scenario) {
 
 TEST(cli, verdict_is_the_exit_code_and_reports_are_written) {
   BACKLOG_LAB_REQUIRE_LAB();
-  std::string json_path = ::testing::TempDir() + "/report.json";
-  std::string junit_path = ::testing::TempDir() + "/report.xml";
+  std::string json_path = (scratch_dir() / "report.json").string();
+  std::string junit_path = (scratch_dir() / "report.xml").string();
   auto pass = run({"run", write_file("pass.json", tiny_scenario(">", 5)), "--json", json_path,
                    "--junit", junit_path, "--seed", "42"});
   EXPECT_EQ(pass.code, 0) << pass.out << pass.err;

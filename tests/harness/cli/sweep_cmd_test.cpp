@@ -13,13 +13,13 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "harness/cli/app.hpp"
 #include "harness/lab/process.hpp"
+#include "tests/harness/cli/chromium.hpp"
 #include "tests/harness/cli/cli_runner.hpp"
 #include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
@@ -31,11 +31,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 fs::path test_dir() {
-  // ctest runs every test case as a process of its own, in parallel: one directory each.
-  fs::path d =
-      fs::path(::testing::TempDir()) / ("backlog-lab-sweep-cmd-test-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
+  return scratch_dir();
 }
 
 // Two seconds or so: a burst of 60 connections in 30 ms against a userspace proxy that accepts
@@ -152,13 +148,8 @@ void check_junit() {
   EXPECT_NE(xml.find("<failure message=\"measured 64, expected == 8\""), std::string::npos) << xml;
 }
 
-// Renders `html` in headless Chromium with a measuring script appended to a copy (the report
-// itself has no scripts) and returns, per svg.chart: [kind, width, height, marks drawn].
-json render_in_chromium(const fs::path& html) {
-  fs::path copy = html.parent_path() / "render-check.html";
-  std::string text = read_file(html);
-  auto body = text.rfind("</body>");
-  text.insert(body, R"(<script>
+// Per svg.chart of the rendered page: [kind, width, height, marks drawn].
+const char* chart_measure = R"(
 const out = [];
 for (const svg of document.querySelectorAll('svg.chart')) {
   const box = svg.getBoundingClientRect();
@@ -168,32 +159,10 @@ for (const svg of document.querySelectorAll('svg.chart')) {
     if (b.width > 0 || b.height > 0) marks++;
   }
   out.push([svg.dataset.kind, Math.round(box.width), Math.round(box.height), marks]);
-}
-const pre = document.createElement('pre');
-pre.id = 'render-check';
-pre.textContent = JSON.stringify(out);
-document.body.appendChild(pre);
-</script>)");
-  std::ofstream(copy) << text;
-  fs::path profile = html.parent_path() / "chromium-profile";
-  auto res = lab::run_command(
-      nullptr,
-      {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-       "--disable-component-update", "--disable-sync", "--no-first-run",
-       "--user-data-dir=" + profile.string(), "--dump-dom", "file://" + copy.string()},
-      "", std::chrono::seconds(60));
-  EXPECT_EQ(res.exit_status, 0) << res.err;
-  std::smatch m;
-  if (!std::regex_search(res.out, m, std::regex("<pre id=\"render-check\">([^<]*)</pre>"))) {
-    ADD_FAILURE() << "no measurements in the dumped DOM:\n" << res.out.substr(0, 2000);
-    return json::array();
-  }
-  std::string measured = std::regex_replace(m[1].str(), std::regex("&quot;"), "\"");
-  return json::parse(measured);
-}
+})";
 
 void check_html_in_chromium() {
-  json charts = render_in_chromium(file("s.html"));
+  json charts = render_in_chromium(file("s.html"), chart_measure);
   std::map<std::string, int> kinds;
   for (const auto& c : charts) {
     std::string kind = c[0];
