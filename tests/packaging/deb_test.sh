@@ -64,10 +64,15 @@ if [ -f /usr/share/bash-completion/bash_completion ]; then
       COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
       _backlog_lab; printf "%s\n" "${COMPREPLY[@]}"' _ "$@"
   }
-  complete_words backlog-lab "" | grep -qx sweep || fail "completion lacks the sweep subcommand"
-  complete_words backlog-lab run --js | grep -qx -- --json || fail "completion lacks run --json"
-  complete_words backlog-lab run incident-2018-03-kube | grep -qx incident-2018-03-kube-proxy-1.24 ||
-    fail "completion lacks the shipped scenario incident-2018-03-kube-proxy-1.24"
+  # Captured first: grep -q stops reading at its match, and under pipefail the writer's SIGPIPE
+  # would fail the check.
+  subs=$(complete_words backlog-lab "")
+  grep -qx sweep <<<"$subs" || fail "completion lacks the sweep subcommand"
+  opts=$(complete_words backlog-lab run --js)
+  grep -qx -- --json <<<"$opts" || fail "completion lacks run --json"
+  names=$(complete_words backlog-lab run incident-2018-03-kube)
+  grep -qx incident-2018-03-kube-proxy-1.24 <<<"$names" ||
+    fail "completion lacks the shipped scenario incident-2018-03-kube-proxy-1.24: $names"
 fi
 cd /
 
