@@ -5,7 +5,8 @@ program's real outputs, with Debian's python3-jsonschema (draft 7).
   validate.py examples BINARY   the reader (`backlog-lab check`) and docs/scenario.schema.json agree
                                 on every example of tests/schemas/examples/ and accept every
                                 shipped scenario; then a self-check shows that a disagreement fails
-  validate.py outputs BINARY    run --json, observe --json (a namespace and --demo) and a tiny
+  validate.py outputs BINARY    run --json, observe --json (a namespace and --demo), doctor --json
+                                (a never-accepting listener, with and without --peek) and a tiny
                                 sweep's --json, each against its schema (root: it builds labs)
 
 Exit 0: all agree; 1: a disagreement or an invalid output; 77 (ctest: skipped): python3-jsonschema
@@ -129,7 +130,7 @@ def output_schemas_agree():
     """run.schema.json's census is a copy of observe.schema.json's (each file stands alone for
     editors and tools): the copies must not drift apart."""
     problems = []
-    for name in ("observe", "run", "sweep"):
+    for name in ("observe", "run", "sweep", "doctor"):
         validator(name + ".schema.json")  # each is a valid draft 7 schema
     with open(os.path.join(DOCS, "observe.schema.json")) as f:
         observe = json.load(f)["definitions"]
@@ -138,6 +139,11 @@ def output_schemas_agree():
     for d in ("census", "listener", "socket", "state_counts", "counters"):
         if observe[d] != run_defs.get(d):
             problems.append(f"run.schema.json: definitions/{d} differs from observe.schema.json's")
+    with open(os.path.join(DOCS, "doctor.schema.json")) as f:
+        doctor_defs = json.load(f)["definitions"]
+    for d in ("listener", "state_counts"):
+        if observe[d] != doctor_defs.get(d):
+            problems.append(f"doctor.schema.json: definitions/{d} differs from observe.schema.json's")
     return problems
 
 
@@ -178,6 +184,62 @@ TINY = {"name": "schemas-tiny", "duration_ms": 800, "drain_ms": 300,
         "expectations": [{"metric": "clients.c.answered", "op": ">", "value": 0}]}
 
 
+# A listener that never accepts, in a network namespace of its own (unshare): backlog 2, eight
+# clients that send a request and close, so its queue is full of CLOSE-WAIT children and it drops.
+HELD = """
+import socket, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 8080))
+srv.listen(2)
+clients = []
+for _ in range(8):
+    c = socket.socket()
+    c.setblocking(False)
+    try:
+        c.connect(("127.0.0.1", 8080))
+    except BlockingIOError:
+        pass
+    clients.append(c)
+time.sleep(0.3)
+for c in clients:
+    try:
+        c.send(b"GET /held HTTP/1.1\\r\\nHost: lab\\r\\n\\r\\n")
+        c.close()
+    except OSError:
+        pass
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def doctor_outputs(binary, tmp):
+    """doctor --json of a never-accepting listener, and with --peek (the `taken` key)."""
+    held = subprocess.Popen(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" -c "$1"',
+                             sys.executable, HELD], stdout=subprocess.PIPE, text=True)
+    ok = True
+    try:
+        if held.stdout.readline().strip() != "ready":
+            print("doctor: the held listener did not start")
+            return False
+        for name, extra in (("doctor --json", []),
+                            ("doctor --json --peek --take 2", ["--peek", "--take", "2"])):
+            r = run([binary, "doctor", "--pid", str(held.pid), "--json", "--interval", "0.3"] + extra)
+            f = os.path.join(tmp, name.replace(" ", "_") + ".json")
+            with open(f, "w") as out:
+                out.write(r.stdout)
+            ok &= validate_output(name, "doctor.schema.json", f)
+            j = json.loads(r.stdout)
+            verdicts = [l["verdict"] for ns in j["namespaces"] for l in ns["listeners"]]
+            if r.returncode != 1 or verdicts != ["never-accepts"]:
+                print(f"{name}: expected exit 1 and one never-accepts listener, got exit "
+                      f"{r.returncode} and {verdicts}")
+                ok = False
+    finally:
+        held.kill()
+        held.wait()
+    return ok
+
+
 def outputs(binary):
     if os.geteuid() != 0:
         print("validate.py outputs: needs root (it builds labs)")
@@ -207,6 +269,7 @@ def outputs(binary):
         run([binary, "sweep", scenario, "--set", "/clients/0/rate_per_s=10,20", "--repeat", "2",
              "-q", "--json", f])
         ok &= validate_output("sweep --json", "sweep.schema.json", f)
+        ok &= doctor_outputs(binary, tmp)
     return 0 if ok else 1
 
 
