@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "harness/cli/netns_options.hpp"
 #include "harness/cli/signals.hpp"
 #include "harness/core/error.hpp"
 #include "harness/doctor/doctor.hpp"
@@ -10,17 +11,12 @@
 namespace backlog_lab::cli {
 
 void add_doctor_options(CLI::App& sub, doctor_options& o) {
-  auto* pid = sub.add_option("--pid", o.pid, "Examine the network namespace of process PID")
-                  ->check(CLI::PositiveNumber);
-  auto* path = sub.add_option("--netns", o.netns_path,
-                              "Examine the network namespace at PATH (/proc/PID/ns/net, "
-                              "/run/netns/NAME)")
-                   ->check(CLI::ExistingPath);
+  auto target = add_netns_options(sub, o.pid, o.netns_path, "Examine");
   auto* all = sub.add_flag("--all-netns", o.all_netns,
                            "Examine every network namespace with a process in it (on a "
                            "Kubernetes node: every pod)");
-  pid->excludes(path)->excludes(all);
-  path->excludes(all);
+  target.pid->excludes(all);
+  target.path->excludes(all);
   sub.add_option("--interval", o.interval_s, "Seconds between the two looks (default 2)")
       ->check(CLI::Range(0.05, 3600.0));
   sub.add_flag("--json", o.json, "Print the JSON document (format backlog-lab.doctor/1)");

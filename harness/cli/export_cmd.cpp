@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "harness/cli/netns_options.hpp"
 #include "harness/core/error.hpp"
 #include "harness/exporter/collector.hpp"
 #include "harness/exporter/server.hpp"
@@ -118,13 +119,8 @@ void setup_export(CLI::App& app, std::function<int()>& action) {
   auto* all = sub->add_flag("--all-netns", o->all_netns,
                             "Every network namespace of the machine (found through "
                             "/proc/*/ns/net; on a Kubernetes node, every pod)");
-  auto* pid = sub->add_option("--pid", o->pid, "The network namespace of process PID")
-                  ->check(CLI::PositiveNumber);
-  auto* path = sub->add_option("--netns", o->netns_path,
-                               "The network namespace at PATH (/proc/PID/ns/net, /run/netns/N)")
-                   ->check(CLI::ExistingPath);
-  all->excludes(pid)->excludes(path);
-  pid->excludes(path);
+  auto target = add_netns_options(*sub, o->pid, o->netns_path, "Export");
+  all->excludes(target.pid)->excludes(target.path);
   sub->add_option("--max-connections", o->max_connections,
                   "HTTP connections served at once (default 32); at the limit the oldest idle "
                   "one is closed")

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "harness/cli/netns_options.hpp"
 #include "harness/cli/signals.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/netns.hpp"
@@ -193,13 +194,7 @@ int observe_demo(const observe_options& o, std::ostream& out) {
 } // namespace
 
 void add_observe_options(CLI::App& sub, observe_options& o) {
-  auto* pid = sub.add_option("--pid", o.pid, "Observe the network namespace of process PID")
-                  ->check(CLI::PositiveNumber);
-  auto* path = sub.add_option("--netns", o.netns_path,
-                              "Observe the network namespace at PATH (/proc/PID/ns/net, "
-                              "/run/netns/NAME)")
-                   ->check(CLI::ExistingPath);
-  pid->excludes(path);
+  auto target = add_netns_options(sub, o.pid, o.netns_path, "Observe");
   sub.add_flag("--json", o.json, "Print JSON (docs/observe-json.md) instead of text");
   sub.add_flag("-e,--extended", o.extended, "Add uid, inode and shutdown columns (ss -e)");
   sub.add_flag("--counters", o.counters, "Add the namespace's Tcp/TcpExt counters");
@@ -208,7 +203,7 @@ void add_observe_options(CLI::App& sub, observe_options& o) {
   auto* demo = sub.add_flag("--demo", o.demo,
                             "Build a lab namespace, fill a listener's accept queue and show "
                             "what the kernel reports, with an explanation");
-  demo->excludes(pid)->excludes(path);
+  demo->excludes(target.pid)->excludes(target.path);
 }
 
 void setup_observe(CLI::App& app, std::function<int()>& action) {

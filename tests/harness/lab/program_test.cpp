@@ -27,18 +27,8 @@ char state_of(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= all.size() ? 0 : all[paren + 2];
 }
 
-// A throw-away nginx prefix: master + 2 workers, listening on 127.0.0.1:8080, in the foreground.
 std::string nginx_prefix() {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("bl-program-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 2;\n"
-                                       "pid nginx.pid; error_log stderr notice;\n"
-                                       "events { worker_connections 64; }\n"
-                                       "http { access_log off; client_body_temp_path body;\n"
-                                       "  proxy_temp_path proxy;\n"
-                                       "  server { listen 127.0.0.1:8080; return 200 ok; } }\n";
-  return dir.string();
+  return testing::nginx_test_prefix("bl-program-test");
 }
 
 program start_nginx(const netns& ns, const std::string& prefix) {

@@ -102,14 +102,7 @@ TEST(find_owners, nginx_master_and_workers_as_ss_names_them) {
   if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
   if (!lab::have_program("ss")) GTEST_SKIP() << "ss not installed";
   lab::netns ns = lab::netns::create("owners");
-  auto dir = std::filesystem::temp_directory_path() / ("bl-owners-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 2;\n"
-                                       "pid nginx.pid; error_log stderr notice;\n"
-                                       "events { worker_connections 64; }\n"
-                                       "http { access_log off; client_body_temp_path body;\n"
-                                       "  proxy_temp_path proxy;\n"
-                                       "  server { listen 127.0.0.1:8080; return 200 ok; } }\n";
+  const std::filesystem::path dir = testing::nginx_test_prefix("bl-owners");
   {
     lab::program nginx = lab::program::start(
         &ns,
