@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "harness/core/error.hpp"
 #include "harness/exporter/exposition.hpp"
@@ -90,7 +91,7 @@ const std::vector<exported_counter>& exported_counters() {
 }
 
 std::string render(const std::vector<namespace_reading>& readings, double scrape_seconds,
-                   std::uint64_t namespace_errors) {
+                   std::uint64_t namespace_errors, const obs::owner_map& owners) {
   exposition x;
   std::vector<std::string> inodes;
   inodes.reserve(readings.size());
@@ -101,20 +102,33 @@ std::string render(const std::vector<namespace_reading>& readings, double scrape
   struct listener_labels {
     const std::string* netns;
     std::string address, port, inode;
+    std::string owner; ///< the holders' comms, sorted, unique, joined by ','; "" when none
+  };
+  const std::vector<obs::socket_holder> no_holders;
+  auto holders_of = [&](std::uint32_t inode) -> const std::vector<obs::socket_holder>& {
+    auto it = owners.find(inode);
+    return it == owners.end() ? no_holders : it->second;
   };
   std::vector<std::pair<listener_labels, const obs::listener_summary*>> listeners;
   for (std::size_t i = 0; i < readings.size(); ++i)
-    for (const auto& l : readings[i].census.listeners)
+    for (const auto& l : readings[i].census.listeners) {
+      std::set<std::string> comms;
+      for (const auto& h : holders_of(l.inode))
+        comms.insert(h.comm);
+      std::string owner;
+      for (const auto& comm : comms)
+        owner += (owner.empty() ? "" : ",") + comm;
       listeners.push_back({{&inodes[i], l.local.address.to_string(), std::to_string(l.local.port),
-                            std::to_string(l.inode)},
+                            std::to_string(l.inode), std::move(owner)},
                            &l});
+    }
   auto each_listener = [&](auto&& f) {
     for (const auto& [lab, l] : listeners)
       f(lab, *l);
   };
 #define BACKLOG_LAB_LISTENER_LABELS(lab)                                                           \
   label{"netns", *(lab).netns}, label{"address", (lab).address}, label{"port", (lab).port},        \
-      label{"inode", (lab).inode}
+      label{"inode", (lab).inode}, label{"owner", (lab).owner}
 
   x.family("backlog_lab_listener_accept_queue", "gauge",
            "Connections in the listener's accept queue, waiting for accept() (Recv-Q of the "
@@ -149,6 +163,25 @@ std::string render(const std::vector<namespace_reading>& readings, double scrape
                {BACKLOG_LAB_LISTENER_LABELS(lab), label{"state", obs::state_name(s)}},
                s == obs::tcp_state::established ? l.unaccepted_established_bytes
                                                 : l.unaccepted_close_wait_bytes);
+  });
+  x.family("backlog_lab_listener_drops_total", "counter",
+           "SYNs and final ACKs this listener dropped since it was opened, its accept queue's "
+           "overflows among them (sk_drops; ss -tlm shows it as d<N>).");
+  each_listener([&](const listener_labels& lab, const obs::listener_summary& l) {
+    x.sample("backlog_lab_listener_drops_total", {BACKLOG_LAB_LISTENER_LABELS(lab)},
+             std::uint64_t{l.drops});
+  });
+  x.family("backlog_lab_listener_owner_info", "gauge",
+           "A process holding the listener (as ss -tlp names it), its cgroup's Kubernetes pod "
+           "UID and container id where the cgroup path names them; 1 per holder.");
+  each_listener([&](const listener_labels& lab, const obs::listener_summary& l) {
+    for (const auto& h : holders_of(l.inode))
+      x.sample("backlog_lab_listener_owner_info",
+               {label{"netns", *lab.netns}, label{"address", lab.address}, label{"port", lab.port},
+                label{"inode", lab.inode}, label{"pid", std::to_string(h.pid)},
+                label{"comm", h.comm}, label{"fd", std::to_string(h.fd)}, label{"cgroup", h.cgroup},
+                label{"pod_uid", h.ids.pod_uid}, label{"container_id", h.ids.container_id}},
+               std::uint64_t{1});
   });
 #undef BACKLOG_LAB_LISTENER_LABELS
 
@@ -229,8 +262,14 @@ std::string collector::collect() {
   } else {
     read_namespaces(list_network_namespaces());
   }
+  // Owners: one pass over /proc/*/fd for the listeners of every namespace read.
+  std::vector<std::uint32_t> inodes;
+  for (const auto& r : readings_)
+    for (const auto& l : r.census.listeners)
+      inodes.push_back(l.inode);
+  const obs::owner_map owners = obs::find_owners(inodes);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return render(readings_, seconds, namespace_errors_);
+  return render(readings_, seconds, namespace_errors_, owners);
 }
 
 void collector::read_namespaces(std::vector<namespace_entry> entries) {

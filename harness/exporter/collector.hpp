@@ -14,6 +14,7 @@
 #include "harness/lab/netns.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
+#include "harness/observer/owners.hpp"
 
 namespace backlog_lab::exporter {
 
@@ -52,9 +53,10 @@ struct exported_counter {
 /// The exported counters, in output order.
 const std::vector<exported_counter>& exported_counters();
 
-/// Renders readings (and the collector's own figures) as Prometheus text.
+/// Renders readings (and the collector's own figures) as Prometheus text; `owners` (by listener
+/// inode, observer::find_owners) name each listener's processes.
 std::string render(const std::vector<namespace_reading>& readings, double scrape_seconds,
-                   std::uint64_t namespace_errors);
+                   std::uint64_t namespace_errors, const observer::owner_map& owners = {});
 
 /// Reads its target namespaces on each collect(); keeps nothing that would hold a namespace of
 /// `--all-netns` alive between scrapes (a pod's namespace must be free to go away).

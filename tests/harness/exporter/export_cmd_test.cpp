@@ -178,7 +178,36 @@ TEST_F(ExportCommand, ScrapesOfAFullQueueTakeNothingAndPassPromtool) {
   auto ss = on_port(ss_sockets(ns_, "-tlne"), port);
   ASSERT_EQ(ss.size(), 1u);
   EXPECT_EQ(ss[0].recv_q, 3u);
+  // The listener's drops: a burst of SYNs to the full queue makes the counter grow by what
+  // `ss -tlm` shows (d<N>), read just before and just after the scrape.
+  auto drops_now = [&] {
+    auto before = ss_listener_drops(ns_.proc_path(), port);
+    auto page = get(exporter.port());
+    auto after = ss_listener_drops(ns_.proc_path(), port);
+    EXPECT_TRUE(before && after);
+    double scraped = exporter_metric(page.body, "backlog_lab_listener_drops_total", at);
+    EXPECT_GE(scraped, static_cast<double>(before.value_or(0)));
+    EXPECT_LE(scraped, static_cast<double>(after.value_or(0)));
+    return scraped;
+  };
+  const double drops_before = drops_now();
+  for (int i = 0; i < 10; ++i)
+    clients.push_back(tcp_connect_start(ns_, "", "127.0.0.1", port));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_GE(drops_now(), drops_before + 10) << "each SYN of the burst dropped once at least";
+
+  // Its owner, as ss -tlp names it: this test process.
+  std::string comm;
+  std::getline(std::ifstream("/proc/self/comm"), comm);
   auto page = get(exporter.port());
+  EXPECT_EQ(exporter_metric(page.body, "backlog_lab_listener_owner_info",
+                            {"port=\"8080\"", "pid=\"" + std::to_string(::getpid()) + "\"",
+                             "comm=\"" + comm + "\""}),
+            1)
+      << page.body;
+  EXPECT_EQ(exporter_metric(page.body, "backlog_lab_listener_accept_queue",
+                            {"port=\"8080\"", "owner=\"" + comm + "\""}),
+            3);
   if (lab::have_program("promtool")) {
     auto check = promtool_check(page.body);
     EXPECT_EQ(check.status, 0) << check.output << "\n" << page.body;
@@ -243,9 +272,9 @@ TEST_F(ExportCommand, ManyScrapersAtOnceAreAllAnsweredAndShareCollections) {
   auto page = get(exporter.port());
   ASSERT_EQ(page.status, 200);
   EXPECT_LE(exporter_metric(page.body, "backlog_lab_exporter_collections_total"), scrapers + 1);
-  EXPECT_EQ(exporter_metric(page.body, "backlog_lab_exporter_http_requests_total",
-                            {"outcome=\"ok\""}),
-            scrapers + 1);
+  EXPECT_EQ(
+      exporter_metric(page.body, "backlog_lab_exporter_http_requests_total", {"outcome=\"ok\""}),
+      scrapers + 1);
 }
 
 TEST_F(ExportCommand, GarbageAndOversizedRequestsGetErrorsAndTheExporterStillAnswers) {
