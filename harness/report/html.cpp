@@ -103,6 +103,48 @@ std::string queue_chart(const runner::run_result& r, const runner::listener_trac
   return ch.svg();
 }
 
+// Each listener's own drops (sk_drops) per second, per time bin, for the listeners that dropped:
+// which port the namespace's drops came from.
+std::string listener_drops_chart(const runner::run_result& r) {
+  double width_ms = bin_ms(r);
+  std::size_t bins = bin_count(r);
+  std::vector<std::pair<const runner::listener_track*, std::vector<double>>> dropping;
+  double top = 1;
+  for (const auto& t : r.listeners) {
+    auto inc = svg::increase_per_bin(t.drop_samples, "drops", width_ms, bins);
+    double total = 0;
+    for (double& v : inc) {
+      total += v;
+      top = std::max(top, v /= width_ms / 1000);
+    }
+    if (total > 0) dropping.emplace_back(&t, std::move(inc));
+  }
+  if (dropping.empty()) return {};
+  double secs = static_cast<double>(bins) * width_ms / 1000;
+  chart ch("listener-drops", secs, top * 1.08, "seconds (bins of " + ms_label(width_ms) + ")",
+           "drops per second (listener)");
+  ch.data("bin-ms", exact(width_ms));
+  ch.x_ticks(svg::nice_step(secs, 6));
+  event_ticks(ch, r);
+  std::vector<std::pair<std::string, std::string>> legend;
+  for (std::size_t k = 0; k < dropping.size(); ++k) {
+    const auto& [t, rate] = dropping[k];
+    std::vector<std::pair<double, double>> points;
+    double total = 0;
+    for (std::size_t b = 0; b < bins; ++b) {
+      points.emplace_back(static_cast<double>(b) * width_ms / 1000, rate[b]);
+      total += rate[b] * width_ms / 1000;
+    }
+    const std::string colour = svg::series_colours[k % std::size(svg::series_colours)];
+    const std::string name = t->role + " :" + std::to_string(t->port);
+    ch.step_line(points, secs, colour, name + ": sk_drops (ss -tlm d<N>)",
+                 attr("listener", name) + attr("total", exact(std::round(total))));
+    legend.push_back({colour, name + " (" + num(total) + ")"});
+  }
+  ch.legend(legend);
+  return ch.svg();
+}
+
 // The node's ListenOverflows and ListenDrops per second, per time bin, from the sampler's
 // counter samples.
 std::string drops_chart(const runner::run_result& r) {
@@ -351,7 +393,12 @@ void write_html(std::ostream& out, const runner::run_result& r) {
   out << "<h2 id=\"drops\">Drops</h2>\n<div class=\"charts\"><figure>" << drops_chart(r)
       << "<figcaption>The node's TcpExtListenOverflows (times the listen queue of a socket "
          "overflowed) and TcpExtListenDrops (SYNs to LISTEN sockets dropped) per "
-         "second</figcaption></figure></div>\n";
+         "second</figcaption></figure>";
+  if (std::string per_listener = listener_drops_chart(r); !per_listener.empty())
+    out << "<figure>" << per_listener
+        << "<figcaption>Each listener's own drops per second (sk_drops, <code>ss -tlm</code>'s "
+           "d&lt;N&gt;): which port the namespace's drops came from</figcaption></figure>";
+  out << "</div>\n";
   write_counters(out, r);
 
   if (!r.clients.empty()) {

@@ -52,9 +52,11 @@ json to_json(const runner::run_result& r) {
   j["events"] = events;
   json listeners = json::array();
   for (const auto& t : r.listeners) {
-    json samples = json::array(), full = json::array();
+    json samples = json::array(), full = json::array(), drops = json::array();
     for (const auto& s : t.samples)
       samples.push_back({s.at_ms, s.accept_queue});
+    for (const auto& s : t.drop_samples)
+      drops.push_back({s.at_ms, s.values.at("drops")});
     for (const auto& [from, to] : t.full_intervals)
       full.push_back({from, to});
     listeners.push_back(
@@ -65,7 +67,8 @@ json to_json(const runner::run_result& r) {
          {"full_ms", t.full_ms},
          {"first_full_ms", t.first_full_ms ? json(*t.first_full_ms) : json(nullptr)},
          {"full_intervals", full},
-         {"accept_queue_series", samples}});
+         {"accept_queue_series", samples},
+         {"drops_series", drops}});
   }
   j["listeners"] = listeners;
   json counter_series = json::array();

@@ -32,6 +32,12 @@ struct queue_sample {
   std::uint32_t accept_queue = 0;
 };
 
+/// One timeline sample of a namespace's counters (those the report charts).
+struct counter_sample {
+  double at_ms = 0;
+  std::map<std::string, std::int64_t> values;
+};
+
 /// A listener followed through the run by the sampler.
 struct listener_track {
   std::string role; ///< "node" or a backend name
@@ -42,12 +48,8 @@ struct listener_track {
   std::optional<double> first_full_ms;
   std::vector<std::pair<double, double>> full_intervals; ///< [from, to) in ms from the start
   std::vector<queue_sample> samples;                     ///< only when the queue changed
-};
-
-/// One timeline sample of a namespace's counters (those the report charts).
-struct counter_sample {
-  double at_ms = 0;
-  std::map<std::string, std::int64_t> values;
+  /// Its sk_drops ("drops": since it was opened) where they changed, from the first sample on.
+  std::vector<counter_sample> drop_samples;
 };
 
 /// A user's program of the run (docs/your-software.md): how it was run and how it ended.

@@ -433,6 +433,8 @@ private:
           if (!full && open) t.full_intervals.back().second = smp.t_ms;
           if (t.samples.empty() || t.samples.back().accept_queue != lp.accept_queue)
             t.samples.push_back({smp.t_ms, lp.accept_queue});
+          if (t.drop_samples.empty() || t.drop_samples.back().values["drops"] != lp.drops)
+            t.drop_samples.push_back({smp.t_ms, {{"drops", lp.drops}}});
         }
       if (!t.full_intervals.empty() && t.full_intervals.back().second < 0)
         t.full_intervals.back().second = end_ms;

@@ -25,6 +25,8 @@ runner::run_result make_run() {
   // A node listener that filled, a pod listener that queued a little, one that stayed empty.
   runner::listener_track full{"node", 30720, 128, 129, 1500, 1000.0, {{1000, 2500}}, {}};
   full.samples = {{0, 0}, {500, 64}, {1000, 129}, {2500, 3}};
+  // Its own drops (sk_drops): 30 in the second second, 10 more in the third.
+  full.drop_samples = {{0, {{"drops", 0}}}, {1500, {{"drops", 30}}}, {2500, {{"drops", 40}}}};
   runner::listener_track pod{"web", 8080, 4096, 2, 0, std::nullopt, {}, {{100, 2}, {200, 0}}};
   runner::listener_track idle{"node", 31000, 128, 0, 0, std::nullopt, {}, {}};
   r.listeners = {full, pod, idle};
@@ -148,6 +150,20 @@ TEST(run_html, drops_per_second_add_up_to_the_counters) {
   ASSERT_NE(listen_drops, std::string::npos);
   EXPECT_LT(overflows, listen_drops);
   EXPECT_NE(html.find("SYNs to LISTEN sockets dropped", listen_drops), std::string::npos);
+}
+
+TEST(run_html, each_dropping_listener_gets_its_own_drops_per_second) {
+  std::string html = page(make_run());
+  std::string chart = chart_svg(html, "listener-drops", "");
+  ASSERT_FALSE(chart.empty()) << html;
+  EXPECT_NE(chart.find("data-listener=\"node :30720\" data-total=\"40.0\""), std::string::npos)
+      << chart;
+  EXPECT_EQ(chart.find("data-listener=\"web :8080\""), std::string::npos)
+      << "a listener that never dropped is left out";
+  runner::run_result quiet = make_run();
+  for (auto& t : quiet.listeners)
+    t.drop_samples.clear();
+  EXPECT_EQ(chart_svg(page(quiet), "listener-drops", ""), "") << "no listener dropped: no chart";
 }
 
 TEST(run_html, client_outcomes_over_time_and_latency_on_a_log_axis_with_syn_retry_steps) {

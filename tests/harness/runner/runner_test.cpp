@@ -58,20 +58,31 @@ TEST(runner, incident_default_scenario_reproduces_the_node) {
   ASSERT_TRUE(r.proxy);
   EXPECT_EQ(r.proxy->rule_sync_ms.size(), r.proxy->rule_syncs);
   EXPECT_GE(r.proxy->rule_syncs, 2u); // the install and the scenario's set-endpoints
+  // The full NodePort's own drops over time (run --json drops_series, the HTML page's chart):
+  // they grow, and the last sample is at most what the final census counted a moment later.
+  const listener_track* held = r.find_listener("node", 30720);
+  ASSERT_NE(held, nullptr);
+  ASSERT_FALSE(held->drop_samples.empty());
+  const double last_drops = static_cast<double>(held->drop_samples.back().values.at("drops"));
+  EXPECT_GT(last_drops, 0);
+  EXPECT_LE(last_drops, metric(r, "listener.node.30720.drops"));
   EXPECT_EQ(metric(r, "listener.node.30720.accept_queue"), 129);
   EXPECT_EQ(metric(r, "listener.node.30720.backlog"), 128);
   EXPECT_EQ(metric(r, "listener.node.30720.close_wait_unaccepted"), 129);
   EXPECT_EQ(metric(r, "listener.node.31425.unaccepted_recvq_max"), 1);
   EXPECT_GT(metric(r, "counter.node.TcpExtListenOverflows"), 0);
   // Each listener's own drops (sk_drops): the node's listeners live as long as its namespace, so
-  // together they are every listen drop the namespace counted.
+  // together they are the listen drops the namespace counted. The counters are read just after
+  // the census, while retransmitted SYNs still reach the full queues (495 against 500 once), so
+  // the census's sum is at most the counter and within a few percent of it.
   double listener_drops = 0;
   for (const auto& [name, value] : r.metrics)
     if (name.rfind("listener.node.", 0) == 0 && name.size() > 6 &&
         name.compare(name.size() - 6, 6, ".drops") == 0)
       listener_drops += value;
   EXPECT_GT(metric(r, "listener.node.30720.drops"), 0);
-  EXPECT_EQ(listener_drops, metric(r, "counter.node.TcpExtListenDrops"));
+  EXPECT_LE(listener_drops, metric(r, "counter.node.TcpExtListenDrops"));
+  EXPECT_GE(listener_drops, 0.95 * metric(r, "counter.node.TcpExtListenDrops"));
   // The rules listing is what `iptables -t nat -S` printed in the node at the end.
   EXPECT_NE(r.rules_listing.find("-A KUBE-NODEPORTS"), std::string::npos) << r.rules_listing;
   EXPECT_NE(r.rules_listing.find("--dport 30720"), std::string::npos);
