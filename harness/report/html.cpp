@@ -8,6 +8,7 @@
 #include <cmath>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 
 #include "harness/report/report.hpp"
@@ -103,85 +104,70 @@ std::string queue_chart(const runner::run_result& r, const runner::listener_trac
   return ch.svg();
 }
 
-// Each listener's own drops (sk_drops) per second, per time bin, for the listeners that dropped:
-// which port the namespace's drops came from.
-std::string listener_drops_chart(const runner::run_result& r) {
-  double width_ms = bin_ms(r);
-  std::size_t bins = bin_count(r);
-  std::vector<std::pair<const runner::listener_track*, std::vector<double>>> dropping;
+// One step line of a per-second chart: a counter's increase in each time bin of the run.
+struct rate_line {
+  std::vector<double> increase; ///< per bin (bin_ms, bin_count)
+  std::string colour;
+  std::string name;  ///< in the legend, with the total
+  std::string title; ///< the line's hover text
+  std::string key;   ///< its data-* attribute naming it ("counter", "listener")
+};
+
+// Rates per second over the run, one line per entry; the totals go into data-total so a test can
+// hold them against the run's JSON.
+std::string rates_chart(const runner::run_result& r, const std::string& kind,
+                        const std::string& y_label, const std::vector<rate_line>& lines) {
+  const double width_ms = bin_ms(r);
+  const std::size_t bins = bin_count(r);
   double top = 1;
-  for (const auto& t : r.listeners) {
-    auto inc = svg::increase_per_bin(t.drop_samples, "drops", width_ms, bins);
-    double total = 0;
-    for (double& v : inc) {
-      total += v;
-      top = std::max(top, v /= width_ms / 1000);
-    }
-    if (total > 0) dropping.emplace_back(&t, std::move(inc));
-  }
-  if (dropping.empty()) return {};
-  double secs = static_cast<double>(bins) * width_ms / 1000;
-  chart ch("listener-drops", secs, top * 1.08, "seconds (bins of " + ms_label(width_ms) + ")",
-           "drops per second (listener)");
+  for (const auto& l : lines)
+    for (double v : l.increase)
+      top = std::max(top, v / (width_ms / 1000));
+  const double secs = static_cast<double>(bins) * width_ms / 1000;
+  chart ch(kind, secs, top * 1.08, "seconds (bins of " + ms_label(width_ms) + ")", y_label);
   ch.data("bin-ms", exact(width_ms));
   ch.x_ticks(svg::nice_step(secs, 6));
   event_ticks(ch, r);
   std::vector<std::pair<std::string, std::string>> legend;
-  for (std::size_t k = 0; k < dropping.size(); ++k) {
-    const auto& [t, rate] = dropping[k];
+  for (const auto& l : lines) {
     std::vector<std::pair<double, double>> points;
     double total = 0;
-    for (std::size_t b = 0; b < bins; ++b) {
-      points.emplace_back(static_cast<double>(b) * width_ms / 1000, rate[b]);
-      total += rate[b] * width_ms / 1000;
+    for (std::size_t b = 0; b < bins && b < l.increase.size(); ++b) {
+      points.emplace_back(static_cast<double>(b) * width_ms / 1000,
+                          l.increase[b] / (width_ms / 1000));
+      total += l.increase[b];
     }
-    const std::string colour = svg::series_colours[k % std::size(svg::series_colours)];
-    const std::string name = t->role + " :" + std::to_string(t->port);
-    ch.step_line(points, secs, colour, name + ": sk_drops (ss -tlm d<N>)",
-                 attr("listener", name) + attr("total", exact(std::round(total))));
-    legend.push_back({colour, name + " (" + num(total) + ")"});
+    ch.step_line(points, secs, l.colour, l.title,
+                 attr(l.key, l.name) + attr("total", exact(std::round(total))));
+    legend.push_back({l.colour, l.name + " (" + num(total) + ")"});
   }
   ch.legend(legend);
   return ch.svg();
 }
 
-// The node's ListenOverflows and ListenDrops per second, per time bin, from the sampler's
-// counter samples.
+// Each listener's own drops (sk_drops) per second, for the listeners that dropped: which port
+// the namespace's drops came from. Empty when none dropped.
+std::string listener_drops_chart(const runner::run_result& r) {
+  std::vector<rate_line> lines;
+  for (const auto& t : r.listeners) {
+    auto inc = svg::increase_per_bin(t.drop_samples, "drops", bin_ms(r), bin_count(r));
+    if (std::accumulate(inc.begin(), inc.end(), 0.0) <= 0) continue;
+    const std::string name = t.role + " :" + std::to_string(t.port);
+    lines.push_back({std::move(inc), svg::series_colours[lines.size() % svg::series_colours.size()],
+                     name, name + ": sk_drops (ss -tlm d<N>)", "listener"});
+  }
+  return lines.empty() ? std::string()
+                       : rates_chart(r, "listener-drops", "drops per second (listener)", lines);
+}
+
+// The node's ListenOverflows and ListenDrops per second, from the sampler's counter samples.
 std::string drops_chart(const runner::run_result& r) {
-  double width_ms = bin_ms(r);
-  std::size_t bins = bin_count(r);
-  const std::pair<const char*, const char*> series[] = {
-      {"TcpExtListenOverflows", svg::series_colours[1]},
-      {"TcpExtListenDrops", svg::series_colours[9]}};
-  std::vector<std::vector<double>> rates;
-  double top = 1;
-  for (const auto& [name, colour] : series) {
-    auto inc = svg::increase_per_bin(r.node_counter_samples, name, width_ms, bins);
-    for (double& v : inc)
-      top = std::max(top, v /= width_ms / 1000);
-    rates.push_back(std::move(inc));
-  }
-  double secs = static_cast<double>(bins) * width_ms / 1000;
-  chart ch("drops", secs, top * 1.08, "seconds (bins of " + ms_label(width_ms) + ")",
-           "per second (node)");
-  ch.data("bin-ms", exact(width_ms));
-  ch.x_ticks(svg::nice_step(secs, 6));
-  event_ticks(ch, r);
-  std::vector<std::pair<std::string, std::string>> legend;
-  for (std::size_t k = 0; k < std::size(series); ++k) {
-    std::vector<std::pair<double, double>> points;
-    double total = 0;
-    for (std::size_t b = 0; b < bins; ++b) {
-      points.emplace_back(static_cast<double>(b) * width_ms / 1000, rates[k][b]);
-      total += rates[k][b] * width_ms / 1000;
-    }
-    std::string name = series[k].first;
-    ch.step_line(points, secs, series[k].second, name + ": " + netstat_words(name),
-                 attr("counter", name) + attr("total", exact(std::round(total))));
-    legend.push_back({series[k].second, name + " (" + num(total) + ")"});
-  }
-  ch.legend(legend);
-  return ch.svg();
+  std::vector<rate_line> lines;
+  for (const auto& [name, colour] : {std::pair{"TcpExtListenOverflows", svg::series_colours[1]},
+                                     std::pair{"TcpExtListenDrops", svg::series_colours[9]}})
+    lines.push_back({svg::increase_per_bin(r.node_counter_samples, name, bin_ms(r), bin_count(r)),
+                     colour, name, std::string(name) + ": " + netstat_words(name), "counter"});
+  return rates_chart(r, "drops", "per second (node)", lines);
 }
 
 // How a group's connections ended, by the time they were meant to start: stacked bars per bin.
