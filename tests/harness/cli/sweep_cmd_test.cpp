@@ -34,9 +34,11 @@ fs::path test_dir() {
   return scratch_dir();
 }
 
-// Two seconds or so: a burst of 60 connections in 30 ms against a userspace proxy that accepts
-// one every ~30 ms (its first dial goes to a vanished pod). With somaxconn 8 the queue holds 9 and
-// the rest of the burst is dropped; with 64 the whole burst fits (capacity 65).
+// Two seconds or so: a burst of 60 connections in 30 ms (exactly 60: max_connections, so a late
+// stop-clients on a loaded machine cannot add more; 61 once overflowed the large cell) against a
+// userspace proxy that accepts one every ~30 ms (its first dial goes to a vanished pod). With
+// somaxconn 8 the queue holds 9 and the rest of the burst is dropped; with 64 the whole burst fits
+// (capacity 65).
 const char* small_scenario = R"({
   "name": "sweep-small", "duration_ms": 1000, "drain_ms": 1500, "sample_interval_ms": 10,
   "sysctls": {"node": {"net.core.somaxconn": 8, "net.ipv4.tcp_abort_on_overflow": 0},
@@ -45,6 +47,7 @@ const char* small_scenario = R"({
   "services": [{"name": "default/web:http", "node_port": 30080, "endpoints": ["web", "gone"]}],
   "backends": [{"name": "web"}, {"name": "gone"}],
   "clients": [{"name": "burst", "target_service": "default/web:http", "rate_per_s": 2000,
+               "max_connections": 60,
                "request_bytes": 100, "connect_timeout_ms": 1200, "response_timeout_ms": 500}],
   "timeline": [{"at_ms": 0, "action": "vanish", "target": "gone"},
                {"at_ms": 0, "action": "start-clients", "target": "burst"},
