@@ -21,8 +21,4 @@ bool lab_available();
 /// Runs a command in `ns` and returns its stdout; fails the test if it exits non-zero.
 std::string run_ok(const lab::netns& ns, const std::vector<std::string>& argv);
 
-/// A throw-away nginx prefix /tmp/TAG-PID with nginx.conf: master + 2 workers in the foreground,
-/// listening on 127.0.0.1:8080 and answering 200; the caller removes the directory.
-std::string nginx_test_prefix(const std::string& tag);
-
 } // namespace backlog_lab::testing

@@ -7,12 +7,6 @@
 namespace backlog_lab::cli {
 namespace {
 
-std::string write_file(const std::string& name, const std::string& text) {
-  std::string path = (scratch_dir() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
-
 TEST(check_cmd, a_shipped_scenario_and_a_valid_file_are_ok) {
   std::string path = write_file("check-good.json", R"({"name": "g", "duration_ms": 100})");
   auto r = run({"check", "incident-2018-03", path});

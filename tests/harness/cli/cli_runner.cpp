@@ -45,4 +45,10 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+std::string write_file(const std::string& name, const std::string& text) {
+  std::string path = (scratch_dir() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
 } // namespace backlog_lab::cli

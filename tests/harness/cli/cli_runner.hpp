@@ -21,6 +21,9 @@ outcome run(std::vector<std::string> args);
 /// of its own, in parallel).
 const std::filesystem::path& scratch_dir();
 
+/// Writes `text` to scratch_dir()/NAME and returns its path.
+std::string write_file(const std::string& name, const std::string& text);
+
 /// The whole content of a file ("" if it cannot be read).
 std::string read_file(const std::string& path);
 

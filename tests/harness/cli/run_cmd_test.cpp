@@ -11,12 +11,6 @@
 namespace backlog_lab::cli {
 namespace {
 
-std::string write_file(const std::string& name, const std::string& text) {
-  std::string path = (scratch_dir() / name).string();
-  std::ofstream(path) << text;
-  return path;
-}
-
 // A one-second scenario: clients straight to one pod; `op value` decides the verdict.
 std::string tiny_scenario(const std::string& op, double value) {
   return R"({"name": "tiny", "duration_ms": 800, "drain_ms": 500,

@@ -28,6 +28,7 @@
 #include "tests/harness/cli/cli_runner.hpp"
 #include "tests/support/kernel_view.hpp"
 #include "tests/support/leftovers.hpp"
+#include "tests/support/nginx.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::doctor {
@@ -285,15 +286,9 @@ TEST_F(doctor_lab, all_netns_names_the_namespace_by_a_process_in_it) {
 
 TEST_F(doctor_lab, nginx_serving_clients_is_not_in_trouble) {
   if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
-  auto dir = std::filesystem::temp_directory_path() / ("bl-doctor-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir =
+      testing::nginx_test_prefix("bl-doctor", {.workers = 1, .worker_connections = 256});
   removed_at_end cleanup{dir};
-  std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 1;\n"
-                                       "pid nginx.pid; error_log stderr notice;\n"
-                                       "events { worker_connections 256; }\n"
-                                       "http { access_log off; client_body_temp_path body;\n"
-                                       "  proxy_temp_path proxy;\n"
-                                       "  server { listen 127.0.0.1:8080; return 200 ok; } }\n";
   int code = -1;
   std::string out;
   std::atomic<int> answered{0};
@@ -393,16 +388,9 @@ TEST_F(doctor_lab, peek_shows_the_stuck_requests_and_drain_frees_the_queue) {
 
 TEST_F(doctor_lab, nginx_with_its_worker_stopped_is_found_named_and_peeked) {
   if (!lab::have_program("nginx")) GTEST_SKIP() << "nginx not installed";
-  auto dir = std::filesystem::temp_directory_path() / ("bl-doctor-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = testing::nginx_test_prefix(
+      "bl-doctor", {.workers = 1, .worker_connections = 256, .listen_params = " backlog=16"});
   removed_at_end cleanup{dir};
-  std::ofstream(dir / "nginx.conf") << "daemon off; master_process on; worker_processes 1;\n"
-                                       "pid nginx.pid; error_log stderr notice;\n"
-                                       "events { worker_connections 256; }\n"
-                                       "http { access_log off; client_body_temp_path body;\n"
-                                       "  proxy_temp_path proxy;\n"
-                                       "  server { listen 127.0.0.1:8080 backlog=16; "
-                                       "return 200 ok; } }\n";
   std::string text, peek_out;
   int text_code = -1, peek_code = -1;
   std::set<int> owner_pids, tree_pids;

@@ -13,6 +13,7 @@
 #include "harness/lab/program.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
 #include "tests/support/leftovers.hpp"
+#include "tests/support/nginx.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::lab {

@@ -15,6 +15,7 @@
 #include "harness/observer/census.hpp"
 #include "harness/observer/owners.hpp"
 #include "tests/support/leftovers.hpp"
+#include "tests/support/nginx.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::observer {
