@@ -41,9 +41,11 @@ struct connection : auto_unlink_hook {
 struct backend_impl {
   backend_impl(net::io_context& io_ctx, const lab::netns& pod, scenario::backend_spec s,
                net::ip::address address)
-      : io(io_ctx), ns(pod.duplicate()), spec(std::move(s)),
-        kind(parse_backend_kind(spec.kind, "backend '" + spec.name + "': kind")),
+      : io(io_ctx), ns(pod.duplicate()), spec(std::move(s)), kind(spec.kind),
         endpoint(address, spec.port), acceptor(io_ctx), resume_signal(io_ctx) {
+    if (kind == backend_kind::exec)
+      throw input_error("backend '" + spec.name + "'", "a built-in kind (an exec backend is a "
+                                                       "program the runner starts)");
     resume_signal.expires_at(net::steady_timer::time_point::max());
     if (kind == backend_kind::http) build_responses();
   }
@@ -386,15 +388,6 @@ std::string_view to_string(backend_state s) {
     return "listener_closed";
   }
   return "unknown";
-}
-
-backend_kind parse_backend_kind(const std::string& kind, const std::string& where) {
-  if (kind == "http") return backend_kind::http;
-  if (kind == "grpc-preface") return backend_kind::grpc_preface;
-  if (kind == "echo") return backend_kind::echo;
-  if (kind == "sink") return backend_kind::sink;
-  throw input_error(where,
-                    "one of \"http\", \"grpc-preface\", \"echo\", \"sink\"; got \"" + kind + "\"");
 }
 
 backend::backend(net::io_context& io, const lab::netns& ns, scenario::backend_spec spec,

@@ -28,22 +28,19 @@ enum class backend_state {
 /// "dead", "running", "frozen" or "listener_closed".
 std::string_view to_string(backend_state s);
 
-/// The protocol a backend speaks, from backend_spec::kind.
-enum class backend_kind { http, grpc_preface, echo, sink };
-
-/// Parses "http", "grpc-preface", "echo" or "sink"; throws input_error naming `where` otherwise.
-backend_kind parse_backend_kind(const std::string& kind, const std::string& where);
+/// The protocol a backend speaks (exec backends are programs, run by harness/runner instead).
+using backend_kind = scenario::backend_kind;
 
 /// What the backend did, as its own counters (the kernel's view comes from ss/nstat).
 struct backend_stats {
-  uint64_t accepted = 0;        ///< connections taken from the accept queue
-  uint64_t requests_served = 0; ///< http: 200 responses written; grpc-preface: prefaces written
-  uint64_t bad_requests = 0;    ///< http: 400/431/501 answers (then the connection is closed)
-  uint64_t bytes_in = 0;        ///< bytes read from connections
-  uint64_t bytes_out = 0;       ///< bytes written to connections
-  uint64_t active = 0;          ///< accepted connections still open now
-  uint64_t resets_sent = 0;     ///< connections closed with SO_LINGER 0 by reset_all()
-  uint64_t accept_errors = 0;   ///< accept() failures other than cancellation (EMFILE, ...)
+  uint64_t accepted = 0;         ///< connections taken from the accept queue
+  uint64_t requests_served = 0;  ///< http: 200 responses written; grpc-preface: prefaces written
+  uint64_t bad_requests = 0;     ///< http: 400/431/501 answers (then the connection is closed)
+  uint64_t bytes_in = 0;         ///< bytes read from connections
+  uint64_t bytes_out = 0;        ///< bytes written to connections
+  uint64_t active = 0;           ///< accepted connections still open now
+  uint64_t resets_sent = 0;      ///< connections closed with SO_LINGER 0 by reset_all()
+  uint64_t accept_errors = 0;    ///< accept() failures other than cancellation (EMFILE, ...)
   uint64_t session_failures = 0; ///< connections ended by an unexpected exception (a bug)
   std::string first_failure;     ///< what the first of those said
 };
@@ -52,7 +49,8 @@ struct backend_stats {
 /// call it from the thread running its io_context. Destroy it before that io_context.
 class backend {
 public:
-  /// Validates the spec (throws input_error for an unknown kind); opens nothing yet.
+  /// Takes a spec as the scenario reader gives it (an exec kind throws input_error: the runner
+  /// starts programs); opens nothing yet.
   /// `bind_address` is usually the pod's address or 0.0.0.0 (the default).
   backend(net::io_context& io, const lab::netns& ns, scenario::backend_spec spec,
           net::ip::address bind_address = net::ip::address_v4::any());

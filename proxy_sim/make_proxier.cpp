@@ -8,13 +8,17 @@ namespace backlog_lab::proxy_sim {
 std::unique_ptr<proxier> make_proxier(net::io_context& io, const lab::netns& node,
                                       const scenario::proxy_spec& spec,
                                       std::vector<service_endpoints> services, uint64_t seed) {
-  if (spec.mode == "userspace")
+  switch (spec.mode) {
+  case scenario::proxy_mode::userspace:
     return make_userspace_proxier(io, node, spec, std::move(services), seed);
-  if (spec.mode == "iptables") return make_iptables_proxier(io, node, spec, std::move(services));
-  // "exec" runs the user's proxy (harness/runner/exec_actor.cpp), never through here; the reader
-  // refuses any other mode, so this is a programming error, reported rather than crashed on.
-  throw input_error("/proxy/mode",
-                    "\"userspace\" or \"iptables\" for proxy_sim, got '" + spec.mode + "'");
+  case scenario::proxy_mode::iptables:
+    return make_iptables_proxier(io, node, spec, std::move(services));
+  case scenario::proxy_mode::exec:
+    break;
+  }
+  // exec runs the user's proxy (harness/runner/exec_actor.cpp), never through here: a
+  // programming error, reported rather than crashed on.
+  throw input_error("/proxy/mode", "\"userspace\" or \"iptables\" for proxy_sim, got \"exec\"");
 }
 
 } // namespace backlog_lab::proxy_sim

@@ -50,10 +50,10 @@ int memory_probe_main(const std::string& netns_path, std::uint16_t port, std::si
   net::io_context io{1};
   scenario::client_group_spec spec;
   spec.name = "memory";
-  spec.arrival = "closed";
+  spec.arrival = scenario::arrival::closed;
   spec.concurrency = static_cast<std::uint32_t>(connections);
   spec.max_connections = static_cast<std::uint32_t>(connections);
-  spec.request_kind = "none";
+  spec.request_kind = scenario::request_kind::none;
   spec.request_bytes = {0, 0};
   spec.connect_timeout_ms = 20'000;
   spec.response_timeout_ms = 60'000; // hold them open: nothing will answer

@@ -137,7 +137,7 @@ peer_process start_proxy_sim(const lab::netns& ns, std::uint16_t port, std::uint
   auto p = peer_process::fork_body(ns, cpu, [&ns, port, backend] {
     net::io_context io{1};
     scenario::proxy_spec spec;
-    spec.mode = "userspace";
+    spec.mode = scenario::proxy_mode::userspace;
     proxy_sim::service_endpoints service;
     service.service = "bench/nginx:http";
     service.node_port = port;
@@ -184,7 +184,7 @@ clients_run run_closed_loop(const lab::netns& ns, std::uint16_t port, std::uint3
   pin_scope pin(cpu);
   net::io_context io{1};
   auto spec = http_spec("closed-loop");
-  spec.arrival = "closed";
+  spec.arrival = scenario::arrival::closed;
   spec.concurrency = concurrency;
   auto run_start = clock::now();
   clients::client_group group(io, ns, spec, loopback(port), {}, 1, run_start);
@@ -207,7 +207,7 @@ clients_run run_open_loop(const lab::netns& ns, std::uint16_t port, double rate,
   pin_scope pin(cpu);
   net::io_context io{1};
   auto spec = http_spec("open-loop");
-  spec.arrival = "constant";
+  spec.arrival = scenario::arrival::constant;
   spec.rate_per_s = rate;
   spec.stop_ms = static_cast<std::uint32_t>(seconds * 1000);
   clients::group_options options;

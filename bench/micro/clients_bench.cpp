@@ -35,7 +35,7 @@ void BM_client_connection_cycle(benchmark::State& state) {
 
   scenario::client_group_spec spec;
   spec.name = "cycle";
-  spec.arrival = "closed";
+  spec.arrival = scenario::arrival::closed;
   spec.concurrency = 1;
   spec.request_bytes = {clients::request_source::min_http_bytes,
                         clients::request_source::min_http_bytes};

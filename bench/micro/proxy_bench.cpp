@@ -58,7 +58,7 @@ void BM_proxy_copy_round_trip(benchmark::State& state) {
   net::co_spawn(io, echo_server(echo), net::detached);
 
   scenario::proxy_spec pspec;
-  pspec.mode = "userspace";
+  pspec.mode = scenario::proxy_mode::userspace;
   proxy_sim::service_endpoints service;
   service.service = "bench/echo:tcp";
   service.node_port = 0;

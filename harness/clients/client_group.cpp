@@ -26,7 +26,7 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::nanoseconds;
 
-enum class arrival_kind : std::uint8_t { constant, poisson, closed, heartbeat };
+using arrival_kind = scenario::arrival;
 
 enum class phase : std::uint8_t { idle, connecting, sending, awaiting };
 
@@ -89,16 +89,6 @@ struct deadline_list {
   bool armed = false;
 };
 
-arrival_kind parse_arrival(const std::string& text, const std::string& where) {
-  if (text == "constant") return arrival_kind::constant;
-  if (text == "poisson") return arrival_kind::poisson;
-  if (text == "closed") return arrival_kind::closed;
-  if (text == "heartbeat") return arrival_kind::heartbeat;
-  throw input_error(where,
-                    "arrival \"constant\", \"poisson\", \"closed\" or \"heartbeat\", got \"" +
-                        text + "\"");
-}
-
 /// A failed connect, by errno.
 outcome classify_connect_error(int err) {
   if (err == ECONNREFUSED) return outcome::refused;
@@ -124,12 +114,10 @@ public:
               tcp::endpoint target, const std::vector<std::string>& sources, std::uint64_t seed,
               clock::time_point run_start, group_options options)
       : io_(io), ns_(ns.duplicate()), spec_(spec), where_("client group '" + spec.name + "'"),
-        kind_(parse_arrival(spec.arrival, where_)), target_(target), run_start_(run_start),
-        options_(options), request_(parse_request_kind(spec.request_kind, where_),
-                                    spec.request_bytes.min, spec.request_bytes.max, where_),
+        kind_(spec.arrival), target_(target), run_start_(run_start), options_(options),
+        request_(spec.request_kind, spec.request_bytes.min, spec.request_bytes.max, where_),
         arrival_rng_(seed), size_rng_(seed ^ 0x9e3779b97f4a7c15ULL), generator_(io),
         events_(epoll_set::create(io)), connect_list_(io), response_list_(io) {
-    validate();
     for (const auto& text : sources) {
       boost::system::error_code ec;
       auto address = net::ip::make_address(text, ec);
@@ -200,20 +188,6 @@ public:
   }
 
 private:
-  void validate() const {
-    auto bad = [&](const std::string& expected) { throw input_error(where_, expected); };
-    if (kind_ == arrival_kind::constant || kind_ == arrival_kind::poisson) {
-      if (!std::isfinite(spec_.rate_per_s) || spec_.rate_per_s <= 0 || spec_.rate_per_s > 1e7)
-        bad("rate_per_s in (0, 10000000], got " + std::to_string(spec_.rate_per_s));
-    }
-    if (kind_ == arrival_kind::closed && spec_.concurrency == 0) bad("concurrency >= 1");
-    if (kind_ == arrival_kind::heartbeat) {
-      if (spec_.checkers == 0 || spec_.checkers > 65535) bad("checkers in [1, 65535]");
-      if (spec_.interval_ms == 0) bad("interval_ms >= 1");
-    }
-    if (spec_.connect_timeout_ms == 0) bad("connect_timeout_ms >= 1");
-  }
-
   std::int64_t now_ns() const noexcept {
     return std::chrono::duration_cast<nanoseconds>(clock::now() - run_start_).count();
   }

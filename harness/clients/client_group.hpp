@@ -36,8 +36,9 @@ public:
   /// Prepares a group; nothing happens until start(). Sockets are created inside `ns` (which
   /// is duplicated, so the caller's handle may go). `source_addresses`: a heartbeat group's
   /// checker k sends from address k (modulo their number); other groups use them round robin;
-  /// empty lets the kernel choose. Throws input_error (naming the group) for an invalid spec
-  /// or address.
+  /// empty lets the kernel choose. `spec` is as the scenario reader validated it (its bounds are
+  /// checked there only). Throws input_error (naming the group) for an invalid address or
+  /// request size.
   client_group(net::io_context& io, const lab::netns& ns, const scenario::client_group_spec& spec,
                tcp::endpoint target, std::vector<std::string> source_addresses, std::uint64_t seed,
                clock::time_point run_start, group_options options = {});

@@ -35,14 +35,6 @@ char lower(char c) {
 
 } // namespace
 
-request_kind parse_request_kind(std::string_view text, const std::string& where) {
-  if (text == "http") return request_kind::http;
-  if (text == "raw") return request_kind::raw;
-  if (text == "none") return request_kind::none;
-  throw input_error(where, "request_kind \"http\", \"raw\" or \"none\", got \"" +
-                               std::string(text) + "\"");
-}
-
 request_source::request_source(request_kind kind, std::uint32_t min_bytes, std::uint32_t max_bytes,
                                const std::string& where)
     : kind_(kind) {

@@ -8,13 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "harness/scenario/enums.hpp"
+
 namespace backlog_lab::clients {
 
-/// Request shapes of `request_kind`.
-enum class request_kind : std::uint8_t { http, raw, none };
-
-/// Parses "http", "raw" or "none"; throws input_error naming `where` otherwise.
-request_kind parse_request_kind(std::string_view text, const std::string& where);
+/// Request shapes of a client group's `request_kind`.
+using request_kind = scenario::request_kind;
 
 /// The requests of one client group: any size in [min, max] as at most two views of buffers
 /// shared by every connection. HTTP requests up to `max_get_bytes` are a GET padded with an

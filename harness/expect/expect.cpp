@@ -65,14 +65,22 @@ std::optional<double> lookup(const metric_map& metrics, const std::string& name)
   return acc;
 }
 
-bool compare(double a, const std::string& op, double b) {
+bool compare(double a, scenario::compare_op op, double b) {
   constexpr double eps = 1e-9;
-  if (op == "==") return std::fabs(a - b) <= eps;
-  if (op == "!=") return std::fabs(a - b) > eps;
-  if (op == "<") return a < b;
-  if (op == "<=") return a <= b + eps;
-  if (op == ">") return a > b;
-  if (op == ">=") return a + eps >= b;
+  switch (op) {
+  case scenario::compare_op::eq:
+    return std::fabs(a - b) <= eps;
+  case scenario::compare_op::ne:
+    return std::fabs(a - b) > eps;
+  case scenario::compare_op::lt:
+    return a < b;
+  case scenario::compare_op::le:
+    return a <= b + eps;
+  case scenario::compare_op::gt:
+    return a > b;
+  case scenario::compare_op::ge:
+    return a + eps >= b;
+  }
   return false;
 }
 

@@ -26,8 +26,8 @@ struct expectation_result {
 /// e.g. "max:listener.node.*.close_wait_unaccepted". Empty if nothing matches.
 std::optional<double> lookup(const metric_map& metrics, const std::string& name);
 
-/// Applies `op` ("==", "!=", "<", "<=", ">", ">=") to a and b; == and != allow 1e-9 slack.
-bool compare(double a, const std::string& op, double b);
+/// Applies `op` to a and b; ==, !=, <= and >= allow 1e-9 slack.
+bool compare(double a, scenario::compare_op op, double b);
 
 /// Evaluates every expectation; an unknown metric fails with a note naming close matches.
 std::vector<expectation_result> evaluate(const std::vector<scenario::expectation_spec>& specs,

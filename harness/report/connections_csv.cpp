@@ -29,8 +29,8 @@ void write_connections_csv(std::ostream& out, const runner::run_result& r) {
           addrs != r.client_addresses.end() && rec.source_index < addrs->second.size()
               ? addrs->second[rec.source_index]
               : "";
-      out << csv_field(name) << "," << csv_field(source) << "," << rec.local_port << "," << ms(rec.intended_start) << ","
-          << ms(rec.started) << ",";
+      out << csv_field(name) << "," << csv_field(source) << "," << rec.local_port << ","
+          << ms(rec.intended_start) << "," << ms(rec.started) << ",";
       if (rec.connected.count() >= 0) out << ms(rec.connected);
       out << "," << ms(rec.finished) << "," << clients::to_string(rec.kind) << "," << rec.error
           << "," << rec.request_bytes << "," << rec.response_bytes << "," << rec.http_status

@@ -95,7 +95,7 @@ std::vector<std::string> findings(const runner::run_result& r) {
         << c.counts[outcome::refused] << " refused, " << c.counts[outcome::reset] << " reset.";
       double total = metric(r, "clients." + name + ".while_full_with_endpoints.total", 0);
       double answered = metric(r, "clients." + name + ".while_full_with_endpoints.answered", 0);
-      bool dnat = r.scenario.proxy && r.scenario.proxy->mode == "iptables";
+      bool dnat = r.scenario.proxy && r.scenario.proxy->mode == scenario::proxy_mode::iptables;
       if (total > 0 && dnat)
         s << " Of its " << total
           << " connections started while its NodePort listener was full "
@@ -126,7 +126,7 @@ std::vector<std::string> findings(const runner::run_result& r) {
          "length is greater than the backlog (sk_acceptq_is_full compares with >), so a queue "
          "holds backlog + 1 = "
       << l->backlog + 1 << ".";
-    if (r.scenario.proxy && r.scenario.proxy->mode == "iptables")
+    if (r.scenario.proxy && r.scenario.proxy->mode == scenario::proxy_mode::iptables)
       s << " Nothing ever accepts from a held NodePort socket, so its CLOSE-WAIT children stay "
            "until the listener is closed, and their number per port can never exceed "
         << l->backlog + 1 << ".";

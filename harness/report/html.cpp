@@ -274,7 +274,8 @@ void write_expectations(std::ostream& out, const runner::run_result& r) {
         << attr("expected", e.expected ? exact(*e.expected) : "null")
         << attr("passed", e.passed ? "true" : "false") << "><td class=\""
         << (e.passed ? "pass\">PASS" : "fail\">FAIL") << "</td><td><code>" << esc(e.spec.metric)
-        << "</code></td><td>" << esc(e.spec.op) << "</td><td class=\"num\">"
+        << "</code></td><td>" << esc(std::string(scenario::name_of(e.spec.op)))
+        << "</td><td class=\"num\">"
         << (e.spec.other ? "<code>" + esc(*e.spec.other) + "</code> = " : std::string())
         << (e.expected ? esc(readable(*e.expected)) : "-") << "</td><td class=\"num\">"
         << (e.measured ? esc(readable(*e.measured)) : "-") << "</td><td>"

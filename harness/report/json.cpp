@@ -130,7 +130,7 @@ json to_json(const runner::run_result& r) {
   json expectations = json::array();
   for (const auto& e : r.expectations) {
     json x = {{"metric", e.spec.metric},
-              {"op", e.spec.op},
+              {"op", scenario::name_of(e.spec.op)},
               {"passed", e.passed},
               {"measured", e.measured ? json(*e.measured) : json(nullptr)},
               {"expected", e.expected ? json(*e.expected) : json(nullptr)},

@@ -67,8 +67,9 @@ void write_junit(std::ostream& out, const std::vector<const runner::run_result*>
         << "\"/>\n      <property name=\"source\" value=\"" << xml_escape(r->scenario.source)
         << "\"/>\n    </properties>\n";
     for (const auto& e : r->expectations) {
-      std::string name = e.spec.metric + " " + e.spec.op + " " +
-                         (e.spec.value ? num(*e.spec.value) : *e.spec.other);
+      std::string op(scenario::name_of(e.spec.op));
+      std::string name =
+          e.spec.metric + " " + op + " " + (e.spec.value ? num(*e.spec.value) : *e.spec.other);
       out << "    <testcase classname=\"" << xml_escape(r->scenario.name) << "\" name=\""
           << xml_escape(name) << "\" time=\"0\"";
       if (e.passed) {
@@ -76,17 +77,16 @@ void write_junit(std::ostream& out, const std::vector<const runner::run_result*>
         continue;
       }
       std::string msg = "measured " + (e.measured ? num(*e.measured) : std::string("nothing")) +
-                        ", expected " + e.spec.op + " " +
+                        ", expected " + op + " " +
                         (e.expected ? num(*e.expected) : std::string("a value"));
       if (!e.note.empty()) msg += " (" + e.note + ")";
       out << ">\n      <failure message=\"" << xml_escape(msg) << "\" type=\"expectation\">"
           << xml_escape(e.spec.description) << "</failure>\n    </testcase>\n";
     }
     if (r->interrupted)
-      out << "    <testcase classname=\"" << xml_escape(r->scenario.name)
-          << "\" name=\"" << xml_escape(stop.testcase)
-          << "\" time=\"0\">\n      <failure message=\"" << xml_escape(stop.message)
-          << "\" type=\"interrupted\"/>\n    </testcase>\n";
+      out << "    <testcase classname=\"" << xml_escape(r->scenario.name) << "\" name=\""
+          << xml_escape(stop.testcase) << "\" time=\"0\">\n      <failure message=\""
+          << xml_escape(stop.message) << "\" type=\"interrupted\"/>\n    </testcase>\n";
     out << "  </testsuite>\n";
   }
   out << "</testsuites>\n";

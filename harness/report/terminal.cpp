@@ -189,7 +189,8 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
   }
   for (const auto& e : r.expectations) {
     if (o.quiet && e.passed) continue;
-    out << "  " << (e.passed ? "PASS" : "FAIL") << "  " << e.spec.metric << " " << e.spec.op << " "
+    out << "  " << (e.passed ? "PASS" : "FAIL") << "  " << e.spec.metric << " "
+        << scenario::name_of(e.spec.op) << " "
         << (e.spec.value ? number(*e.spec.value) : *e.spec.other) << "   measured "
         << (e.measured ? number(*e.measured) : "-");
     if (e.spec.other && e.expected) out << " vs " << number(*e.expected);

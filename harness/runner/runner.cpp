@@ -127,7 +127,7 @@ private:
     plan.pods = s_.backends.size();
     size_t next = 0;
     for (const auto& g : s_.clients) {
-      size_t n = g.arrival == "heartbeat" ? g.checkers : 1;
+      size_t n = g.arrival == scenario::arrival::heartbeat ? g.checkers : 1;
       first_address_.push_back(next);
       next += n;
     }
@@ -167,7 +167,7 @@ private:
     backends_.resize(s_.backends.size());
     for (size_t i = 0; i < s_.backends.size(); ++i) {
       const auto& spec = s_.backends[i];
-      if (spec.kind == "exec") {
+      if (spec.kind == scenario::backend_kind::exec) {
         auto values = base_values();
         values.values["address"] = topology_.pod_address(i);
         values.values["port"] = std::to_string(spec.port);
@@ -185,7 +185,7 @@ private:
       backends_[i]->start();
     }
     end_phase("backends");
-    if (s_.proxy && s_.proxy->mode == "exec") {
+    if (s_.proxy && s_.proxy->mode == scenario::proxy_mode::exec) {
       std::vector<uint16_t> ports;
       for (const auto& svc : s_.services) {
         ports.push_back(svc.node_port);
@@ -234,7 +234,7 @@ private:
 
     for (size_t g = 0; g < s_.clients.size(); ++g) {
       const auto& spec = s_.clients[g];
-      if (spec.kind != "exec") continue;
+      if (spec.kind != scenario::client_kind::exec) continue;
       std::string at = "/clients/" + std::to_string(g);
       auto values = base_values();
       std::string address = topology_.client_address(first_address_[g]);
@@ -259,14 +259,14 @@ private:
     run_start_ = phase_start_;
     std::set<std::string> started_by_event;
     for (const auto& e : s_.timeline)
-      if (e.action == "start-clients") started_by_event.insert(e.target);
+      if (e.action == scenario::event_action::start_clients) started_by_event.insert(e.target);
     for (size_t g = 0; g < s_.clients.size(); ++g) {
       const auto& spec = s_.clients[g];
-      if (spec.kind == "exec") continue;
+      if (spec.kind == scenario::client_kind::exec) continue;
       tcp::endpoint target = target_of(g, "/clients/" + std::to_string(g));
       uint16_t node_port = spec.target_service.empty() ? 0 : target.port();
       std::vector<std::string> addresses;
-      size_t n = spec.arrival == "heartbeat" ? spec.checkers : 1;
+      size_t n = spec.arrival == scenario::arrival::heartbeat ? spec.checkers : 1;
       for (size_t k = 0; k < n; ++k)
         addresses.push_back(topology_.client_address(first_address_[g] + k));
       result_.client_addresses[spec.name] = addresses;
@@ -332,17 +332,19 @@ private:
   }
 
   void apply(const scenario::event_spec& e) {
-    event_record rec{now_ms(), e.action, e.target, {}};
-    const std::string& a = e.action;
-    if (a == "set-endpoints") {
+    using action = scenario::event_action;
+    event_record rec{now_ms(), std::string(scenario::name_of(e.action)), e.target, {}};
+    const action a = e.action;
+    if (a == action::set_endpoints) {
       if (proxier_) proxier_->update_endpoints(e.target, endpoints_of(e.endpoints));
       if (exec_proxy_) {
         auto values = exec_proxy_->values();
         values.lists["service." + e.target + ".endpoints"] = endpoint_items(e.endpoints);
         exec_proxy_->reload(values);
       }
-      double effective =
-          now_ms() + (s_.proxy && s_.proxy->mode == "iptables" ? s_.proxy->sync_delay_ms : 0);
+      double effective = now_ms() + (s_.proxy && s_.proxy->mode == scenario::proxy_mode::iptables
+                                         ? s_.proxy->sync_delay_ms
+                                         : 0);
       auto& intervals = result_.endpoint_intervals[e.target];
       bool open = !intervals.empty() && intervals.back().second < 0;
       if (e.endpoints.empty() && open) intervals.back().second = effective;
@@ -350,49 +352,69 @@ private:
       for (const auto& n : e.endpoints)
         rec.note += (rec.note.empty() ? "" : ",") + n;
       rec.note = "[" + rec.note + "]";
-    } else if (a == "start-clients" || a == "stop-clients") {
+    } else if (a == action::start_clients || a == action::stop_clients) {
       for (auto& g : groups_)
-        if (g.spec().name == e.target) a == "start-clients" ? g.start() : g.stop();
+        if (g.spec().name == e.target) a == action::start_clients ? g.start() : g.stop();
     } else if (auto x = exec_backends_.find(backend_index(e.target)); x != exec_backends_.end()) {
       size_t i = x->first;
       auto& p = x->second;
-      if (a == "kill")
+      // The reader refused close-listener and reset-all for programs.
+      switch (a) {
+      case action::kill:
         p.kill();
-      else if (a == "freeze")
+        break;
+      case action::freeze:
         p.freeze();
-      else if (a == "resume") {
+        break;
+      case action::resume:
         if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
         p.resume();
-      } else if (a == "vanish")
+        break;
+      case action::vanish:
         topology_.set_pod_reachable(i, false);
-      else if (a == "restart") {
+        break;
+      case action::restart:
         if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
         p.restart();
+        break;
+      default:
+        break;
       }
       rec.note = p.state();
     } else {
       size_t i = backend_index(e.target);
       auto& b = *backends_[i];
-      if (a == "kill")
+      switch (a) {
+      case action::kill:
         b.kill();
-      else if (a == "freeze")
+        break;
+      case action::freeze:
         b.freeze();
-      else if (a == "resume") {
+        break;
+      case action::resume:
         if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
         b.resume();
-      } else if (a == "vanish")
+        break;
+      case action::vanish:
         topology_.set_pod_reachable(i, false);
-      else if (a == "restart") {
+        break;
+      case action::restart:
         if (!topology_.pod_reachable(i)) topology_.set_pod_reachable(i, true);
         b.restart();
-      } else if (a == "close-listener")
+        break;
+      case action::close_listener:
         b.close_listener();
-      else if (a == "reset-all")
+        break;
+      case action::reset_all:
         b.reset_all();
+        break;
+      default:
+        break;
+      }
       rec.note = std::string(backends::to_string(b.state()));
     }
-    log("t=" + std::to_string(static_cast<int>(rec.at_ms)) + "ms " + a + " " + e.target + " " +
-        rec.note);
+    log("t=" + std::to_string(static_cast<int>(rec.at_ms)) + "ms " + rec.action + " " + e.target +
+        " " + rec.note);
     result_.events.push_back(std::move(rec));
   }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/scenario/enums.hpp"
 #include "harness/scenario/exec_spec.hpp"
 
 namespace backlog_lab::scenario {
@@ -20,19 +21,19 @@ using sysctls_by_role = std::map<std::string, std::map<std::string, std::string>
 /// holds a bridge cbr0 at 203.0.113.1/24 with one namespace per backend ("pod") at
 /// 203.0.113.(10+i).
 struct topology_spec {
-  std::string kind = "nodeport"; ///< "nodeport" (the only kind so far)
+  topology_kind kind = topology_kind::nodeport; ///< the only kind so far
 };
 
 /// A fake pod (backends/).
 struct backend_spec {
-  std::string name;             ///< unique; used by services and timeline events
-  std::string kind = "http";    ///< "http", "grpc-preface", "echo", "sink", "exec"
-  uint16_t port = 8080;         ///< listening port inside the pod
-  int backlog = 128;            ///< listen() backlog (capped by the pod's somaxconn)
-  uint32_t service_time_ms = 0; ///< http: delay before each response
-  bool keep_alive = false;      ///< http: keep the connection open after a response
-  uint32_t response_bytes = 64; ///< http: body size of each response
-  exec_spec exec;               ///< exec: the program (it must listen on `port`)
+  std::string name;                       ///< unique; used by services and timeline events
+  backend_kind kind = backend_kind::http; ///< a fake pod's protocol, or the user's program
+  uint16_t port = 8080;                   ///< listening port inside the pod
+  int backlog = 128;                      ///< listen() backlog (capped by the pod's somaxconn)
+  uint32_t service_time_ms = 0;           ///< http: delay before each response
+  bool keep_alive = false;                ///< http: keep the connection open after a response
+  uint32_t response_bytes = 64;           ///< http: body size of each response
+  exec_spec exec;                         ///< exec: the program (it must listen on `port`)
 };
 
 /// A Kubernetes Service of type NodePort.
@@ -46,17 +47,17 @@ struct service_spec {
 
 /// The kube-proxy simulator (proxy_sim/).
 struct proxy_spec {
-  std::string mode = "iptables"; ///< "iptables", "userspace" or "exec" (the user's own proxy)
-  std::string preset =
-      "1.5";        ///< "1.5", "1.6.5", "1.24": behaviour by version (docs/reference/kube-proxy.md)
-  int backlog = -1; ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
+  proxy_mode mode = proxy_mode::iptables;   ///< proxy_sim's mode, or exec (the user's own proxy)
+  proxy_preset preset = proxy_preset::v1_5; ///< behaviour by version (docs/reference/kube-proxy.md)
+  int backlog = -1;           ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
   uint32_t sync_delay_ms = 0; ///< iptables: delay between an endpoint change and the rules
   std::vector<uint32_t> dial_timeouts_ms = {250, 500, 1000, 2000}; ///< userspace: per try
-  bool half_close = false;               ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
-  std::string session_affinity = "None"; ///< "None" or "ClientIP"
-  uint32_t affinity_timeout_s = 10800;   ///< ClientIP affinity TTL (3 h)
-  bool masquerade_all = false;           ///< iptables: --masquerade-all
-  exec_spec exec;                        ///< exec: the program (it listens on the NodePorts)
+  bool half_close = false; ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
+  scenario::session_affinity session_affinity =
+      scenario::session_affinity::none; ///< None or ClientIP
+  uint32_t affinity_timeout_s = 10800;  ///< ClientIP affinity TTL (3 h)
+  bool masquerade_all = false;          ///< iptables: --masquerade-all
+  exec_spec exec;                       ///< exec: the program (it listens on the NodePorts)
 };
 
 /// A request size: fixed, or uniform in [min, max]; `large` adds occasional bodies.
@@ -68,19 +69,20 @@ struct size_spec {
 /// A population of clients in the client namespace.
 struct client_group_spec {
   std::string name;
-  std::string kind = "builtin";        ///< "builtin" (our own client population) or "exec"
-  exec_spec exec;                      ///< exec: the program (wrk, curl, nginx as a front proxy)
-  uint16_t listen_port = 0;            ///< exec: a port it listens on (readiness; target_client)
-  std::string target_client;           ///< connect to this exec client's address:listen_port
-  std::string target_service;          ///< connect to the node's NodePort of this service, or
-  std::string target;                  ///< "ADDR:PORT" within the lab (overrides target_service)
-  std::string arrival = "constant";    ///< "constant", "poisson", "closed", "heartbeat"
-  double rate_per_s = 10;              ///< constant/poisson: connections per second
-  uint32_t concurrency = 1;            ///< closed: connections kept in flight
-  uint32_t interval_ms = 20000;        ///< heartbeat: one connection per interval per checker
-  uint32_t checkers = 1;               ///< heartbeat: independent checkers (each its own address)
-  size_spec request_bytes{100, 100};   ///< bytes sent after connecting (0 = send nothing)
-  std::string request_kind = "http";   ///< "http" (GET/POST of that size), "raw", "none"
+  client_kind kind = client_kind::builtin; ///< our own client population, or exec
+  exec_spec exec;             ///< exec: the program (wrk, curl, nginx as a front proxy)
+  uint16_t listen_port = 0;   ///< exec: a port it listens on (readiness; target_client)
+  std::string target_client;  ///< connect to this exec client's address:listen_port
+  std::string target_service; ///< connect to the node's NodePort of this service, or
+  std::string target;         ///< "ADDR:PORT" within the lab (overrides target_service)
+  scenario::arrival arrival = scenario::arrival::constant; ///< how connections are spaced
+  double rate_per_s = 10;            ///< constant/poisson: connections per second
+  uint32_t concurrency = 1;          ///< closed: connections kept in flight
+  uint32_t interval_ms = 20000;      ///< heartbeat: one connection per interval per checker
+  uint32_t checkers = 1;             ///< heartbeat: independent checkers (each its own address)
+  size_spec request_bytes{100, 100}; ///< bytes sent after connecting (0 = send nothing)
+  scenario::request_kind request_kind =
+      scenario::request_kind::http;    ///< GET/POST of that size, raw, none
   uint32_t connect_timeout_ms = 5000;  ///< give up connecting after this
   uint32_t response_timeout_ms = 2000; ///< after sending, wait this long, then close (FIN)
   uint32_t start_ms = 0;               ///< when the group starts, from the run's start
@@ -91,16 +93,15 @@ struct client_group_spec {
 /// One event on the timeline.
 struct event_spec {
   uint32_t at_ms = 0;
-  std::string action; ///< "kill", "freeze", "resume", "vanish", "restart", "close-listener",
-                      ///< "reset-all", "set-endpoints", "start-clients", "stop-clients"
-  std::string target; ///< backend, service or client group name
+  event_action action = event_action::kill;
+  std::string target;                 ///< backend, service or client group name
   std::vector<std::string> endpoints; ///< set-endpoints: the service's new backends
 };
 
 /// An assertion on a named metric (docs/metrics.md): `metric op value` or `metric op other`.
 struct expectation_spec {
   std::string metric;
-  std::string op = "==";            ///< "==", "!=", "<", "<=", ">", ">="
+  compare_op op = compare_op::eq;   ///< ==, !=, <, <=, >, >=
   std::optional<double> value;      ///< compare with a number, or
   std::optional<std::string> other; ///< with another metric
   std::string description;          ///< what it shows, printed in the report

@@ -94,6 +94,23 @@ public:
     }
   }
 
+  // One of the spellings of enum E (enums.hpp), turned into its value here and nowhere else.
+  template <class E> void choice(const std::string& key, E& out, bool required = false) {
+    const json* v = find(key);
+    if (!v) {
+      if (required)
+        fail(at(key), "required field '" + key + "' (one of " + enum_choices<E>() + ") is missing");
+      return;
+    }
+    if (!v->is_string())
+      fail(at(key), "expected one of " + enum_choices<E>() + ", got " + type_name(*v));
+    auto value = enum_from_name<E>(v->get<std::string>());
+    if (!value)
+      fail(at(key), "expected one of " + enum_choices<E>() + ", got \"" +
+                        printable(v->get<std::string>(), 80) + "\"");
+    out = *value;
+  }
+
   // A name that reaches reports, verdict lines and rule comments: no control characters (a
   // newline in a name could forge a PASS line) and bounded.
   void name(const std::string& key, std::string& out) {
@@ -245,16 +262,16 @@ backend_spec read_backend(const json& v, const pointer& p, const std::string& so
   object_reader r(v, p, source);
   backend_spec b;
   r.name("name", b.name);
-  r.string("kind", b.kind, false, {"http", "grpc-preface", "echo", "sink", "exec"});
+  r.choice("kind", b.kind);
   r.integer("port", b.port, 1, 65535);
   r.integer("backlog", b.backlog, 0, 65535);
   r.integer("service_time_ms", b.service_time_ms, 0, max_ms);
   r.boolean("keep_alive", b.keep_alive);
   r.integer("response_bytes", b.response_bytes, 0, 16 << 20);
   if (const json* e = r.find("exec")) {
-    if (b.kind != "exec") r.fail(r.at("exec"), "no 'exec' unless kind is \"exec\"");
+    if (b.kind != backend_kind::exec) r.fail(r.at("exec"), "no 'exec' unless kind is \"exec\"");
     b.exec = read_exec(*e, r.at("exec"), source, false);
-  } else if (b.kind == "exec") {
+  } else if (b.kind == backend_kind::exec) {
     r.fail(r.at("exec"), "required field 'exec' (the program: {\"argv\": [...]}) is missing");
   }
   r.finish();
@@ -285,8 +302,8 @@ service_spec read_service(const json& v, const pointer& p, const std::string& so
 proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   proxy_spec x;
-  r.string("mode", x.mode, true, {"iptables", "userspace", "exec"});
-  r.string("preset", x.preset, false, {"1.5", "1.6.5", "1.24"});
+  r.choice("mode", x.mode, true);
+  r.choice("preset", x.preset);
   r.integer("backlog", x.backlog, -1, 65535);
   r.integer("sync_delay_ms", x.sync_delay_ms, 0, max_ms);
   if (r.find("dial_timeouts_ms")) {
@@ -298,13 +315,13 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
       r.fail(r.at("dial_timeouts_ms"), "expected at least one timeout");
   }
   r.boolean("half_close", x.half_close);
-  r.string("session_affinity", x.session_affinity, false, {"None", "ClientIP"});
+  r.choice("session_affinity", x.session_affinity);
   r.integer("affinity_timeout_s", x.affinity_timeout_s, 1, 86400);
   r.boolean("masquerade_all", x.masquerade_all);
   if (const json* e = r.find("exec")) {
-    if (x.mode != "exec") r.fail(r.at("exec"), "no 'exec' unless mode is \"exec\"");
+    if (x.mode != proxy_mode::exec) r.fail(r.at("exec"), "no 'exec' unless mode is \"exec\"");
     x.exec = read_exec(*e, r.at("exec"), source, true);
-  } else if (x.mode == "exec") {
+  } else if (x.mode == proxy_mode::exec) {
     r.fail(r.at("exec"), "required field 'exec' (the program: {\"argv\": [...]}) is missing");
   }
   r.finish();
@@ -315,30 +332,30 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   object_reader r(v, p, source);
   client_group_spec c;
   r.name("name", c.name);
-  r.string("kind", c.kind, false, {"builtin", "exec"});
+  r.choice("kind", c.kind);
   r.string("target_service", c.target_service);
   r.string("target", c.target);
   r.string("target_client", c.target_client);
   int targets = !c.target.empty() + !c.target_service.empty() + !c.target_client.empty();
   if (targets > 1) r.fail(p, "only one of 'target_service', 'target' and 'target_client'");
-  if (targets == 0 && c.kind != "exec")
+  if (targets == 0 && c.kind != client_kind::exec)
     r.fail(p, "one of 'target_service' (a service name), 'target' (\"ADDR:PORT\") or "
               "'target_client' (an exec client's name)");
   r.integer("listen_port", c.listen_port, 1, 65535);
   if (const json* e = r.find("exec")) {
-    if (c.kind != "exec") r.fail(r.at("exec"), "no 'exec' unless kind is \"exec\"");
+    if (c.kind != client_kind::exec) r.fail(r.at("exec"), "no 'exec' unless kind is \"exec\"");
     c.exec = read_exec(*e, r.at("exec"), source, false);
-  } else if (c.kind == "exec") {
+  } else if (c.kind == client_kind::exec) {
     r.fail(r.at("exec"), "required field 'exec' (the program: {\"argv\": [...]}) is missing");
   }
-  r.string("arrival", c.arrival, false, {"constant", "poisson", "closed", "heartbeat"});
+  r.choice("arrival", c.arrival);
   r.number("rate_per_s", c.rate_per_s, 0.001, 1e6);
   r.integer("concurrency", c.concurrency, 1, 1000000);
   r.integer("interval_ms", c.interval_ms, 1, max_ms);
   r.integer("checkers", c.checkers, 1, 200);
   if (const json* rb = r.find("request_bytes"))
     c.request_bytes = read_size(*rb, r.at("request_bytes"), source);
-  r.string("request_kind", c.request_kind, false, {"http", "raw", "none"});
+  r.choice("request_kind", c.request_kind);
   r.integer("connect_timeout_ms", c.connect_timeout_ms, 1, max_ms);
   r.integer("response_timeout_ms", c.response_timeout_ms, 0, max_ms);
   r.integer("start_ms", c.start_ms, 0, max_ms);
@@ -352,15 +369,11 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   return c;
 }
 
-const std::vector<std::string> event_actions = {
-    "kill",           "freeze",    "resume",        "vanish",        "restart",
-    "close-listener", "reset-all", "set-endpoints", "start-clients", "stop-clients"};
-
 event_spec read_event(const json& v, const pointer& p, const std::string& source) {
   object_reader r(v, p, source);
   event_spec e;
   r.integer("at_ms", e.at_ms, 0, max_ms, true);
-  r.string("action", e.action, true, event_actions);
+  r.choice("action", e.action, true);
   r.string("target", e.target, true);
   e.endpoints = string_list(r, "endpoints", source);
   r.finish();
@@ -371,7 +384,7 @@ expectation_spec read_expectation(const json& v, const pointer& p, const std::st
   object_reader r(v, p, source);
   expectation_spec x;
   r.string("metric", x.metric, true);
-  r.string("op", x.op, false, {"==", "!=", "<", "<=", ">", ">="});
+  r.choice("op", x.op);
   if (const json* val = r.find("value")) {
     if (!val->is_number()) r.fail(r.at("value"), "expected a number, got " + type_name(*val));
     x.value = val->get<double>();
@@ -424,13 +437,13 @@ void check_placeholders(const exec_spec& e, const std::string& at, const scenari
 
 void check_exec_programs(const scenario& s, const std::string& source) {
   for (size_t i = 0; i < s.backends.size(); ++i)
-    if (s.backends[i].kind == "exec")
+    if (s.backends[i].kind == backend_kind::exec)
       check_placeholders(s.backends[i].exec, "/backends/" + std::to_string(i) + "/exec", s, {},
                          source);
-  if (s.proxy && s.proxy->mode == "exec")
+  if (s.proxy && s.proxy->mode == proxy_mode::exec)
     check_placeholders(s.proxy->exec, "/proxy/exec", s, {}, source);
   for (size_t i = 0; i < s.clients.size(); ++i)
-    if (s.clients[i].kind == "exec")
+    if (s.clients[i].kind == client_kind::exec)
       check_placeholders(s.clients[i].exec, "/clients/" + std::to_string(i) + "/exec", s,
                          {"listen_port", "target", "target_address", "target_port"}, source);
 }
@@ -448,7 +461,7 @@ void check_references(const scenario& s, const std::string& source) {
                           std::to_string(s.backends.size()));
   size_t client_addresses = 0;
   for (const auto& c : s.clients)
-    client_addresses += c.arrival == "heartbeat" ? c.checkers : 1;
+    client_addresses += c.arrival == arrival::heartbeat ? c.checkers : 1;
   if (client_addresses > limits::max_client_addresses)
     fail("/clients", "at most " + std::to_string(limits::max_client_addresses) +
                          " client addresses (one per group, one per heartbeat checker); these "
@@ -486,7 +499,7 @@ void check_references(const scenario& s, const std::string& source) {
     std::string at = "/clients/" + std::to_string(i) + "/target_client";
     auto it = std::find_if(s.clients.begin(), s.clients.end(),
                            [&](const auto& o) { return o.name == c.target_client; });
-    if (it == s.clients.end() || it->kind != "exec" || it->listen_port == 0)
+    if (it == s.clients.end() || it->kind != client_kind::exec || it->listen_port == 0)
       fail(at,
            "the name of an exec client with a listen_port; '" + c.target_client + "' is not one");
   }
@@ -498,8 +511,9 @@ void check_references(const scenario& s, const std::string& source) {
     std::string at = "/timeline/" + std::to_string(i);
     if (e.at_ms > s.duration_ms)
       fail(at + "/at_ms", "a time within duration_ms (" + std::to_string(s.duration_ms) + ")");
-    bool on_service = e.action == "set-endpoints";
-    bool on_clients = e.action == "start-clients" || e.action == "stop-clients";
+    bool on_service = e.action == event_action::set_endpoints;
+    bool on_clients =
+        e.action == event_action::start_clients || e.action == event_action::stop_clients;
     const auto& names = on_service ? services : on_clients ? groups : backends;
     if (!names.count(e.target))
       fail(at + "/target", std::string("the name of a ") +
@@ -510,10 +524,11 @@ void check_references(const scenario& s, const std::string& source) {
     if (!on_service && !on_clients) {
       const auto& b = *std::find_if(s.backends.begin(), s.backends.end(),
                                     [&](const auto& x) { return x.name == e.target; });
-      if (b.kind == "exec" && (e.action == "close-listener" || e.action == "reset-all"))
+      if (b.kind == backend_kind::exec &&
+          (e.action == event_action::close_listener || e.action == event_action::reset_all))
         fail(at + "/action", "a fault that applies to a program (kill, freeze, resume, vanish, "
                              "restart); '" +
-                                 e.action +
+                                 std::string(name_of(e.action)) +
                                  "' needs a built-in backend's own "
                                  "sockets, and '" +
                                  e.target + "' is an exec backend");
@@ -521,7 +536,7 @@ void check_references(const scenario& s, const std::string& source) {
     if (on_clients) {
       const auto& c = *std::find_if(s.clients.begin(), s.clients.end(),
                                     [&](const auto& x) { return x.name == e.target; });
-      if (c.kind == "exec")
+      if (c.kind == client_kind::exec)
         fail(at + "/target", "a built-in client group; exec clients run for the whole run");
     }
     if (!on_service && !e.endpoints.empty())
@@ -639,7 +654,7 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
   }
   if (const json* topo = r.find("topology")) {
     object_reader t(*topo, r.at("topology"), source);
-    t.string("kind", s.topology.kind, false, {"nodeport"});
+    t.choice("kind", s.topology.kind);
     t.finish();
   }
   if (const json* sys = r.find("sysctls")) {

@@ -24,8 +24,9 @@ nlohmann::json to_json(const sweep_result& r) {
       for (const auto& e : run.expectations) {
         held += e.passed;
         if (e.passed) continue;
-        json f = {
-            {"metric", e.spec.metric}, {"op", e.spec.op}, {"description", e.spec.description}};
+        json f = {{"metric", e.spec.metric},
+                  {"op", scenario::name_of(e.spec.op)},
+                  {"description", e.spec.description}};
         f["measured"] = e.measured ? json(*e.measured) : json();
         f["expected"] = e.expected ? json(*e.expected) : json();
         if (!e.note.empty()) f["note"] = e.note;

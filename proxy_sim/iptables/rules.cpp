@@ -219,25 +219,15 @@ std::string probability_text(std::size_t i, std::size_t n) {
   return text;
 }
 
-preset parse_preset(const std::string& text) {
-  if (text == "1.5") return preset::v1_5;
-  if (text == "1.6.5") return preset::v1_6_5;
-  if (text == "1.24") return preset::v1_24;
-  throw input_error("/proxy/preset", "one of \"1.5\", \"1.6.5\", \"1.24\"; got \"" + text + "\"");
-}
-
 bool holds_node_ports(preset version) {
   return version != preset::v1_24;
 }
 
 rule_options make_rule_options(const scenario::proxy_spec& spec) {
   rule_options options;
-  options.version = parse_preset(spec.preset);
+  options.version = spec.preset;
   options.masquerade_all = spec.masquerade_all;
-  if (spec.session_affinity != "None" && spec.session_affinity != "ClientIP")
-    throw input_error("/proxy/session_affinity",
-                      "\"None\" or \"ClientIP\"; got \"" + spec.session_affinity + "\"");
-  options.client_ip_affinity = spec.session_affinity == "ClientIP";
+  options.client_ip_affinity = spec.session_affinity == scenario::session_affinity::client_ip;
   // Kubernetes validates timeoutSeconds to 1..86400.
   if (spec.affinity_timeout_s == 0 || spec.affinity_timeout_s > 86400)
     throw input_error("/proxy/affinity_timeout_s", "seconds in 1..86400");

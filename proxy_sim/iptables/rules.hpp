@@ -30,15 +30,8 @@ std::string endpoint_string(const tcp::endpoint& endpoint);
 /// The `--probability` text of balancing rule `i` (0-based) of `n`: `%0.5f` of 1/(n-i).
 std::string probability_text(std::size_t i, std::size_t n);
 
-/// Which kube-proxy release's behaviour to reproduce (docs/reference/kube-proxy.md section 4).
-enum class preset {
-  v1_5,   ///< no NodePort REJECT: traffic of a service without endpoints reaches the held port
-  v1_6_5, ///< REJECT in filter KUBE-SERVICES, jumped from INPUT and OUTPUT
-  v1_24,  ///< no port holding; REJECT in KUBE-EXTERNAL-SERVICES (1.10 layout)
-};
-
-/// Parses "1.5", "1.6.5" or "1.24"; throws input_error("/proxy/preset", ...) otherwise.
-preset parse_preset(const std::string& text);
+/// Which kube-proxy release's behaviour to reproduce (the scenario's /proxy/preset).
+using preset = scenario::proxy_preset;
 
 /// Whether the release held every NodePort with a listening socket (all before 1.24).
 bool holds_node_ports(preset version);

@@ -94,9 +94,7 @@ public:
     for (std::size_t i = 0; i < spec.dial_timeouts_ms.size(); ++i)
       if (spec.dial_timeouts_ms[i] == 0)
         throw input_error("/proxy/dial_timeouts_ms/" + std::to_string(i), "a timeout > 0 ms");
-    if (spec.session_affinity != "None" && spec.session_affinity != "ClientIP")
-      throw input_error("/proxy/session_affinity", "\"None\" or \"ClientIP\"");
-    bool affinity = spec.session_affinity == "ClientIP";
+    bool affinity = spec.session_affinity == scenario::session_affinity::client_ip;
     std::set<std::string> names;
     std::set<uint16_t> ports;
     for (std::size_t i = 0; i < services.size(); ++i) {

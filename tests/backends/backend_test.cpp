@@ -105,11 +105,12 @@ protected:
     pod_ = lab::netns::create("pod");
   }
 
-  scenario::backend_spec spec(std::string kind, bool keep_alive = false) {
+  // `kind` spelled as in a scenario file.
+  scenario::backend_spec spec(std::string_view kind, bool keep_alive = false) {
     scenario::backend_spec s;
     s.keep_alive = keep_alive;
     s.name = "pod-a";
-    s.kind = std::move(kind);
+    s.kind = scenario::enum_from_name<backend_kind>(kind).value();
     s.port = port;
     s.backlog = 2;
     s.response_bytes = 100;
@@ -588,7 +589,7 @@ TEST_F(backend_test, restart_keeps_a_kernel_chosen_port_and_frozen_restart_runs)
 }
 
 TEST_F(backend_test, bad_kind_and_busy_port_are_clear_errors) {
-  EXPECT_THROW(backend(io_, pod_, spec("ftp")), input_error);
+  EXPECT_THROW(backend(io_, pod_, spec("exec")), input_error); // a program: the runner's
   backend first(io_, pod_, spec("sink"));
   first.start();
   first.start(); // already listening: nothing to do

@@ -5,28 +5,33 @@
 namespace backlog_lab::expect {
 namespace {
 
-scenario::expectation_spec spec(std::string metric, std::string op, double value) {
+// The operator spelled as in a scenario file.
+scenario::compare_op op(std::string_view text) {
+  return scenario::enum_from_name<scenario::compare_op>(text).value();
+}
+
+scenario::expectation_spec spec(std::string metric, std::string_view op_text, double value) {
   scenario::expectation_spec s;
   s.metric = std::move(metric);
-  s.op = std::move(op);
+  s.op = op(op_text);
   s.value = value;
   return s;
 }
 
 TEST(expect, compares_each_operator_both_ways) {
-  EXPECT_TRUE(compare(129, "==", 129));
-  EXPECT_FALSE(compare(128, "==", 129));
-  EXPECT_TRUE(compare(1, "!=", 2));
-  EXPECT_FALSE(compare(2, "!=", 2));
-  EXPECT_TRUE(compare(1, "<", 2));
-  EXPECT_FALSE(compare(2, "<", 2));
-  EXPECT_TRUE(compare(2, "<=", 2));
-  EXPECT_FALSE(compare(3, "<=", 2));
-  EXPECT_TRUE(compare(3, ">", 2));
-  EXPECT_FALSE(compare(2, ">", 2));
-  EXPECT_TRUE(compare(2, ">=", 2));
-  EXPECT_FALSE(compare(1, ">=", 2));
-  EXPECT_FALSE(compare(1, "=~", 1));
+  EXPECT_TRUE(compare(129, op("=="), 129));
+  EXPECT_FALSE(compare(128, op("=="), 129));
+  EXPECT_TRUE(compare(1, op("!="), 2));
+  EXPECT_FALSE(compare(2, op("!="), 2));
+  EXPECT_TRUE(compare(1, op("<"), 2));
+  EXPECT_FALSE(compare(2, op("<"), 2));
+  EXPECT_TRUE(compare(2, op("<="), 2));
+  EXPECT_FALSE(compare(3, op("<="), 2));
+  EXPECT_TRUE(compare(3, op(">"), 2));
+  EXPECT_FALSE(compare(2, op(">"), 2));
+  EXPECT_TRUE(compare(2, op(">="), 2));
+  EXPECT_FALSE(compare(1, op(">="), 2));
+  EXPECT_FALSE(scenario::enum_from_name<scenario::compare_op>("=~"));
 }
 
 TEST(expect, evaluates_values_and_other_metrics) {

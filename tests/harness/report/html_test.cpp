@@ -65,9 +65,17 @@ runner::run_result make_run() {
   c.connect_latency.record(3020ms);
   r.clients["web"] = c;
   expect::expectation_result pass{
-      {"listener.node.30720.accept_queue", "==", 129.0, {}, "full"}, 129.0, 129.0, true, ""};
+      {"listener.node.30720.accept_queue", scenario::compare_op::eq, 129.0, {}, "full"},
+      129.0,
+      129.0,
+      true,
+      ""};
   expect::expectation_result fail{
-      {"clients.web.answered_share", ">=", 0.9, {}, "answered"}, 0.5, 0.9, false, ""};
+      {"clients.web.answered_share", scenario::compare_op::ge, 0.9, {}, "answered"},
+      0.5,
+      0.9,
+      false,
+      ""};
   r.expectations = {pass, fail};
   return r;
 }

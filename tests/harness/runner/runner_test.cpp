@@ -22,7 +22,7 @@ std::string failures(const run_result& r) {
   std::string out;
   for (const auto& e : r.expectations)
     if (!e.passed)
-      out += e.spec.metric + " " + e.spec.op + " measured " +
+      out += e.spec.metric + " " + std::string(scenario::name_of(e.spec.op)) + " measured " +
              (e.measured ? std::to_string(*e.measured) : "-") + " " + e.note + "\n";
   return out;
 }

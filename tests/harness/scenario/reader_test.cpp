@@ -42,9 +42,9 @@ TEST(reader, reads_a_minimal_scenario_with_defaults) {
   EXPECT_EQ(s.name, "t");
   EXPECT_EQ(s.duration_ms, 1000u);
   ASSERT_TRUE(s.proxy.has_value());
-  EXPECT_EQ(s.proxy->mode, "userspace");
+  EXPECT_EQ(s.proxy->mode, proxy_mode::userspace);
   EXPECT_EQ(s.proxy->dial_timeouts_ms, (std::vector<uint32_t>{250, 500, 1000, 2000}));
-  EXPECT_EQ(s.backends.at(0).kind, "http");
+  EXPECT_EQ(s.backends.at(0).kind, backend_kind::http);
   EXPECT_EQ(s.clients.at(0).rate_per_s, 10);
   EXPECT_EQ(s.clients.at(0).request_bytes.min, 100u);
 }

@@ -47,7 +47,7 @@ runner::run_result make_run(const scenario::scenario& s, double overflows, bool 
     r.node_counter_samples.push_back({i * 100.0, {{"TcpExtListenDrops", i < 5 ? i * 10 : 50}}});
   expect::expectation_result e;
   e.spec.metric = "counter.node.TcpExtListenOverflows";
-  e.spec.op = "<";
+  e.spec.op = scenario::compare_op::lt;
   e.spec.value = 100;
   e.spec.description = "few <drops> & \"resets\"";
   e.measured = overflows;

@@ -146,10 +146,10 @@ tcp::endpoint pod_endpoint() {
   return {net::ip::make_address_v4("203.0.113.10"), 8080};
 }
 
-scenario::proxy_spec spec_for(const std::string& preset, uint32_t sync_delay_ms = 0) {
+scenario::proxy_spec spec_for(scenario::proxy_preset version, uint32_t sync_delay_ms = 0) {
   scenario::proxy_spec spec;
-  spec.mode = "iptables";
-  spec.preset = preset;
+  spec.mode = scenario::proxy_mode::iptables;
+  spec.preset = version;
   spec.sync_delay_ms = sync_delay_ms;
   return spec;
 }
@@ -202,8 +202,8 @@ TEST(iptables_proxier, with_an_endpoint_node_port_is_dnated_and_held_socket_stay
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
   auto backend = lab.backend();
-  auto proxier =
-      make_iptables_proxier(lab.io, lab.node, spec_for("1.5"), one_service({pod_endpoint()}));
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_5),
+                                       one_service({pod_endpoint()}));
   proxier->start();
 
   const std::string svc = "KUBE-SVC-RK4J2BHJ4QTMGP2E"; // as in the incident report
@@ -245,7 +245,8 @@ TEST(iptables_proxier, with_an_endpoint_node_port_is_dnated_and_held_socket_stay
 TEST(iptables_proxier, v1_5_without_endpoints_queues_connections_in_the_held_socket) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
-  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for("1.5"), one_service({}));
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_5),
+                                       one_service({}));
   proxier->start();
   auto listing = proxier->rules_listing();
   EXPECT_TRUE(has_line(listing, "-N KUBE-SVC-RK4J2BHJ4QTMGP2E")) << listing;
@@ -275,7 +276,8 @@ TEST(iptables_proxier, v1_5_without_endpoints_queues_connections_in_the_held_soc
 TEST(iptables_proxier, v1_6_5_without_endpoints_rejects_and_nothing_queues) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
-  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for("1.6.5"), one_service({}));
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_6_5),
+                                       one_service({}));
   proxier->start();
   auto filter = run_ok(lab.node, {"iptables", "-S"});
   EXPECT_TRUE(has_line(filter, "-A INPUT -m comment --comment \"kubernetes service portals\" -j "
@@ -303,7 +305,8 @@ TEST(iptables_proxier, v1_24_holds_no_port) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
   auto backend = lab.backend();
-  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for("1.24"), one_service({}));
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_24),
+                                       one_service({}));
   proxier->start();
   EXPECT_EQ(run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"}), "");
   tcp::socket client(lab.io);
@@ -321,8 +324,8 @@ TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
   auto backend = lab.backend();
-  auto proxier =
-      make_iptables_proxier(lab.io, lab.node, spec_for("1.5", 300), one_service({pod_endpoint()}));
+  auto proxier = make_iptables_proxier(
+      lab.io, lab.node, spec_for(scenario::proxy_preset::v1_5, 300), one_service({pod_endpoint()}));
   proxier->start();
 
   // Scale to zero: until the sync runs, the old rules still DNAT.
@@ -370,7 +373,7 @@ TEST(iptables_proxier, forty_endpoints_list_the_report_probabilities) {
   for (int i = 0; i < 40; ++i)
     endpoints.emplace_back(net::ip::make_address_v4("203.0.113." + std::to_string(10 + i)), 8080);
   auto services = one_service(endpoints);
-  auto proxier = make_iptables_proxier(io, node, spec_for("1.5"), services);
+  auto proxier = make_iptables_proxier(io, node, spec_for(scenario::proxy_preset::v1_5), services);
   proxier->start();
 
   const std::string svc = "KUBE-SVC-RK4J2BHJ4QTMGP2E";
@@ -395,15 +398,16 @@ TEST(iptables_proxier, forty_endpoints_list_the_report_probabilities) {
   EXPECT_EQ(sockets_on_port(node, node_port).at(0).send_q, 4096u);
 }
 
-TEST(iptables_proxier, bad_preset_is_input_error) {
+TEST(iptables_proxier, the_mode_dispatch_refuses_an_exec_proxy) {
   lab::netns node = lab::netns::current();
   net::io_context io{1};
+  auto spec = spec_for(scenario::proxy_preset::v1_5);
+  spec.mode = scenario::proxy_mode::exec; // the runner starts the user's program instead
   try {
-    // Through the mode dispatch, as the runner builds it.
-    make_proxier(io, node, spec_for("1.7"), one_service({}), 1);
+    make_proxier(io, node, spec, one_service({}), 1);
     FAIL() << "expected input_error";
   } catch (const input_error& e) {
-    EXPECT_EQ(e.where(), "/proxy/preset");
+    EXPECT_EQ(e.where(), "/proxy/mode");
   }
 }
 

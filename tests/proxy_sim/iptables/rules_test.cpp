@@ -337,22 +337,17 @@ TEST(render_teardown, unlinks_flushes_and_deletes_everything_installed) {
 }
 
 TEST(options, bad_input_names_the_field) {
-  try {
-    parse_preset("1.7");
-    FAIL() << "expected input_error";
-  } catch (const input_error& e) {
-    EXPECT_EQ(e.where(), "/proxy/preset");
-  }
   scenario::proxy_spec spec;
-  spec.session_affinity = "Sticky";
+  spec.affinity_timeout_s = 0;
   try {
     make_rule_options(spec);
     FAIL() << "expected input_error";
   } catch (const input_error& e) {
-    EXPECT_EQ(e.where(), "/proxy/session_affinity");
+    EXPECT_EQ(e.where(), "/proxy/affinity_timeout_s");
   }
-  spec.session_affinity = "ClientIP";
-  spec.preset = "1.6.5";
+  spec.affinity_timeout_s = 60;
+  spec.session_affinity = scenario::session_affinity::client_ip;
+  spec.preset = scenario::proxy_preset::v1_6_5;
   auto options = make_rule_options(spec);
   EXPECT_TRUE(options.client_ip_affinity);
   EXPECT_EQ(options.version, preset::v1_6_5);

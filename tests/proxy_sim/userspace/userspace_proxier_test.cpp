@@ -196,7 +196,7 @@ service_endpoints service(std::vector<tcp::endpoint> endpoints, uint16_t port = 
 
 scenario::proxy_spec userspace_spec() {
   scenario::proxy_spec spec;
-  spec.mode = "userspace";
+  spec.mode = scenario::proxy_mode::userspace;
   return spec;
 }
 
@@ -312,7 +312,7 @@ TEST_F(proxier_lab, client_ip_affinity_sticks_per_client_address) {
   test_backend b(io, ns, "b", backend_mode::greet_and_close);
   test_backend c(io, ns, "c", backend_mode::greet_and_close);
   auto spec = userspace_spec();
-  spec.session_affinity = "ClientIP";
+  spec.session_affinity = scenario::session_affinity::client_ip;
   start(spec, {a.endpoint(), b.endpoint(), c.endpoint()});
   auto first = fetch(io, ns, {.bind_address = "127.0.0.1"})->answered_by();
   ASSERT_FALSE(first.empty());
@@ -700,7 +700,6 @@ TEST_F(proxier_lab, bad_input_is_an_input_error_naming_the_field) {
     return std::string("none");
   };
   auto no_edit = [](auto&) {};
-  EXPECT_EQ(where([](auto& s) { s.session_affinity = "Cookie"; }), "/proxy/session_affinity");
   EXPECT_EQ(where([](auto& s) { s.dial_timeouts_ms.clear(); }), "/proxy/dial_timeouts_ms");
   EXPECT_EQ(where([](auto& s) { s.dial_timeouts_ms = {250, 0}; }), "/proxy/dial_timeouts_ms/1");
   EXPECT_EQ(where([](auto& s) { s.backlog = -2; }), "/proxy/backlog");
