@@ -18,6 +18,7 @@
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/unique_fd.hpp"
+#include "harness/lab/socket_pool.hpp"
 
 namespace backlog_lab::clients {
 namespace detail {
@@ -113,11 +114,13 @@ public:
   group_state(net::io_context& io, const lab::netns& ns, const scenario::client_group_spec& spec,
               tcp::endpoint target, const std::vector<std::string>& sources, std::uint64_t seed,
               clock::time_point run_start, group_options options)
-      : io_(io), ns_(ns.duplicate()), spec_(spec), where_("client group '" + spec.name + "'"),
-        kind_(spec.arrival), target_(target), run_start_(run_start), options_(options),
+      : io_(io), spec_(spec), where_("client group '" + spec.name + "'"), kind_(spec.arrival),
+        target_(target), run_start_(run_start), options_(options),
         request_(spec.request_kind, spec.request_bytes.min, spec.request_bytes.max, where_),
         arrival_rng_(seed), size_rng_(seed ^ 0x9e3779b97f4a7c15ULL), generator_(io),
-        events_(epoll_set::create(io)), connect_list_(io), response_list_(io) {
+        events_(epoll_set::create(io)),
+        pool_(ns, {.batch = 1, .adaptive = true, .max_batch = max_socket_batch}), connect_list_(io),
+        response_list_(io) {
     for (const auto& text : sources) {
       boost::system::error_code ec;
       auto address = net::ip::make_address(text, ec);
@@ -137,11 +140,7 @@ public:
     results_.records.reserve(std::min<std::size_t>(options_.max_records, 4096));
   }
 
-  ~group_state() {
-    events_->stop();
-    for (int fd : pool_)
-      ::close(fd);
-  }
+  ~group_state() { events_->stop(); }
 
   void start() {
     if (aborted_ || running_) return;
@@ -173,8 +172,6 @@ public:
       if (s.state != phase::idle) complete(s, outcome::aborted, 0);
     connect_list_.timer.cancel();
     response_list_.timer.cancel();
-    for (int fd : pool_)
-      ::close(fd);
     pool_.clear();
   }
 
@@ -292,56 +289,6 @@ private:
 
   // --- sockets --------------------------------------------------------------------------------
 
-  /// A socket of the client namespace. Sockets are made in batches so the thread switches
-  /// namespace (two setns calls) once per batch, not once per connection; the batch adapts to
-  /// the rate so that a slow group holds few spare descriptors. On failure returns -1 with the
-  /// errno in `err` (EMFILE included: the group counts it and goes on).
-  int take_socket(int& err) {
-    if (pool_.empty()) {
-      auto now = clock::now();
-      batch_ = now - last_refill_ < std::chrono::milliseconds(10)
-                   ? std::min(batch_ * 2, max_socket_batch)
-                   : std::max<std::size_t>(batch_ / 2, 1);
-      last_refill_ = now;
-      refill(err);
-      if (pool_.empty()) return -1;
-    }
-    int fd = pool_.back();
-    pool_.pop_back();
-    return fd;
-  }
-
-  /// What lab::netns_scope does, but failing with an errno rather than an exception: at the
-  /// open-file limit, opening the way back is what fails first.
-  void refill(int& err) {
-    int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) {
-      err = errno;
-      return;
-    }
-    if (::setns(ns_.fd(), CLONE_NEWNET) != 0) {
-      err = errno;
-      ::close(home);
-      return;
-    }
-    int family = target_.address().is_v4() ? AF_INET : AF_INET6;
-    for (std::size_t i = 0; i < batch_; ++i) {
-      int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) {
-        err = errno;
-        break;
-      }
-      pool_.push_back(fd);
-    }
-    int rc = ::setns(home, CLONE_NEWNET);
-    int setns_err = errno;
-    ::close(home);
-    if (rc != 0) // the thread is stuck in the lab namespace: nothing sane can continue
-      throw lab_error(errno_message("returning from namespace '" + ns_.name() + "'", setns_err));
-    // Hand them out in creation order.
-    std::reverse(pool_.begin(), pool_.end());
-  }
-
   connection_slot& acquire() {
     connection_slot* s = free_;
     if (s) {
@@ -365,11 +312,11 @@ private:
     std::int64_t started = now_ns();
     results_.max_start_lag = std::max(results_.max_start_lag, nanoseconds(started - intended));
     std::uint32_t size = pick_size();
-    int err = 0;
-    int fd = take_socket(err);
-    if (fd < 0) return fail_start(intended, started, size, source, err);
+    unique_fd socket = pool_.take(target_.address().is_v4() ? AF_INET : AF_INET6);
+    if (!socket) return fail_start(intended, started, size, source, errno);
     connection_slot& s = acquire();
-    s.fd.reset(fd);
+    int fd = socket.get();
+    s.fd = std::move(socket);
     if (!sources_.empty()) {
       // Pick the port at connect() time, per destination, so a bound source address does not
       // exhaust ephemeral ports faster than an unbound socket would.
@@ -400,8 +347,8 @@ private:
     // The socket is non-blocking from birth and the I/O calls are plain syscalls; readiness
     // comes from the group's epoll_set, where the socket is registered once (edge-triggered
     // in, out and peer-closed): no FIONBIO ioctl, no EPOLL_CTL_MOD per wait, no DEL at close.
-    err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
-                                                                                     : errno;
+    int err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
+                                                                                         : errno;
     if (err == EINPROGRESS) {
       // Over loopback and veth the handshake usually completes inside that connect() (SYN,
       // SYN-ACK and ACK run in softirq before it returns), though it said EINPROGRESS. A second
@@ -667,7 +614,6 @@ private:
   }
 
   net::io_context& io_;
-  lab::netns ns_;
   scenario::client_group_spec spec_;
   std::string where_;
   arrival_kind kind_;
@@ -695,9 +641,9 @@ private:
   std::deque<connection_slot> slots_; ///< stable addresses; never shrinks
   connection_slot* free_ = nullptr;
   std::size_t in_flight_ = 0;
-  std::vector<int> pool_;
-  std::size_t batch_ = 1;
-  clock::time_point last_refill_{};
+  /// Sockets of the client namespace; the batch adapts to the rate so that a slow group holds
+  /// few spare descriptors.
+  lab::socket_pool pool_;
   deadline_list connect_list_;
   deadline_list response_list_;
 

@@ -12,11 +12,11 @@
 
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
+#include "harness/lab/socket_pool.hpp"
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/node_port.hpp"
 #include "proxy_sim/userspace/copy_session.hpp"
 #include "proxy_sim/userspace/round_robin.hpp"
-#include "proxy_sim/userspace/socket_pool.hpp"
 
 namespace backlog_lab::proxy_sim {
 
@@ -85,8 +85,9 @@ class userspace_core : public std::enable_shared_from_this<userspace_core> {
 public:
   userspace_core(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
                  std::vector<service_endpoints> services, uint64_t seed)
-      : io_(io), node_(node.duplicate()), spec_(spec), rng_(seed), pool_(node, socket_batch),
-        events_(epoll_set::create(io)), sessions_(events_, stats_, spec.half_close) {
+      : io_(io), node_(node.duplicate()), spec_(spec), rng_(seed),
+        pool_(node, {.batch = socket_batch, .no_delay = true}), events_(epoll_set::create(io)),
+        sessions_(events_, stats_, spec.half_close) {
     if (spec.backlog < -1)
       throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");
     if (spec.dial_timeouts_ms.empty())
@@ -380,7 +381,7 @@ private:
   lab::netns node_;
   scenario::proxy_spec spec_;
   shuffle_rng rng_;
-  socket_pool pool_;
+  lab::socket_pool pool_;
   std::shared_ptr<epoll_set> events_;
   copy_sessions sessions_;
   std::vector<std::unique_ptr<service_runtime>> services_;
