@@ -109,9 +109,9 @@ TEST(Collector, AllNetnsFindsALabNamespaceByItsProcessAndSkipsAVanishedOne) {
     if (::stat(ns_link.c_str(), &st) == 0 && st.st_ino == inode) break;
     std::this_thread::sleep_for(10ms);
   }
-  auto entries = list_network_namespaces();
+  auto entries = observer::list_network_namespaces();
   auto it = std::find_if(entries.begin(), entries.end(),
-                         [&](const namespace_entry& e) { return e.inode == inode; });
+                         [&](const observer::namespace_entry& e) { return e.inode == inode; });
   ASSERT_NE(it, entries.end());
   EXPECT_EQ(it->pid, holder.pid());
   std::string comm;
@@ -120,13 +120,14 @@ TEST(Collector, AllNetnsFindsALabNamespaceByItsProcessAndSkipsAVanishedOne) {
 
   // The namespace's only process exits after it was listed: the scrape leaves it out and
   // counts it, without waiting for anything.
-  namespace_entry gone = *it;
+  observer::namespace_entry gone = *it;
   holder.kill_and_wait();
   lab.listener.reset();
   collect_target all;
   all.all_netns = true;
   collector c(all);
-  c.read_namespaces({gone, namespace_entry{lab::netns::current().inode(), ::getpid(), "self"}});
+  c.read_namespaces(
+      {gone, observer::namespace_entry{lab::netns::current().inode(), ::getpid(), "self"}});
   EXPECT_EQ(c.namespace_errors(), 1u);
   ASSERT_EQ(c.last_readings().size(), 1u);
   EXPECT_EQ(c.last_readings()[0].entry.pid, ::getpid());
