@@ -67,6 +67,8 @@ void run_doctor_section(const compare_options& o, compare_report& report) {
     report.notes[section] = "skipped: no backlog-lab binary at '" + o.backlog_lab + "'";
     return;
   }
+  // A node: the census's pairs spread over its pods, a fifth of them with listeners that never
+  // accept (doctor reports those and resolves their owners), the rest healthy.
   farm_spec spec;
   spec.namespaces = o.doctor_namespaces;
   spec.pairs = std::max<std::size_t>(o.census_pairs / spec.namespaces, 1);
