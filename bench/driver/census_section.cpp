@@ -146,11 +146,15 @@ void run_census_section(const compare_options& o, compare_report& report) {
     auto time_ss_tlmp = [&] {
       auto r = exec_in(&farm.ns(), {"ss", "-tlmp"}, false);
       report.add(section, "ss_tlmp_ms", "ms", r.wall_ms);
+      report.add(section, "ss_tlmp_cpu_ms", "ms", r.cpu_ms);
     };
     auto time_scrape = [&] {
       auto start = std::chrono::steady_clock::now();
+      double cpu_start = exporter->cpu_ms();
       std::string page = http_get_metrics(farm.ns(), export_port);
       report.add(section, "export_scrape_ms", "ms", ms_since(start));
+      // Both of the exporter's threads (the owner pass runs beside the census), in clock ticks.
+      report.add(section, "export_scrape_cpu_ms", "ms", exporter->cpu_ms() - cpu_start);
       if (page.find("backlog_lab_listener_drops_total") == std::string::npos)
         report.notes[section + ".export"] = "a scrape lacked the listeners' drops";
     };
@@ -177,6 +181,9 @@ void run_census_section(const compare_options& o, compare_report& report) {
         .ratio(section, "`backlog-lab export`: one scrape over HTTP / ss -tlmp", "export_scrape_ms",
                "ss_tlmp_ms")
         .at_most(0.5);
+  if (exporter)
+    report.ratio(section, "`backlog-lab export`: one scrape / ss -tlmp, CPU time",
+                 "export_scrape_cpu_ms", "ss_tlmp_cpu_ms");
 }
 
 } // namespace backlog_lab::bench

@@ -31,7 +31,7 @@ std::string utc_now() {
 int compare_main(int argc, char** argv) {
   CLI::App app{"backlog-lab vs ss, wrk, haproxy: ratios with their spread"};
   compare_options o;
-  std::string only = "census,memory,load,openloop,proxy,reproduce";
+  std::string only = "census,doctor,memory,load,openloop,proxy,reproduce";
   std::string json_path;
   std::string markdown_path;
   std::string command;
@@ -44,6 +44,9 @@ int compare_main(int argc, char** argv) {
   app.add_option("--census-pairs", o.census_pairs, "Connection pairs in the census namespace")
       ->check(CLI::Range(1, 200'000));
   app.add_option("--census-close-wait", o.census_close_wait, "Of those, half-closed (CLOSE_WAIT)");
+  app.add_option("--doctor-namespaces", o.doctor_namespaces,
+                 "doctor: namespaces the census's pairs are spread over")
+      ->check(CLI::Range(1, 500));
   app.add_option("--memory-connections", o.memory_connections, "Open connections for memory")
       ->check(CLI::Range(1, 18'000));
   app.add_option("--backlog-lab", o.backlog_lab, "The backlog-lab binary")->required();
@@ -60,10 +63,11 @@ int compare_main(int argc, char** argv) {
     auto comma = only.find(',', at);
     if (comma == std::string::npos) comma = only.size();
     std::string s = only.substr(at, comma - at);
-    static const std::set<std::string> known = {"census",   "memory", "load",
+    static const std::set<std::string> known = {"census",   "doctor", "memory",   "load",
                                                 "openloop", "proxy",  "reproduce"};
     if (!s.empty() && !known.count(s))
-      throw input_error("--only", "sections among census,memory,load,openloop,proxy,reproduce");
+      throw input_error("--only",
+                        "sections among census,doctor,memory,load,openloop,proxy,reproduce");
     if (!s.empty()) sections.insert(s);
     at = comma + 1;
   }
@@ -88,7 +92,8 @@ int compare_main(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   const std::string date = utc_now();
 
-  // Order: the census first (its farm forks worker processes), then what uses one core each.
+  // Order: the census and doctor first (their farms fork worker processes), then what uses one
+  // core each.
   auto run = [&](const std::string& name, auto&& body) {
     if (!sections.count(name)) return;
     auto t = std::chrono::steady_clock::now();
@@ -102,6 +107,7 @@ int compare_main(int argc, char** argv) {
     if (o.verbose) std::cerr << name << ": " << ms_since(t) / 1000.0 << " s\n";
   };
   run("census", [&] { run_census_section(o, report); });
+  run("doctor", [&] { run_doctor_section(o, report); });
   run("memory", [&] { run_memory_section(o, report); });
   bool load = sections.count("load") > 0, open_loop = sections.count("openloop") > 0,
        proxy = sections.count("proxy") > 0;

@@ -15,6 +15,7 @@ struct compare_options {
   double open_loop_seconds = 2; ///< each open-loop rate run
   std::size_t census_pairs = 50'000;
   std::size_t census_close_wait = 20'000;
+  std::size_t doctor_namespaces = 50; ///< the census's pairs spread over this many namespaces
   std::size_t memory_connections = 15'000;
   std::string backlog_lab; ///< the backlog-lab binary (time to reproduce, observe)
   std::string self;        ///< this binary (re-executed for the memory probe)
@@ -24,6 +25,9 @@ struct compare_options {
 
 /// census: observer vs `ss -tan` vs /proc/net/tcp{,6} on a farm of 2 * pairs sockets.
 void run_census_section(const compare_options& o, compare_report& report);
+/// doctor: `backlog-lab doctor --all-netns` vs `ss -tanp` in each namespace, on a farm of the
+/// census's pairs spread over doctor_namespaces namespaces.
+void run_doctor_section(const compare_options& o, compare_report& report);
 /// load, openloop, proxy: clients vs wrk, open-loop accuracy, proxy_sim vs haproxy, all in
 /// front of one nginx (one worker) in one namespace; the flags pick which of the three run.
 void run_traffic_sections(const compare_options& o, bool load, bool open_loop, bool proxy,

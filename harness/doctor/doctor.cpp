@@ -11,8 +11,8 @@
 #include <unordered_map>
 
 #include "harness/core/error.hpp"
-#include "harness/exporter/collector.hpp"
 #include "harness/lab/netns.hpp"
+#include "harness/observer/namespaces.hpp"
 
 namespace backlog_lab::doctor {
 namespace {
@@ -169,9 +169,10 @@ listener_finding compare(const obs::listener_summary* first, const obs::listener
                  " vanished from the socket list while Recv-Q did not fall: reset by their "
                  "clients while queued (state CLOSE), still in the queue until accepted");
   if (last.accept_queue > 0 && q1 == 0)
-    ev.push_back("Recv-Q " + std::to_string(last.accept_queue) +
-                 " but no child with inode 0 on its address: the queued children carry an inode "
-                 "(a kernel with 5d6b58c932ec but not 87ebb628a5ac, docs/reference/kernel.md section 3)");
+    ev.push_back(
+        "Recv-Q " + std::to_string(last.accept_queue) +
+        " but no child with inode 0 on its address: the queued children carry an inode "
+        "(a kernel with 5d6b58c932ec but not 87ebb628a5ac, docs/reference/kernel.md section 3)");
   return f;
 }
 
@@ -182,7 +183,7 @@ report examine(const target& where, std::chrono::milliseconds interval) {
 
   std::vector<examined> targets;
   if (where.all_netns) {
-    for (const auto& entry : exporter::list_network_namespaces()) {
+    for (const auto& entry : obs::list_network_namespaces()) {
       examined e;
       e.meta.inode = entry.inode;
       e.meta.pid = entry.pid;

@@ -1,12 +1,6 @@
 #include "harness/exporter/collector.hpp"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
-#include <map>
 #include <set>
 
 #include "harness/core/error.hpp"
@@ -18,42 +12,10 @@ namespace {
 
 namespace obs = observer;
 
-std::string read_comm(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm;
-}
-
 // States whose un-accepted children sit in an accept queue (docs/reference/kernel.md section 3).
 constexpr std::array queued_states{obs::tcp_state::established, obs::tcp_state::close_wait};
 
 } // namespace
-
-std::vector<namespace_entry> list_network_namespaces() {
-  std::map<unsigned long, pid_t> first_pid;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) throw lab_error(errno_message("opendir /proc", errno));
-  std::string path;
-  while (const dirent* d = ::readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(d->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    path = "/proc/";
-    path += d->d_name;
-    path += "/ns/net";
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) continue; // gone, a kernel thread, or not ours to see
-    auto [it, added] = first_pid.emplace(st.st_ino, static_cast<pid_t>(pid));
-    if (!added && pid < it->second) it->second = static_cast<pid_t>(pid);
-  }
-  ::closedir(proc);
-  std::vector<namespace_entry> out;
-  out.reserve(first_pid.size());
-  for (const auto& [inode, pid] : first_pid)
-    out.push_back({inode, pid, read_comm(pid)});
-  return out;
-}
 
 const std::vector<exported_counter>& exported_counters() {
   static const std::vector<exported_counter> list{
@@ -232,12 +194,12 @@ std::string render(const std::vector<namespace_reading>& readings, double scrape
 collector::collector(collect_target target) : target_(std::move(target)) {
   if (target_.pid) {
     ns_ = lab::netns::of_pid(*target_.pid);
-    single_ = {ns_.inode(), *target_.pid, read_comm(*target_.pid)};
+    single_ = {ns_.inode(), *target_.pid, obs::comm_of(*target_.pid)};
   } else if (!target_.netns_path.empty()) {
     ns_ = lab::netns::open(target_.netns_path);
     single_ = {ns_.inode(), 0, ""};
   } else if (!target_.all_netns) {
-    single_ = {lab::netns::current().inode(), ::getpid(), read_comm(::getpid())};
+    single_ = {lab::netns::current().inode(), ::getpid(), obs::comm_of(::getpid())};
   }
   if (!target_.all_netns) {
     const lab::netns* ns = ns_.valid() ? &ns_ : nullptr;
@@ -260,7 +222,7 @@ std::string collector::collect() {
     counters_->read(snap);
     readings_[0].counters = std::move(snap.values);
   } else {
-    read_namespaces(list_network_namespaces());
+    read_namespaces(obs::list_network_namespaces());
   }
   // Owners: one pass over /proc/*/fd for the listeners of every namespace read.
   std::vector<std::uint32_t> inodes;
@@ -272,7 +234,7 @@ std::string collector::collect() {
   return render(readings_, seconds, namespace_errors_, owners);
 }
 
-void collector::read_namespaces(std::vector<namespace_entry> entries) {
+void collector::read_namespaces(std::vector<obs::namespace_entry> entries) {
   readings_.resize(entries.size());
   std::size_t kept = 0;
   for (auto& e : entries) {

@@ -14,6 +14,7 @@
 #include "harness/lab/netns.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
+#include "harness/observer/namespaces.hpp"
 #include "harness/observer/owners.hpp"
 
 namespace backlog_lab::exporter {
@@ -25,21 +26,9 @@ struct collect_target {
   bool all_netns = false;   ///< or every namespace of the machine (/proc/*/ns/net)
 };
 
-/// A network namespace to read, named by a process in it.
-struct namespace_entry {
-  unsigned long inode = 0; ///< nsfs inode (net:[INODE]); the `netns` label
-  pid_t pid = 0;           ///< a process in it (the lowest pid found); 0 if unknown
-  std::string comm;        ///< that process's /proc/PID/comm
-};
-
-/// Every network namespace with a process in it, one entry per inode, sorted by inode. Reads
-/// only /proc/PID/ns/net (stat) and /proc/PID/comm, never cmdline or environ, which can block on
-/// a stuck process's memory map lock. Processes that vanish meanwhile are skipped.
-std::vector<namespace_entry> list_network_namespaces();
-
 /// What one namespace held at one scrape.
 struct namespace_reading {
-  namespace_entry entry;
+  observer::namespace_entry entry;
   observer::census census; ///< summary only: listeners and totals
   observer::counter_map counters;
 };
@@ -72,10 +61,10 @@ public:
   /// or cannot be read is left out and counted in backlog_lab_exporter_namespace_errors_total;
   /// only an unreadable single target throws (lab_error).
   std::string collect();
-  /// Reads `entries` (as list_network_namespaces() gives them) into last_readings(); one that
-  /// cannot be opened or read (its processes exited, pid reused, no permission) is skipped and
+  /// Reads `entries` (as observer::list_network_namespaces() gives them) into last_readings(); one
+  /// that cannot be opened or read (its processes exited, pid reused, no permission) is skipped and
   /// counted, never waited for.
-  void read_namespaces(std::vector<namespace_entry> entries);
+  void read_namespaces(std::vector<observer::namespace_entry> entries);
   /// Namespaces skipped since construction.
   std::uint64_t namespace_errors() const noexcept { return namespace_errors_; }
   /// The namespaces read by the last collect(), in output order.
@@ -86,7 +75,7 @@ private:
 
   collect_target target_;
   lab::netns ns_; ///< --pid/--netns target (invalid: current namespace or --all-netns)
-  namespace_entry single_;
+  observer::namespace_entry single_;
   std::optional<observer::census_reader> reader_; ///< single target: reused between scrapes
   std::optional<observer::counter_reader> counters_;
   std::vector<namespace_reading> readings_;

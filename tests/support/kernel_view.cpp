@@ -36,6 +36,26 @@ std::vector<ss_socket> on_port(const std::vector<ss_socket>& all, std::uint16_t 
   return out;
 }
 
+std::optional<std::uint64_t> ss_listener_drops(const lab::netns& ns, std::uint16_t port) {
+  // "LISTEN 3 2 127.0.0.1:8080 0.0.0.0:*" then "skmem:(r0,...,bl0,d34)", on the same line or,
+  // depending on ss's version and the output width, on the next one.
+  std::istringstream in(run_ok(ns, {"ss", "-H", "-tlmn"}));
+  bool ours = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("LISTEN", 0) == 0) {
+      std::istringstream words(line);
+      std::string state, recv_q, send_q, local;
+      words >> state >> recv_q >> send_q >> local;
+      ours = ss_socket::port_of(local) == port;
+    }
+    auto skmem = line.find("skmem:(");
+    if (!ours || skmem == std::string::npos) continue;
+    auto d = line.find(",d", skmem);
+    if (d != std::string::npos) return std::stoull(line.substr(d + 2));
+  }
+  return std::nullopt;
+}
+
 std::optional<std::int64_t> nstat_counter(const lab::netns& ns, const std::string& name) {
   std::istringstream in(run_ok(ns, {"nstat", "-asz", name}));
   for (std::string line; std::getline(in, line);) { // "#kernel", then "NAME VALUE RATE"

@@ -34,6 +34,10 @@ std::vector<ss_socket> ss_sockets(const lab::netns& ns, const std::string& flags
 /// The sockets of `all` whose local port is `port`.
 std::vector<ss_socket> on_port(const std::vector<ss_socket>& all, std::uint16_t port);
 
+/// The drops (skmem d<N>: SYNs and ACKs the listener dropped) of the listener on `port` as
+/// `ss -tlmn` prints them in `ns`; empty if ss lists no listener on that port.
+std::optional<std::uint64_t> ss_listener_drops(const lab::netns& ns, std::uint16_t port);
+
 /// A counter of `ns` as `nstat -asz NAME` prints it (absolute, nstat's history left alone);
 /// empty if nstat does not list it.
 std::optional<std::int64_t> nstat_counter(const lab::netns& ns, const std::string& name);

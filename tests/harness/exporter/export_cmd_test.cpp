@@ -181,9 +181,9 @@ TEST_F(ExportCommand, ScrapesOfAFullQueueTakeNothingAndPassPromtool) {
   // The listener's drops: a burst of SYNs to the full queue makes the counter grow by what
   // `ss -tlm` shows (d<N>), read just before and just after the scrape.
   auto drops_now = [&] {
-    auto before = ss_listener_drops(ns_.proc_path(), port);
+    auto before = ss_listener_drops(ns_, port);
     auto page = get(exporter.port());
-    auto after = ss_listener_drops(ns_.proc_path(), port);
+    auto after = ss_listener_drops(ns_, port);
     EXPECT_TRUE(before && after);
     double scraped = exporter_metric(page.body, "backlog_lab_listener_drops_total", at);
     EXPECT_GE(scraped, static_cast<double>(before.value_or(0)));

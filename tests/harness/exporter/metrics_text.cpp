@@ -2,7 +2,6 @@
 
 #include <sstream>
 
-#include "harness/lab/netns.hpp"
 #include "harness/lab/process.hpp"
 
 namespace backlog_lab::testing {
@@ -26,15 +25,6 @@ std::optional<double> metric_value(const std::string& text, const std::string& n
 promtool_result promtool_check(const std::string& text) {
   auto r = lab::run_command(nullptr, {"promtool", "check", "metrics"}, text);
   return {r.exit_status, r.out + r.err};
-}
-
-std::optional<unsigned long> ss_listener_drops(const std::string& netns_path, unsigned port) {
-  lab::netns ns = netns_path.empty() ? lab::netns::current() : lab::netns::open(netns_path);
-  auto r = lab::run_command(&ns, {"ss", "-H", "-tlmn", "sport", "= :" + std::to_string(port)});
-  // One line per listener: "LISTEN 3 2 127.0.0.1:8080 0.0.0.0:* skmem:(r0,...,bl0,d34)".
-  auto at = r.out.find(",d");
-  if (at == std::string::npos) return std::nullopt;
-  return std::stoul(r.out.substr(at + 2));
 }
 
 } // namespace backlog_lab::testing

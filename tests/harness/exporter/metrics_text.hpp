@@ -17,8 +17,4 @@ struct promtool_result {
 };
 promtool_result promtool_check(const std::string& text);
 
-/// ss -tlm's drop count (skmem d<N>) of the listener on `port` in the namespace at `netns_path`
-/// ("" = current); nullopt if ss lists no such listener.
-std::optional<unsigned long> ss_listener_drops(const std::string& netns_path, unsigned port);
-
 } // namespace backlog_lab::testing

@@ -527,28 +527,6 @@ TEST_F(census_lab, a_full_queue_at_backlog_plus_one_and_its_close_wait_children)
     }
 }
 
-// `ss -tlmn`'s d<N> (the skmem drops, on the line after the socket's) of the listener on
-// `port`, or -1 if ss shows none.
-long ss_listen_drops(const lab::netns& ns, std::uint16_t port) {
-  std::istringstream in(testing::run_ok(ns, {"ss", "-H", "-tlmn"}));
-  std::string line;
-  const std::string suffix = ":" + std::to_string(port);
-  bool ours = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("LISTEN", 0) == 0) {
-      std::istringstream words(line);
-      std::string state, rq, sq, local;
-      words >> state >> rq >> sq >> local;
-      ours = local.size() > suffix.size() &&
-             local.compare(local.size() - suffix.size(), suffix.size(), suffix) == 0;
-    } else if (ours) {
-      auto at = line.find(",d");
-      if (at != std::string::npos) return std::stol(line.substr(at + 2));
-    }
-  }
-  return -1;
-}
-
 TEST_F(census_lab, listener_drops_match_ss_and_listen_drops) {
   const int backlog = 2;
   tcp::acceptor& l = listen({net::ip::make_address("127.0.0.1"), 0}, backlog);
@@ -585,7 +563,7 @@ TEST_F(census_lab, listener_drops_match_ss_and_listen_drops) {
   const std::uint32_t drops = c.listeners[0].drops;
   EXPECT_GE(drops, 12u);
   EXPECT_TRUE(c.listeners[0].full);
-  EXPECT_EQ(ss_listen_drops(ns_, to.port()), static_cast<long>(drops));
+  EXPECT_EQ(testing::ss_listener_drops(ns_, to.port()), std::optional<std::uint64_t>(drops));
   // The only listener of the namespace: its drops are all of the namespace's.
   EXPECT_EQ(testing::nstat_counter(ns_, "TcpExtListenDrops"), std::optional<std::int64_t>(drops));
 }
