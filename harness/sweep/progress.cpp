@@ -28,7 +28,8 @@ void progress_bar::update(const progress& p) {
     return;
   }
   std::string label = p.current->label().empty() ? "as written" : p.current->label();
-  std::string cell = std::to_string(p.cells_done + 1) + "/" + std::to_string(p.cells_total);
+  // The cell's own number: with --jobs or --shard, cells start out of step with cells_done.
+  std::string cell = std::to_string(p.current->index + 1) + "/" + std::to_string(p.cells_total);
   if (!redraw_) {
     // A log, not a display: one line when a cell starts.
     if (p.current->index == last_cell_) return;

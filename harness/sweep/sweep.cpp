@@ -294,7 +294,7 @@ sweep_result run_sweep(const plan& p, const sweep_options& o) {
     if (!o.on_progress) return;
     progress pr;
     pr.cells_done = out.cells.size();
-    pr.cells_total = planned.size();
+    pr.cells_total = p.cells.size();
     pr.runs_done = runs_done;
     pr.runs_total = slots.size();
     pr.running = running;

@@ -133,22 +133,10 @@ TEST(sweep_parallel, jobs_give_the_serial_figures_and_report_interference) {
   }
 }
 
-// Starts `backlog-lab ARGS` as a process of its own; stdout and stderr to files.
+// Starts `backlog-lab ARGS` as a process of its own; stdout and stderr to one file.
 lab::child_process start(std::vector<std::string> args, const fs::path& log) {
   args.insert(args.begin(), BACKLOG_LAB_BINARY);
-  std::string path = log.string();
-  return lab::child_process::spawn(nullptr, [args, path]() mutable -> int {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return 127;
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    return 127;
-  });
+  return spawn_binary(args, log.string(), log.string());
 }
 
 TEST(sweep_parallel, shards_as_processes_merge_into_the_unsharded_sweep) {
