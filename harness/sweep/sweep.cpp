@@ -243,6 +243,9 @@ struct child_run {
 
 [[noreturn]] void child_main(int fd, const cell& c, const runner::run_options& ro) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // A process group of its own: Ctrl-C on the terminal reaches the sweep only, which stops each
+  // run with one SIGTERM (a second signal would kill the run before its teardown).
+  ::setpgid(0, 0);
   nlohmann::json out;
   int code = 0;
   try {
