@@ -30,6 +30,7 @@ int run_main(int argc, char** argv) {
   std::function<int()> action;
   setup_run(app, action);
   setup_sweep(app, action);
+  setup_merge(app, action);
   setup_check(app, action);
   setup_export(app, action);
   setup_doctor(app, action);

@@ -21,6 +21,8 @@ struct sweep_options {
   std::string junit_path;
   std::optional<std::uint64_t> seed; ///< sweep seed; default: the scenario's, else the clock
   bool quiet = false;                ///< no progress, no table: the verdict only
+  std::size_t jobs = 1;              ///< runs at once, each in a child process when > 1
+  std::string shard;                 ///< "I/N": the slice of the runs to do; empty: all
 };
 
 /// Adds the `sweep` subcommand to `app`; `action` is set to run it when it is chosen.
@@ -28,5 +30,22 @@ void setup_sweep(CLI::App& app, std::function<int()>& action);
 
 /// Runs the sweep; returns the process exit code (docs/exit-codes.md).
 int execute_sweep(const sweep_options& o);
+
+/// Options of `backlog-lab merge` (docs/sweep.md, "Shards and merge").
+struct merge_options {
+  std::vector<std::string> files; ///< the shards' sweep --json reports
+  std::string csv_path;           ///< "-": stdout
+  std::string json_path;          ///< "-": stdout
+  std::string html_path;
+  std::string junit_path;
+  std::string chart_metric; ///< charted across the cells in the HTML; empty: the first metric
+  bool quiet = false;
+};
+
+/// Adds the `merge` subcommand to `app`.
+void setup_merge(CLI::App& app, std::function<int()>& action);
+
+/// Merges the reports; returns the process exit code (as the sweep's would be).
+int execute_merge(const merge_options& o);
 
 } // namespace backlog_lab::cli

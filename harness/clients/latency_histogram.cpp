@@ -29,6 +29,22 @@ void latency_histogram::merge(const latency_histogram& other) {
   count_ += other.count_;
 }
 
+latency_histogram latency_histogram::from_buckets(const std::vector<latency_bucket>& buckets,
+                                                  std::chrono::nanoseconds min,
+                                                  std::chrono::nanoseconds max) {
+  latency_histogram h;
+  for (const auto& b : buckets) {
+    if (b.count == 0) continue;
+    h.histogram_.at(h.histogram_.axis().index(b.lower.count())) += b.count;
+    h.count_ += b.count;
+  }
+  if (h.count_ > 0) {
+    h.min_ns_ = min.count();
+    h.max_ns_ = max.count();
+  }
+  return h;
+}
+
 std::chrono::nanoseconds latency_histogram::percentile(double q) const noexcept {
   if (count_ == 0) return std::chrono::nanoseconds(0);
   q = std::clamp(q, 0.0, 1.0);

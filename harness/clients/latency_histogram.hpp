@@ -92,6 +92,10 @@ public:
   }
   /// Adds every value of `other`.
   void merge(const latency_histogram& other);
+  /// A histogram rebuilt from its non-empty bins (each bucket's lower edge picks its bin) and its
+  /// exact min and max, as reports list them: merging such rebuilt histograms is exact.
+  static latency_histogram from_buckets(const std::vector<latency_bucket>& buckets,
+                                        std::chrono::nanoseconds min, std::chrono::nanoseconds max);
 
   /// Values recorded.
   std::uint64_t count() const noexcept { return count_; }

@@ -13,7 +13,9 @@ double ms(std::chrono::nanoseconds ns) {
   return std::chrono::duration<double, std::milli>(ns).count();
 }
 
-json latency_json(const clients::latency_histogram& h) {
+} // namespace
+
+json latency_to_json(const clients::latency_histogram& h) {
   auto s = h.summary();
   json buckets = json::array();
   for (const auto& b : h.buckets())
@@ -25,8 +27,6 @@ json latency_json(const clients::latency_histogram& h) {
           {"p90_ms", ms(s.p90)}, {"p99_ms", ms(s.p99)}, {"max_ms", ms(s.max)},
           {"buckets", buckets}};
 }
-
-} // namespace
 
 json to_json(const runner::run_result& r) {
   json j;
@@ -96,8 +96,8 @@ json to_json(const runner::run_result& r) {
     clients[name] = {{"started", c.started},
                      {"connected", c.connected},
                      {"outcomes", outcomes},
-                     {"connect_latency", latency_json(c.connect_latency)},
-                     {"response_latency", latency_json(c.response_latency)},
+                     {"connect_latency", latency_to_json(c.connect_latency)},
+                     {"response_latency", latency_to_json(c.response_latency)},
                      {"peak_in_flight", c.peak_in_flight},
                      {"max_start_lag_ms", ms(c.max_start_lag)}};
   }

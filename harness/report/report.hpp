@@ -22,6 +22,10 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
 /// census, counter deltas, clients with histograms, metrics and expectations.
 nlohmann::json to_json(const runner::run_result& r);
 
+/// A latency histogram as run --json lists it: count, min_ms, p50_ms, p90_ms, p99_ms, max_ms and
+/// the non-empty buckets (from_ms, to_ms, count; to_ms null for the overflow bin).
+nlohmann::json latency_to_json(const clients::latency_histogram& h);
+
 /// A self-contained HTML page that opens offline (inline CSS and SVG, no scripts): findings,
 /// expectations, every listener's accept queue over time, the node's drops per second, client
 /// outcomes over time, connect and response latency on a log axis, timeline and wall phases.

@@ -28,7 +28,8 @@ void progress_bar::update(const progress& p) {
     return;
   }
   std::string label = p.current->label().empty() ? "as written" : p.current->label();
-  std::string cell = std::to_string(p.cells_done + 1) + "/" + std::to_string(p.cells_total);
+  // The cell's own number: with --jobs or --shard, cells start out of step with cells_done.
+  std::string cell = std::to_string(p.current->index + 1) + "/" + std::to_string(p.cells_total);
   if (!redraw_) {
     // A log, not a display: one line when a cell starts.
     if (p.current->index == last_cell_) return;
@@ -39,10 +40,13 @@ void progress_bar::update(const progress& p) {
     return;
   }
   const std::size_t bar = 20;
-  std::size_t filled = p.cells_total ? bar * p.cells_done / p.cells_total : bar;
-  std::string line = "[" + std::string(filled, '#') + std::string(bar - filled, '.') + "] " + cell +
-                     " " + left + "  repeat " + std::to_string(p.repeat + 1) + "/" +
-                     std::to_string(p.repeats) + "  " + label;
+  std::size_t filled = p.runs_total    ? bar * p.runs_done / p.runs_total
+                       : p.cells_total ? bar * p.cells_done / p.cells_total
+                                       : bar;
+  std::string line =
+      "[" + std::string(filled, '#') + std::string(bar - filled, '.') + "] " + cell + " " + left +
+      "  repeat " + std::to_string(p.repeat + 1) + "/" + std::to_string(p.repeats) +
+      (p.running > 1 ? " (" + std::to_string(p.running) + " running)" : "") + "  " + label;
   // A line longer than the terminal wraps, and '\r' would then redraw only its last part.
   if (line.size() > width_ - 1) line = line.substr(0, width_ - 4) + "...";
   out_ << "\r\x1b[K" << line << std::flush;

@@ -21,6 +21,10 @@ std::string format_value(const std::string& metric, double value);
 /// column headings follows.
 void write_table(std::ostream& out, const sweep_result& r);
 
+/// One line on how the runs shared the machine: jobs, CPUs, busy CPUs on average and the
+/// clients' worst start lag, and whether that shows interference.
+std::string parallel_summary(const sweep_result& r);
+
 /// One line: PASS / FAIL / INTERRUPTED with cell counts.
 std::string verdict(const sweep_result& r);
 
@@ -31,6 +35,16 @@ void write_csv(std::ostream& out, const sweep_result& r);
 /// The whole sweep as JSON (docs/sweep.md): axes, metrics, and per cell its settings, seeds,
 /// expectations, metric summaries with per-repeat values, and each repeat's failed expectations.
 nlohmann::json to_json(const sweep_result& r);
+
+/// One run of a cell as the sweep's JSON holds it (docs/sweep.md, cells[].runs[]): what the
+/// reports read of it (seed, times, every expectation, metrics, node listeners' queue samples,
+/// node counter samples) and `info`.
+nlohmann::json run_to_json(const runner::run_result& run, const run_info& info);
+
+/// The inverse of run_to_json: a trimmed run of `s` (clients and census left empty) and its info.
+/// Throws nlohmann::json::exception on a missing or mistyped field.
+runner::run_result run_from_json(const nlohmann::json& j, const scenario::scenario& s,
+                                 run_info& info);
 
 /// A self-contained HTML page that opens offline: an overview table, `chart_metric` across the
 /// cells, and per cell the node listeners' accept queue over time, node TcpExtListenDrops per

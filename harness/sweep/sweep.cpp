@@ -1,11 +1,25 @@
 #include "harness/sweep/sweep.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstring>
+#include <iostream>
 
 #include "harness/core/error.hpp"
 #include "harness/expect/expect.hpp"
 #include "harness/runner/runner.hpp"
+#include "harness/sweep/report.hpp"
 
 namespace backlog_lab::sweep {
 namespace {
@@ -53,7 +67,7 @@ summary summarise(const std::vector<double>& values) {
 }
 
 bool sweep_result::passed() const {
-  if (interrupted || !error.empty() || cells.size() != cells_planned) return false;
+  if (interrupted || !error.empty() || runs_finished() != runs_planned) return false;
   for (const auto& c : cells)
     if (!c.passed()) return false;
   return true;
@@ -88,6 +102,175 @@ std::vector<std::string> default_metrics(const runner::run_result& first) {
   return m;
 }
 
+shard_spec parse_shard(const std::string& text) {
+  auto slash = text.find('/');
+  std::size_t i = 0, n = 0;
+  try {
+    std::size_t used = 0;
+    if (slash != std::string::npos) {
+      i = std::stoul(text.substr(0, slash), &used);
+      if (used != slash) i = 0;
+      n = std::stoul(text.substr(slash + 1), &used);
+      if (used != text.size() - slash - 1) n = 0;
+    }
+  } catch (const std::exception&) {
+    i = n = 0;
+  }
+  if (i < 1 || n < 1 || i > n || n > 100000)
+    throw input_error("--shard " + text, "I/N with 1 <= I <= N (e.g. 2/4)");
+  return {i, n};
+}
+
+std::vector<run_slot> shard_runs(std::size_t cells, std::size_t repeat, const shard_spec& shard) {
+  std::vector<run_slot> out;
+  for (std::size_t k = 0; k < cells * repeat; ++k)
+    if (k % shard.count + 1 == shard.index) out.push_back({k / repeat, k % repeat});
+  return out;
+}
+
+std::size_t sweep_result::runs_finished() const {
+  std::size_t n = 0;
+  for (const auto& c : cells)
+    n += c.runs.size();
+  return n;
+}
+
+void summarise_cell(cell_result& c, const std::vector<std::string>& metrics) {
+  c.metrics.clear();
+  for (const auto& name : metrics) {
+    std::vector<double> values;
+    for (const auto& r : c.runs)
+      if (auto v = expect::lookup(r.metrics, name)) values.push_back(*v);
+    if (!values.empty()) c.metrics[name] = summarise(values);
+  }
+}
+
+std::size_t usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+void assess_interference(sweep_result& r, bool same_machine) {
+  auto& p = r.parallel;
+  p.cpus = usable_cpus();
+  double cpu = 0;
+  bool measured = false;
+  p.max_start_lag_ms = 0;
+  p.lagging_runs = 0;
+  p.notes.clear();
+  std::vector<std::string> lagging;
+  for (const auto& c : r.cells)
+    for (const auto& i : c.info) {
+      if (i.cpu_ms && same_machine) {
+        cpu += *i.cpu_ms;
+        measured = true;
+      }
+      if (!i.start_lag_ms) continue;
+      p.max_start_lag_ms = std::max(p.max_start_lag_ms, *i.start_lag_ms);
+      if (*i.start_lag_ms > interference::lag_limit_ms) {
+        ++p.lagging_runs;
+        if (lagging.size() < 8)
+          lagging.push_back("cell " + std::to_string(c.settings.index + 1) + " repeat " +
+                            std::to_string(i.repeat + 1));
+      }
+    }
+  p.busy_cpus = measured && r.elapsed_ms > 0 ? cpu / r.elapsed_ms : 0;
+  auto fixed = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", v);
+    return std::string(b);
+  };
+  if (p.jobs > p.cpus && same_machine)
+    p.notes.push_back(std::to_string(p.jobs) + " jobs on " + std::to_string(p.cpus) +
+                      " CPUs: runs may wait for a CPU and measure the wait");
+  if (p.jobs > 1 && measured && p.busy_cpus > 0.5 * static_cast<double>(p.cpus))
+    p.notes.push_back("the runs kept " + fixed(p.busy_cpus) + " of " + std::to_string(p.cpus) +
+                      " CPUs busy on average: too little to spare for " + std::to_string(p.jobs) +
+                      " jobs");
+  if (p.lagging_runs > 0) {
+    std::string which;
+    for (const auto& l : lagging)
+      which += (which.empty() ? "" : ", ") + l;
+    if (p.lagging_runs > lagging.size()) which += ", ...";
+    p.notes.push_back(std::to_string(p.lagging_runs) + " run(s) started connections more than " +
+                      fixed(interference::lag_limit_ms) + " ms late (worst " +
+                      fixed(p.max_start_lag_ms) + " ms: " + which +
+                      "): the CPU was short, their figures may be disturbed" +
+                      (p.jobs > 1 ? "; re-run them with --jobs 1" : ""));
+  }
+}
+
+namespace {
+
+// Everything needed to turn one finished run into part of a cell.
+struct run_done {
+  run_slot slot;
+  runner::run_result result;
+  run_info info;
+};
+
+std::optional<double> start_lag(const runner::run_result& r) {
+  return expect::lookup(r.metrics, "max:clients.*.max_start_lag_ms");
+}
+
+double seconds_of(const timeval& t) {
+  return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
+}
+
+double cpu_ms_of(const rusage& u) {
+  return seconds_of(u.ru_utime) + seconds_of(u.ru_stime);
+}
+
+double cpu_now_ms() {
+  rusage self{}, children{};
+  ::getrusage(RUSAGE_SELF, &self);
+  ::getrusage(RUSAGE_CHILDREN, &children);
+  return cpu_ms_of(self) + cpu_ms_of(children);
+}
+
+// A run in a child process of its own: the child runs the scenario (fresh namespaces, as
+// in-process), writes the run's JSON record (run_to_json) to a pipe and _exits; the parent
+// reads it back. SIGTERM to the child stops its run cleanly, as Ctrl-C does in-process.
+struct child_run {
+  run_slot slot;
+  pid_t pid = -1;
+  int fd = -1;
+  std::string data;
+  clock::time_point started;
+};
+
+[[noreturn]] void child_main(int fd, const cell& c, const runner::run_options& ro) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // A process group of its own: Ctrl-C on the terminal reaches the sweep only, which stops each
+  // run with one SIGTERM (a second signal would kill the run before its teardown).
+  ::setpgid(0, 0);
+  nlohmann::json out;
+  int code = 0;
+  try {
+    runner::run_result result = runner::run_scenario(c.scenario, ro);
+    trim(result);
+    out = {{"run", run_to_json(result, run_info{})}};
+  } catch (const std::exception& e) {
+    out = {{"error", e.what()}};
+    code = 3;
+  }
+  std::string text = out.dump();
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ::_exit(4);
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  ::_exit(code);
+}
+
+} // namespace
+
 sweep_result run_sweep(const plan& p, const sweep_options& o) {
   sweep_result out;
   out.source = p.source;
@@ -97,85 +280,208 @@ sweep_result run_sweep(const plan& p, const sweep_options& o) {
   out.axes = p.axes;
   out.metrics = o.metrics;
   out.cells_planned = p.cells.size();
+  out.shard = o.shard;
+  out.document = p.document;
+  out.parallel.jobs = std::max<std::size_t>(1, o.jobs);
+  const auto slots = shard_runs(p.cells.size(), out.repeat, o.shard);
+  out.runs_planned = slots.size();
+  std::map<std::size_t, std::size_t> planned; // cell -> its runs in this shard
+  for (const auto& s : slots)
+    ++planned[s.cell];
   auto start = clock::now();
+  std::map<std::size_t, std::vector<run_done>> pending; // cell -> its finished runs
+  std::size_t runs_done = 0, running = 0;
   double run_ms_sum = 0;
-  std::size_t runs_done = 0;
 
-  auto report = [&](std::size_t done, std::size_t repeat, const cell* current) {
+  auto report = [&](const run_slot* now) {
     if (!o.on_progress) return;
     progress pr;
-    pr.cells_done = done;
+    pr.cells_done = out.cells.size();
     pr.cells_total = p.cells.size();
-    pr.repeat = repeat;
+    pr.runs_done = runs_done;
+    pr.runs_total = slots.size();
+    pr.running = running;
     pr.repeats = out.repeat;
-    pr.current = current;
+    pr.repeat = now ? now->repeat : 0;
+    pr.current = now ? &p.cells[now->cell] : nullptr;
     pr.elapsed_ms = ms_since(start);
-    std::size_t left_runs = (p.cells.size() - done) * out.repeat - repeat;
-    if (!out.cells.empty()) {
-      double cell_ms = 0;
-      for (const auto& c : out.cells)
-        cell_ms += c.duration_ms;
-      cell_ms /= static_cast<double>(out.cells.size());
-      pr.eta_ms = cell_ms * static_cast<double>(left_runs) / static_cast<double>(out.repeat);
-    } else if (runs_done > 0) {
-      pr.eta_ms = run_ms_sum / static_cast<double>(runs_done) * static_cast<double>(left_runs);
-    }
+    if (runs_done > 0)
+      pr.eta_ms = run_ms_sum / static_cast<double>(runs_done) *
+                  static_cast<double>(slots.size() - runs_done) /
+                  static_cast<double>(out.parallel.jobs);
     o.on_progress(pr);
   };
 
-  for (const auto& c : p.cells) {
+  // A cell is reported once all of its runs in this shard are in, its runs in repeat order.
+  auto finished = [&](run_done&& d) {
+    ++runs_done;
+    run_ms_sum += d.info.wall_ms;
+    if (out.kernel.empty()) out.kernel = d.result.kernel;
+    if (out.metrics.empty()) out.metrics = default_metrics(d.result);
+    auto& list = pending[d.slot.cell];
+    list.push_back(std::move(d));
+    if (list.size() < planned[list.back().slot.cell]) return;
+    std::sort(list.begin(), list.end(),
+              [](const run_done& a, const run_done& b) { return a.slot.repeat < b.slot.repeat; });
     cell_result cr;
-    cr.settings = c;
-    auto cell_start = clock::now();
-    bool complete = true;
-    for (std::size_t r = 0; r < out.repeat; ++r) {
+    cr.settings = p.cells[list.front().slot.cell];
+    for (auto& r : list) {
+      r.info.repeat = r.slot.repeat;
+      r.info.start_lag_ms = start_lag(r.result);
+      cr.seeds.push_back(r.result.seed);
+      for (const auto& e : r.result.expectations)
+        cr.expectations_held += e.passed;
+      cr.expectations_total += r.result.expectations.size();
+      cr.duration_ms += r.info.wall_ms;
+      cr.info.push_back(r.info);
+      cr.runs.push_back(std::move(r.result));
+    }
+    pending.erase(cr.settings.index);
+    summarise_cell(cr, out.metrics);
+    out.cells.push_back(std::move(cr));
+  };
+
+  auto options_for = [&](const run_slot& s) {
+    runner::run_options ro;
+    ro.seed = repeat_seed(o.seed, s.repeat);
+    ro.stop_requested = o.stop_requested;
+    ro.log = o.log;
+    return ro;
+  };
+  auto cell_error = [&](const run_slot& s, const std::string& what) {
+    const cell& c = p.cells[s.cell];
+    out.error = "cell " + std::to_string(c.index + 1) + " (" + c.label() + "): " + what;
+  };
+
+  if (out.parallel.jobs == 1) {
+    for (const auto& s : slots) {
       if (stop_asked(o)) {
         out.interrupted = true;
-        complete = false;
         break;
       }
-      report(out.cells.size(), r, &c);
-      runner::run_options ro;
-      ro.seed = repeat_seed(o.seed, r);
-      ro.stop_requested = o.stop_requested;
-      ro.log = o.log;
+      report(&s);
       auto run_start = clock::now();
-      runner::run_result result;
+      double cpu_start = cpu_now_ms();
+      run_done d{s, {}, {}};
       try {
-        result = runner::run_scenario(c.scenario, ro);
+        d.result = runner::run_scenario(p.cells[s.cell].scenario, options_for(s));
       } catch (const std::exception& e) {
-        out.error = "cell " + std::to_string(c.index + 1) + " (" + c.label() + "): " + e.what();
-        complete = false;
+        cell_error(s, e.what());
         break;
       }
-      run_ms_sum += ms_since(run_start);
-      ++runs_done;
-      if (result.interrupted) {
+      if (d.result.interrupted) {
         out.interrupted = true;
-        complete = false;
         break;
       }
-      if (out.kernel.empty()) out.kernel = result.kernel;
-      if (out.metrics.empty()) out.metrics = default_metrics(result);
-      trim(result);
-      cr.seeds.push_back(result.seed);
-      for (const auto& e : result.expectations)
-        cr.expectations_held += e.passed;
-      cr.expectations_total += result.expectations.size();
-      cr.runs.push_back(std::move(result));
+      d.info.wall_ms = ms_since(run_start);
+      d.info.cpu_ms = cpu_now_ms() - cpu_start;
+      trim(d.result);
+      finished(std::move(d));
     }
-    if (!complete) break;
-    cr.duration_ms = ms_since(cell_start);
-    for (const auto& name : out.metrics) {
-      std::vector<double> values;
-      for (const auto& r : cr.runs)
-        if (auto v = expect::lookup(r.metrics, name)) values.push_back(*v);
-      if (!values.empty()) cr.metrics[name] = summarise(values);
+  } else {
+    std::vector<child_run> children;
+    std::size_t next = 0;
+    bool stopping = false;
+    auto stop_all = [&] {
+      if (stopping) return;
+      stopping = true;
+      for (auto& c : children)
+        ::kill(c.pid, SIGTERM);
+    };
+    while (next < slots.size() || !children.empty()) {
+      if (stop_asked(o)) {
+        out.interrupted = true;
+        stop_all();
+      }
+      while (!stopping && next < slots.size() && children.size() < out.parallel.jobs) {
+        const run_slot& s = slots[next++];
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
+          cell_error(s, std::string("pipe: ") + std::strerror(errno));
+          stop_all();
+          break;
+        }
+        auto ro = options_for(s);
+        std::cout.flush();
+        std::cerr.flush();
+        pid_t pid = ::fork();
+        if (pid == 0) {
+          for (auto& c : children)
+            ::close(c.fd);
+          ::close(fds[0]);
+          child_main(fds[1], p.cells[s.cell], ro);
+        }
+        ::close(fds[1]);
+        if (pid < 0) {
+          ::close(fds[0]);
+          cell_error(s, std::string("fork: ") + std::strerror(errno));
+          stop_all();
+          break;
+        }
+        children.push_back({s, pid, fds[0], {}, clock::now()});
+        ++running;
+        report(&s);
+      }
+      if (children.empty()) break;
+      std::vector<pollfd> polls;
+      for (auto& c : children)
+        polls.push_back({c.fd, POLLIN, 0});
+      int ready = ::poll(polls.data(), polls.size(), 100);
+      if (ready <= 0) continue;
+      for (std::size_t k = children.size(); k-- > 0;) {
+        if (!(polls[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        auto& c = children[k];
+        char buf[65536];
+        ssize_t n = ::read(c.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) {
+          c.data.append(buf, static_cast<std::size_t>(n));
+          continue;
+        }
+        // End of its output: the child is done.
+        ::close(c.fd);
+        int status = 0;
+        rusage usage{};
+        while (::wait4(c.pid, &status, 0, &usage) < 0 && errno == EINTR) {
+        }
+        child_run done = std::move(c);
+        children.erase(children.begin() + static_cast<std::ptrdiff_t>(k));
+        --running;
+        nlohmann::json j = nlohmann::json::parse(done.data, nullptr, false);
+        if (j.is_discarded() || !(j.contains("run") || j.contains("error"))) {
+          if (!out.interrupted)
+            cell_error(done.slot,
+                       "its run process ended without a result (" +
+                           (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                                : "exit " + std::to_string(WEXITSTATUS(status))) +
+                           ")");
+          stop_all();
+          continue;
+        }
+        if (j.contains("error")) {
+          cell_error(done.slot, j["error"].get<std::string>());
+          stop_all();
+          continue;
+        }
+        run_done d{done.slot, {}, {}};
+        d.result = run_from_json(j["run"], p.cells[done.slot.cell].scenario, d.info);
+        if (d.result.interrupted) {
+          out.interrupted = true;
+          stop_all();
+          continue;
+        }
+        d.info.wall_ms = ms_since(done.started);
+        d.info.cpu_ms = cpu_ms_of(usage);
+        if (!stopping) finished(std::move(d));
+      }
     }
-    out.cells.push_back(std::move(cr));
   }
+  std::sort(out.cells.begin(), out.cells.end(), [](const cell_result& a, const cell_result& b) {
+    return a.settings.index < b.settings.index;
+  });
   out.elapsed_ms = ms_since(start);
-  report(out.cells.size(), 0, nullptr);
+  assess_interference(out);
+  report(nullptr);
   return out;
 }
 

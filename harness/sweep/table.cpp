@@ -178,9 +178,30 @@ void write_table(std::ostream& out, const sweep_result& r) {
       << " expectations held / evaluated, over all repeats\n";
 }
 
+std::string parallel_summary(const sweep_result& r) {
+  const auto& p = r.parallel;
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << "runs: " << p.jobs << " at a time on " << p.cpus
+    << " CPU" << (p.cpus == 1 ? "" : "s") << ", " << p.busy_cpus
+    << " CPUs busy on average, clients' worst start lag " << p.max_start_lag_ms
+    << " ms: " << (p.notes.empty() ? "no sign of interference" : "see the warnings");
+  return s.str();
+}
+
+std::string verdict_of_cells(const sweep_result& r);
+
 std::string verdict(const sweep_result& r) {
-  std::string cells =
-      std::to_string(r.cells.size()) + " of " + std::to_string(r.cells_planned) + " cells";
+  std::string v = verdict_of_cells(r);
+  if (r.shard.count > 1)
+    v += " (shard " + std::to_string(r.shard.index) + "/" + std::to_string(r.shard.count) + ": " +
+         std::to_string(r.runs_finished()) + " of " + std::to_string(r.runs_planned) + " runs)";
+  return v;
+}
+
+std::string verdict_of_cells(const sweep_result& r) {
+  std::string cells = std::to_string(r.cells.size()) + " of " +
+                      std::to_string(r.shard.count > 1 ? r.cells.size() : r.cells_planned) +
+                      " cells";
   if (r.interrupted) return "INTERRUPTED: " + r.scenario + ", " + cells + " finished";
   if (!r.error.empty()) return "ERROR: " + r.scenario + ", " + cells + " finished; " + r.error;
   std::string failing;
@@ -235,7 +256,7 @@ void write_junit(std::ostream& out, const sweep_result& r) {
       std::string label = c.settings.label();
       copy.scenario.name = r.scenario + " cell " + std::to_string(c.settings.index + 1) +
                            (label.empty() ? "" : " [" + label + "]") + " repeat " +
-                           std::to_string(k + 1);
+                           std::to_string((k < c.info.size() ? c.info[k].repeat : k) + 1);
       copy.seed = c.runs[k].seed;
       copy.kernel = c.runs[k].kernel;
       copy.run_ms = c.runs[k].run_ms;

@@ -269,6 +269,16 @@ def outputs(binary):
         run([binary, "sweep", scenario, "--set", "/clients/0/rate_per_s=10,20", "--repeat", "2",
              "-q", "--json", f])
         ok &= validate_output("sweep --json", "sweep.schema.json", f)
+        # The shards' reports and their merge are sweep reports too.
+        shards = []
+        for i in (1, 2):
+            shards.append(os.path.join(tmp, f"shard{i}.json"))
+            run([binary, "sweep", scenario, "--set", "/clients/0/rate_per_s=10,20", "--repeat", "2",
+                 "--seed", "1", "--shard", f"{i}/2", "-q", "--json", shards[-1]])
+            ok &= validate_output(f"sweep --shard {i}/2 --json", "sweep.schema.json", shards[-1])
+        merged = os.path.join(tmp, "merged.json")
+        run([binary, "merge", "-q", "--json", merged] + shards)
+        ok &= validate_output("merge --json", "sweep.schema.json", merged)
         ok &= doctor_outputs(binary, tmp)
     return 0 if ok else 1
 

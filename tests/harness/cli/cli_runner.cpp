@@ -1,5 +1,6 @@
 #include "tests/harness/cli/cli_runner.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -21,6 +22,28 @@ outcome run(std::vector<std::string> args) {
   std::string out = ::testing::internal::GetCapturedStdout();
   std::string err = ::testing::internal::GetCapturedStderr();
   return {code, out, err};
+}
+
+lab::child_process spawn_binary(std::vector<std::string> argv, const std::string& out_path,
+                                const std::string& err_path) {
+  return lab::child_process::spawn(nullptr, [argv, out_path, err_path]() mutable -> int {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0) return 127;
+    ::dup2(out, 1);
+    if (err_path == out_path) {
+      ::dup2(out, 2);
+    } else if (!err_path.empty()) {
+      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (err < 0) return 127;
+      ::dup2(err, 2);
+    }
+    std::vector<char*> args;
+    for (auto& a : argv)
+      args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    return 127;
+  });
 }
 
 const std::filesystem::path& scratch_dir() {

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/lab/process.hpp"
+
 namespace backlog_lab::cli {
 
 /// Exit code and captured output of one command line.
@@ -15,6 +17,11 @@ struct outcome {
 
 /// Runs `backlog-lab ARGS...` through cli::run_main, capturing stdout and stderr.
 outcome run(std::vector<std::string> args);
+
+/// Starts `argv` (argv[0]: a binary's path) as a child process with stdout written to
+/// `out_path` and stderr to `err_path` (empty: the test's own stderr; the same path: one file).
+lab::child_process spawn_binary(std::vector<std::string> argv, const std::string& out_path,
+                                const std::string& err_path = "");
 
 /// A directory of this test process's own under the test temp dir, created on first use and
 /// removed with everything in it when the process exits (ctest runs every test case as a process

@@ -322,19 +322,7 @@ TEST(sweep_cmd, sigint_mid_sweep_is_exit_130_with_finished_cells_written_and_no_
                                    (d / "s.csv").string(),
                                    "--junit",
                                    (d / "s.xml").string()};
-  auto child = lab::child_process::spawn(nullptr, [&]() -> int {
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (err < 0 || out < 0) return 127;
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    return 127;
-  });
+  auto child = spawn_binary(args, out_path, err_path);
   // Cell 1 is done once cell 2 is announced; wait until cell 2's lab exists, then interrupt.
   ASSERT_TRUE(testing::eventually(
       [&] { return read_file(err_path).find("sweep: cell 2/4") != std::string::npos; },

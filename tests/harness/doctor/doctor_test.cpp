@@ -517,17 +517,7 @@ TEST_F(doctor_lab, watch_redraws_until_sigint_and_exits_0) {
   removed_at_end cleanup{out_path};
   std::vector<std::string> args = {BACKLOG_LAB_BINARY, "doctor",     "--netns", ns_.proc_path(),
                                    "--watch",          "--interval", "0.1"};
-  auto child = lab::child_process::spawn(nullptr, [&]() -> int {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0) return 127;
-    ::dup2(out, 1);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    return 127;
-  });
+  auto child = cli::spawn_binary(args, out_path);
   auto redraws = [&] {
     std::string text = cli::read_file(out_path);
     std::size_t n = 0;

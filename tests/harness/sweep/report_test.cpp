@@ -2,12 +2,14 @@
 // schema-valid, the HTML has a chart of each kind per cell.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <regex>
 #include <sstream>
 
+#include "harness/core/error.hpp"
 #include "harness/lab/process.hpp"
 #include "harness/sweep/report.hpp"
 
@@ -73,6 +75,7 @@ sweep_result make_result() {
   r.axes.push_back(parse_set("node:net.core.somaxconn=8,64"));
   r.metrics = {"counter.node.TcpExtListenOverflows", "clients.burst.answered_share"};
   r.cells_planned = 2;
+  r.runs_planned = 4;
   for (std::size_t i = 0; i < 2; ++i) {
     cell_result c;
     c.settings.index = i;
@@ -81,6 +84,7 @@ sweep_result make_result() {
     for (std::size_t k = 0; k < 2; ++k) {
       c.runs.push_back(make_run(s, i == 0 ? 40.0 + 20 * k : 400, i == 0));
       c.seeds.push_back(repeat_seed(42, k));
+      c.info.push_back({k, 3100, 120.5, 1.25});
       c.expectations_held += i == 0;
       c.expectations_total += 1;
     }
@@ -93,6 +97,55 @@ sweep_result make_result() {
     r.cells.push_back(std::move(c));
   }
   return r;
+}
+
+// What merge and --jobs rely on: a run's JSON record read back gives what the reports read.
+TEST(sweep_report, a_run_record_reads_back_as_it_was_written) {
+  sweep_result r = make_result();
+  const auto& c = r.cells[1];
+  nlohmann::json j = run_to_json(c.runs[1], c.info[1]);
+  EXPECT_EQ(j["repeat"], 2) << "repeats from 1 in the JSON";
+  run_info info;
+  // Through text, as between processes: doubles must survive exactly.
+  auto back = run_from_json(nlohmann::json::parse(j.dump()), c.settings.scenario, info);
+  EXPECT_EQ(info.repeat, 1u);
+  EXPECT_EQ(info.wall_ms, 3100);
+  EXPECT_EQ(info.cpu_ms, 120.5);
+  EXPECT_EQ(info.start_lag_ms, 1.25);
+  EXPECT_EQ(back.seed, c.runs[1].seed);
+  EXPECT_EQ(back.kernel, c.runs[1].kernel);
+  EXPECT_EQ(back.run_ms, c.runs[1].run_ms);
+  EXPECT_EQ(back.metrics, c.runs[1].metrics);
+  ASSERT_EQ(back.expectations.size(), 1u);
+  EXPECT_EQ(back.expectations[0].spec.description, c.runs[1].expectations[0].spec.description);
+  EXPECT_EQ(back.expectations[0].spec.value, 100);
+  EXPECT_EQ(back.expectations[0].passed, c.runs[1].expectations[0].passed);
+  ASSERT_EQ(back.listeners.size(), 1u);
+  EXPECT_EQ(back.listeners[0].samples.size(), c.runs[1].listeners[0].samples.size());
+  EXPECT_EQ(back.listeners[0].samples[1].accept_queue, 9u);
+  EXPECT_EQ(back.node_counter_samples.size(), 31u);
+  EXPECT_EQ(back.node_counter_samples[4].values.at("TcpExtListenDrops"), 40);
+  // The same record again: nothing lost on the way.
+  EXPECT_EQ(run_to_json(back, info), j);
+}
+
+TEST(sweep_shards, every_run_in_exactly_one_shard_in_sweep_order) {
+  for (std::size_t n : {1, 2, 3, 5, 13}) {
+    std::vector<std::pair<std::size_t, std::size_t>> all;
+    for (std::size_t i = 1; i <= n; ++i)
+      for (const auto& s : shard_runs(4, 3, {i, n})) {
+        EXPECT_EQ((s.cell * 3 + s.repeat) % n + 1, i);
+        all.emplace_back(s.cell, s.repeat);
+      }
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(all.size(), 12u) << n;
+    for (std::size_t k = 0; k < 12; ++k)
+      EXPECT_EQ(all[k], std::make_pair(k / 3, k % 3));
+  }
+  EXPECT_EQ(parse_shard("2/4").index, 2u);
+  EXPECT_EQ(parse_shard("2/4").count, 4u);
+  for (const char* bad : {"0/4", "5/4", "4", "/4", "2/", "x/4", "2/4/1", "-1/4"})
+    EXPECT_THROW(parse_shard(bad), input_error) << bad;
 }
 
 TEST(sweep_summary, mean_spread_and_sample_stddev) {
