@@ -106,6 +106,15 @@ struct expectation_spec {
   std::string description;          ///< what it shows, printed in the report
 };
 
+/// Packets dropped on the link between the clients and the node, by nftables in the node's
+/// namespace (the kernel here has no netem; docs/scenario-format.md#loss).
+struct loss_spec {
+  std::string direction;         ///< "to-node" (clients -> node) or "from-node" (node -> clients)
+  std::optional<uint16_t> port;  ///< the server's port: dport to-node, sport from-node; unset: any
+  std::string tcp_flags = "any"; ///< "any", "syn", "syn-ack", "ack" (alone), "fin", "rst"
+  double share = 0;              ///< fraction of matching packets dropped, in [0, 1]
+};
+
 /// What one lab holds, set by its address plan (harness/lab/topology.hpp checks they agree):
 /// pods get two /24s of 240 addresses, clients one /24 less the node's and routers'.
 struct limits {
@@ -129,6 +138,7 @@ struct scenario {
   std::vector<backend_spec> backends;
   std::vector<client_group_spec> clients;
   std::vector<event_spec> timeline;
+  std::vector<loss_spec> loss;
   std::vector<expectation_spec> expectations;
 };
 

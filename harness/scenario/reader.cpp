@@ -352,6 +352,26 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   return c;
 }
 
+// The TCP flag sets a loss rule can pick (harness/runner/packet_loss.cpp renders them).
+const std::vector<std::string> loss_flag_sets = {"any", "syn", "syn-ack", "ack", "fin", "rst"};
+
+loss_spec read_loss(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  loss_spec l;
+  r.string("direction", l.direction, true, {"to-node", "from-node"});
+  if (r.find("port")) {
+    uint16_t port = 0;
+    r.integer("port", port, 1, 65535);
+    l.port = port;
+  }
+  r.string("tcp_flags", l.tcp_flags, false, loss_flag_sets);
+  if (!r.find("share"))
+    r.fail(r.at("share"), "required field 'share' (a number in [0, 1]) is missing");
+  r.number("share", l.share, 0, 1);
+  r.finish();
+  return l;
+}
+
 const std::vector<std::string> event_actions = {
     "kill",           "freeze",    "resume",        "vanish",        "restart",
     "close-listener", "reset-all", "set-endpoints", "start-clients", "stop-clients"};
@@ -683,6 +703,8 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
           [&](const json& v, const pointer& p) { s.clients.push_back(read_client(v, p, source)); });
   r.array("timeline",
           [&](const json& v, const pointer& p) { s.timeline.push_back(read_event(v, p, source)); });
+  r.array("loss",
+          [&](const json& v, const pointer& p) { s.loss.push_back(read_loss(v, p, source)); });
   r.array("expectations", [&](const json& v, const pointer& p) {
     s.expectations.push_back(read_expectation(v, p, source));
   });
