@@ -35,9 +35,10 @@ struct backend_spec {
   exec_spec exec;               ///< exec: the program (it must listen on `port`)
 };
 
-/// A Kubernetes Service of type NodePort.
+/// A Kubernetes Service of type NodePort or LoadBalancer.
 struct service_spec {
   std::string name;                   ///< "namespace/name:port", as kube-proxy's comments show
+  std::string type = "NodePort";      ///< "NodePort" or "LoadBalancer": the same node rules here
   uint16_t node_port = 0;             ///< NodePort on the node (30000-32767 in Kubernetes)
   uint16_t port = 80;                 ///< ClusterIP port (rules only)
   std::string cluster_ip;             ///< optional ClusterIP (rules only), e.g. "10.96.0.10"

@@ -265,6 +265,7 @@ service_spec read_service(const json& v, const pointer& p, const std::string& so
   object_reader r(v, p, source);
   service_spec s;
   r.name("name", s.name);
+  r.string("type", s.type, false, {"NodePort", "LoadBalancer"});
   r.integer("node_port", s.node_port, 1, 65535, true);
   r.integer("port", s.port, 1, 65535);
   r.string("cluster_ip", s.cluster_ip);

@@ -298,6 +298,18 @@ TEST(reader, loss_rules_are_read_and_checked_with_their_paths) {
   EXPECT_NE(msg.find("bad.json: /loss: expected an array"), std::string::npos) << msg;
 }
 
+TEST(reader, service_type_is_node_port_or_load_balancer) {
+  EXPECT_EQ(parse_scenario(minimal, "min.json").services.at(0).type, "NodePort");
+  scenario s = parse_scenario(
+      with("\"node_port\": 30080", "\"type\": \"LoadBalancer\", \"node_port\": 30080"), "lb.json");
+  EXPECT_EQ(s.services.at(0).type, "LoadBalancer");
+  auto msg =
+      error_of(with("\"node_port\": 30080", "\"type\": \"ClusterIP\", \"node_port\": 30080"));
+  EXPECT_NE(msg.find("bad.json: /services/0/type: expected one of \"NodePort\", \"LoadBalancer\""),
+            std::string::npos)
+      << msg;
+}
+
 TEST(printable, escapes_control_bytes_and_bounds_length) {
   EXPECT_EQ(printable("a\nb\tc\x1b"), "a\\nb\\tc\\x1b");
   EXPECT_EQ(printable("a\nb", 100, true), "a\nb");
