@@ -7,6 +7,7 @@
 #include "harness/core/error.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
+#include "tests/support/incident_report.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::runner {
@@ -86,6 +87,21 @@ TEST(runner, incident_default_scenario_reproduces_the_node) {
   // The rules listing is what `iptables -t nat -S` printed in the node at the end.
   EXPECT_NE(r.rules_listing.find("-A KUBE-NODEPORTS"), std::string::npos) << r.rules_listing;
   EXPECT_NE(r.rules_listing.find("--dport 30720"), std::string::npos);
+  // 30720 has the report's 40 endpoints back at the end: `--show-rules` lists its balancing
+  // rules with exactly the report's 39 probabilities, in order, and a last rule without one.
+  std::vector<std::string> listed;
+  std::size_t balancing = 0;
+  const std::string svc = "-A KUBE-SVC-RK4J2BHJ4QTMGP2E ";
+  for (std::size_t at = r.rules_listing.find(svc); at != std::string::npos;
+       at = r.rules_listing.find(svc, at + 1)) {
+    std::string line = r.rules_listing.substr(at, r.rules_listing.find('\n', at) - at);
+    ++balancing;
+    auto p = line.find("--probability ");
+    if (p != std::string::npos)
+      listed.push_back(line.substr(p + 14, line.find(' ', p + 14) - p - 14));
+  }
+  EXPECT_EQ(balancing, 40u) << r.rules_listing;
+  EXPECT_EQ(listed, testing::report_probabilities);
   // Every timeline event ran, in order.
   ASSERT_EQ(r.events.size(), 4u);
   EXPECT_EQ(r.events[0].action, "set-endpoints");
