@@ -1,13 +1,11 @@
 // Packet loss on the clients' link (scenario `loss`): the nft rules as nft lists them in the
-// node's namespace, and the shipped loss-final-ack scenario against its own control.
+// node's namespace (the shipped loss-final-ack and its control are in runner_test.cpp).
 #include <gtest/gtest.h>
 #include <sstream>
 
 #include "harness/lab/process.hpp"
 #include "harness/lab/topology.hpp"
 #include "harness/runner/packet_loss.hpp"
-#include "harness/runner/runner.hpp"
-#include "harness/scenario/reader.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::runner {
@@ -82,40 +80,6 @@ TEST(loss, nft_errors_name_the_namespace) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("nft -f (loss rules) in namespace"), std::string::npos) << msg;
   }
-}
-
-const expect::expectation_result* find(const run_result& r, const std::string& metric) {
-  for (const auto& e : r.expectations)
-    if (e.spec.metric == metric) return &e;
-  return nullptr;
-}
-
-TEST(loss, losing_final_acks_keeps_handshakes_in_syn_recv_and_without_loss_it_fails) {
-  BACKLOG_LAB_REQUIRE_LAB();
-  if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
-  auto s = scenario::load_scenario("loss-final-ack");
-  run_result lossy = run_scenario(s, {.seed = 5});
-  std::string measured;
-  for (const auto& e : lossy.expectations)
-    measured += e.spec.metric + " " + (e.measured ? std::to_string(*e.measured) : "-") + "\n";
-  EXPECT_TRUE(lossy.passed()) << measured;
-
-  // The control: the same run with a share of 0. The rule is there (its counter stays 0), the
-  // final ACKs arrive, all 60 connections queue, and what the scenario claims fails.
-  ASSERT_EQ(s.loss.size(), 1u);
-  s.loss[0].share = 0;
-  run_result control = run_scenario(s, {.seed = 5});
-  EXPECT_FALSE(control.passed());
-  for (const char* metric :
-       {"loss.0.dropped", "census.node.SYN-RECV", "listener.node.30080.accept_queue",
-        "counter.node.TcpExtTCPSynRetrans"}) {
-    const auto* e = find(control, metric);
-    ASSERT_NE(e, nullptr) << metric;
-    EXPECT_FALSE(e->passed) << metric
-                            << " held without loss: " << (e->measured ? *e->measured : -1);
-  }
-  EXPECT_EQ(control.metrics.at("loss.0.dropped"), 0);
-  EXPECT_EQ(control.metrics.at("listener.node.30080.accept_queue"), 60);
 }
 
 } // namespace
