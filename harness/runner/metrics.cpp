@@ -218,6 +218,8 @@ expect::metric_map collect_metrics(const run_result& r) {
     m["proxy.dial_gave_up"] = static_cast<double>(r.proxy->dial_gave_up);
     m["proxy.rule_syncs"] = static_cast<double>(r.proxy->rule_syncs);
   }
+  for (const auto& [index, packets] : r.loss_dropped)
+    m["loss." + std::to_string(index) + ".dropped"] = static_cast<double>(packets);
   return m;
 }
 

@@ -91,6 +91,7 @@ struct run_result {
   std::map<std::string, backends::backend_stats> backends;
   std::optional<proxy_sim::proxier_stats> proxy;
   std::string rules_listing; ///< iptables -t nat -S of the node at the end (iptables mode)
+  std::map<std::size_t, uint64_t> loss_dropped; ///< packets each /loss rule dropped, by index
   /// Source addresses of each client group (index = connection_record::source_index).
   std::map<std::string, std::vector<std::string>> client_addresses;
   /// The node listener port each client group targets (0: a raw target, not a NodePort).

@@ -16,6 +16,7 @@
 #include "harness/observer/counters.hpp"
 #include "harness/observer/sampler.hpp"
 #include "harness/runner/exec_actor.hpp"
+#include "harness/runner/packet_loss.hpp"
 #include "proxy_sim/proxier.hpp"
 
 namespace backlog_lab::runner {
@@ -135,6 +136,7 @@ private:
     for (const auto& [role, values] : s_.sysctls)
       plan.sysctls_by_role[role] = values;
     topology_ = lab::topology::build_nodeport(plan);
+    install_loss(topology_.node(), s_.loss, lab::topology::node_link());
   }
 
   // The placeholders every program sees (docs/your-software.md#placeholders).
@@ -546,6 +548,7 @@ private:
       for (const auto& [k, v] : observer::delta(pods_before_[i], after))
         pods[k] += v;
     }
+    if (!s_.loss.empty()) result_.loss_dropped = loss_dropped(topology_.node());
     if (proxier_) {
       result_.proxy = proxier_->stats();
       result_.rules_listing = proxier_->rules_listing();

@@ -14,6 +14,16 @@ namespace backlog_lab::scenario {
 /// How the lab's namespaces are wired (topology_spec::kind).
 enum class topology_kind : std::uint8_t { nodeport };
 
+/// A Kubernetes Service's type; both are served by the same node rules in the lab.
+enum class service_type : std::uint8_t { node_port, load_balancer };
+
+/// Which way a loss rule's packets travel on the clients' link.
+enum class loss_direction : std::uint8_t { to_node, from_node };
+
+/// The TCP packets a loss rule picks: any, or by flags ("ack" is ACK alone: the handshake's
+/// final ACK and pure ACKs).
+enum class tcp_flag_set : std::uint8_t { any, syn, syn_ack, ack, fin, rst };
+
 /// What a backend is: one of our fake pods' protocols, or the user's program.
 enum class backend_kind : std::uint8_t { http, grpc_preface, echo, sink, exec };
 
@@ -62,6 +72,23 @@ template <class E> struct enum_names;
 template <> struct enum_names<topology_kind> {
   static constexpr std::array<std::pair<topology_kind, std::string_view>, 1> table{
       {{topology_kind::nodeport, "nodeport"}}};
+};
+template <> struct enum_names<service_type> {
+  static constexpr std::array<std::pair<service_type, std::string_view>, 2> table{
+      {{service_type::node_port, "NodePort"}, {service_type::load_balancer, "LoadBalancer"}}};
+};
+template <> struct enum_names<loss_direction> {
+  static constexpr std::array<std::pair<loss_direction, std::string_view>, 2> table{
+      {{loss_direction::to_node, "to-node"}, {loss_direction::from_node, "from-node"}}};
+};
+template <> struct enum_names<tcp_flag_set> {
+  static constexpr std::array<std::pair<tcp_flag_set, std::string_view>, 6> table{
+      {{tcp_flag_set::any, "any"},
+       {tcp_flag_set::syn, "syn"},
+       {tcp_flag_set::syn_ack, "syn-ack"},
+       {tcp_flag_set::ack, "ack"},
+       {tcp_flag_set::fin, "fin"},
+       {tcp_flag_set::rst, "rst"}}};
 };
 template <> struct enum_names<backend_kind> {
   static constexpr std::array<std::pair<backend_kind, std::string_view>, 5> table{

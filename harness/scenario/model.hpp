@@ -36,11 +36,12 @@ struct backend_spec {
   exec_spec exec;                         ///< exec: the program (it must listen on `port`)
 };
 
-/// A Kubernetes Service of type NodePort.
+/// A Kubernetes Service of type NodePort or LoadBalancer.
 struct service_spec {
-  std::string name;                   ///< "namespace/name:port", as kube-proxy's comments show
-  uint16_t node_port = 0;             ///< NodePort on the node (30000-32767 in Kubernetes)
-  uint16_t port = 80;                 ///< ClusterIP port (rules only)
+  std::string name; ///< "namespace/name:port", as kube-proxy's comments show
+  service_type type = service_type::node_port; ///< the same node rules for both here
+  uint16_t node_port = 0;                      ///< NodePort on the node (30000-32767 in Kubernetes)
+  uint16_t port = 80;                          ///< ClusterIP port (rules only)
   std::string cluster_ip;             ///< optional ClusterIP (rules only), e.g. "10.96.0.10"
   std::vector<std::string> endpoints; ///< backend names, in order
 };
@@ -107,6 +108,15 @@ struct expectation_spec {
   std::string description;          ///< what it shows, printed in the report
 };
 
+/// Packets dropped on the link between the clients and the node, by nftables in the node's
+/// namespace (the kernel here has no netem; docs/scenario-format.md#loss).
+struct loss_spec {
+  loss_direction direction = loss_direction::to_node; ///< clients -> node, or node -> clients
+  std::optional<uint16_t> port; ///< the server's port: dport to-node, sport from-node; unset: any
+  tcp_flag_set tcp_flags = tcp_flag_set::any; ///< which packets: by flags, or any
+  double share = 0;                           ///< fraction of matching packets dropped, in [0, 1]
+};
+
 /// What one lab holds, set by its address plan (harness/lab/topology.hpp checks they agree):
 /// pods get two /24s of 240 addresses, clients one /24 less the node's and routers'.
 struct limits {
@@ -130,6 +140,7 @@ struct scenario {
   std::vector<backend_spec> backends;
   std::vector<client_group_spec> clients;
   std::vector<event_spec> timeline;
+  std::vector<loss_spec> loss;
   std::vector<expectation_spec> expectations;
 };
 

@@ -282,6 +282,7 @@ service_spec read_service(const json& v, const pointer& p, const std::string& so
   object_reader r(v, p, source);
   service_spec s;
   r.name("name", s.name);
+  r.choice("type", s.type);
   r.integer("node_port", s.node_port, 1, 65535, true);
   r.integer("port", s.port, 1, 65535);
   r.string("cluster_ip", s.cluster_ip);
@@ -367,6 +368,23 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   r.integer("max_connections", c.max_connections, 0, 100000000);
   r.finish();
   return c;
+}
+
+loss_spec read_loss(const json& v, const pointer& p, const std::string& source) {
+  object_reader r(v, p, source);
+  loss_spec l;
+  r.choice("direction", l.direction, true);
+  if (r.find("port")) {
+    uint16_t port = 0;
+    r.integer("port", port, 1, 65535);
+    l.port = port;
+  }
+  r.choice("tcp_flags", l.tcp_flags);
+  if (!r.find("share"))
+    r.fail(r.at("share"), "required field 'share' (a number in [0, 1]) is missing");
+  r.number("share", l.share, 0, 1);
+  r.finish();
+  return l;
 }
 
 event_spec read_event(const json& v, const pointer& p, const std::string& source) {
@@ -698,6 +716,8 @@ scenario parse_scenario(const std::string& text, const std::string& source) {
           [&](const json& v, const pointer& p) { s.clients.push_back(read_client(v, p, source)); });
   r.array("timeline",
           [&](const json& v, const pointer& p) { s.timeline.push_back(read_event(v, p, source)); });
+  r.array("loss",
+          [&](const json& v, const pointer& p) { s.loss.push_back(read_loss(v, p, source)); });
   r.array("expectations", [&](const json& v, const pointer& p) {
     s.expectations.push_back(read_expectation(v, p, source));
   });

@@ -23,7 +23,9 @@ json run_to_json(const runner::run_result& run, const run_info& info) {
   std::size_t held = 0;
   for (const auto& e : run.expectations) {
     held += e.passed;
-    json spec = {{"metric", e.spec.metric}, {"op", scenario::name_of(e.spec.op)}, {"description", e.spec.description}};
+    json spec = {{"metric", e.spec.metric},
+                 {"op", scenario::name_of(e.spec.op)},
+                 {"description", e.spec.description}};
     spec["value"] = optional_number(e.spec.value);
     spec["other"] = e.spec.other ? json(*e.spec.other) : json();
     expectations.push_back({{"spec", spec},
@@ -32,7 +34,9 @@ json run_to_json(const runner::run_result& run, const run_info& info) {
                             {"passed", e.passed},
                             {"note", e.note}});
     if (e.passed) continue;
-    json f = {{"metric", e.spec.metric}, {"op", scenario::name_of(e.spec.op)}, {"description", e.spec.description}};
+    json f = {{"metric", e.spec.metric},
+              {"op", scenario::name_of(e.spec.op)},
+              {"description", e.spec.description}};
     f["measured"] = optional_number(e.measured);
     f["expected"] = optional_number(e.expected);
     if (!e.note.empty()) f["note"] = e.note;

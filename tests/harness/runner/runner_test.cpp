@@ -5,8 +5,10 @@
 #include <thread>
 
 #include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
+#include "tests/support/incident_report.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::runner {
@@ -86,6 +88,21 @@ TEST(runner, incident_default_scenario_reproduces_the_node) {
   // The rules listing is what `iptables -t nat -S` printed in the node at the end.
   EXPECT_NE(r.rules_listing.find("-A KUBE-NODEPORTS"), std::string::npos) << r.rules_listing;
   EXPECT_NE(r.rules_listing.find("--dport 30720"), std::string::npos);
+  // 30720 has the report's 40 endpoints back at the end: `--show-rules` lists its balancing
+  // rules with exactly the report's 39 probabilities, in order, and a last rule without one.
+  std::vector<std::string> listed;
+  std::size_t balancing = 0;
+  const std::string svc = "-A KUBE-SVC-RK4J2BHJ4QTMGP2E ";
+  for (std::size_t at = r.rules_listing.find(svc); at != std::string::npos;
+       at = r.rules_listing.find(svc, at + 1)) {
+    std::string line = r.rules_listing.substr(at, r.rules_listing.find('\n', at) - at);
+    ++balancing;
+    auto p = line.find("--probability ");
+    if (p != std::string::npos)
+      listed.push_back(line.substr(p + 14, line.find(' ', p + 14) - p - 14));
+  }
+  EXPECT_EQ(balancing, 40u) << r.rules_listing;
+  EXPECT_EQ(listed, testing::report_probabilities);
   // Every timeline event ran, in order.
   ASSERT_EQ(r.events.size(), 4u);
   EXPECT_EQ(r.events[0].action, "set-endpoints");
@@ -113,6 +130,31 @@ TEST(runner, userspace_frozen_backends_fill_the_nodeport_and_its_control_does_no
   }
   EXPECT_LT(metric(control, "listener.node.30080.accept_queue_peak"), 129);
   EXPECT_EQ(metric(control, "counter.node.TcpExtListenOverflows"), 0);
+}
+
+TEST(runner, loss_final_ack_keeps_handshakes_in_syn_recv_and_without_loss_it_fails) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
+  auto s = scenario::load_scenario("loss-final-ack");
+  run_result lossy = run_scenario(s, {.seed = 5});
+  EXPECT_TRUE(lossy.passed()) << failures(lossy);
+
+  // The control: the same run with a share of 0. The rule is there (its counter stays 0), the
+  // final ACKs arrive, all 60 connections queue, and what the scenario claims fails.
+  ASSERT_EQ(s.loss.size(), 1u);
+  s.loss[0].share = 0;
+  run_result control = run_scenario(s, {.seed = 5});
+  EXPECT_FALSE(control.passed());
+  for (const char* metric :
+       {"loss.0.dropped", "census.node.SYN-RECV", "listener.node.30080.accept_queue",
+        "counter.node.TcpExtTCPSynRetrans"}) {
+    const auto* e = find_expectation(control, metric);
+    ASSERT_NE(e, nullptr) << metric;
+    EXPECT_FALSE(e->passed) << metric
+                            << " held without loss: " << (e->measured ? *e->measured : -1);
+  }
+  EXPECT_EQ(control.metrics.at("loss.0.dropped"), 0);
+  EXPECT_EQ(control.metrics.at("listener.node.30080.accept_queue"), 60);
 }
 
 TEST(runner, the_whole_node_has_57_ports_33_queues_and_21_full) {

@@ -258,6 +258,58 @@ TEST(reader, the_labs_limits_are_checked_in_the_reader_at_their_path) {
   EXPECT_NE(msg.find("bad.json: /services/0/name: a service name"), std::string::npos) << msg;
 }
 
+TEST(reader, loss_rules_are_read_and_checked_with_their_paths) {
+  const std::string rules = R"("loss": [{"direction": "to-node", "port": 30080, "tcp_flags": "ack",
+                                          "share": 0.9},
+                                         {"direction": "from-node", "share": 1}],
+  "clients")";
+  scenario s = parse_scenario(with("\"clients\"", rules), "loss.json");
+  ASSERT_EQ(s.loss.size(), 2u);
+  EXPECT_EQ(s.loss[0].direction, loss_direction::to_node);
+  EXPECT_EQ(s.loss[0].port, std::optional<uint16_t>(30080));
+  EXPECT_EQ(s.loss[0].tcp_flags, tcp_flag_set::ack);
+  EXPECT_DOUBLE_EQ(s.loss[0].share, 0.9);
+  EXPECT_FALSE(s.loss[1].port.has_value());
+  EXPECT_EQ(s.loss[1].tcp_flags, tcp_flag_set::any);
+
+  auto loss = [&](const std::string& rule) {
+    return error_of(with("\"clients\"", "\"loss\": [" + rule + "], \"clients\""));
+  };
+  auto msg = loss(R"({"direction": "inbound", "share": 0.5})");
+  EXPECT_NE(msg.find("bad.json: /loss/0/direction: expected one of \"to-node\", \"from-node\""),
+            std::string::npos)
+      << msg;
+  msg = loss(R"({"direction": "to-node", "share": 1.5})");
+  EXPECT_NE(msg.find("bad.json: /loss/0/share: expected a number in [0.0, 1.0]"), std::string::npos)
+      << msg;
+  msg = loss(R"({"direction": "to-node"})");
+  EXPECT_NE(msg.find("bad.json: /loss/0/share: required field 'share'"), std::string::npos) << msg;
+  msg = loss(R"({"direction": "to-node", "share": 0.1, "tcp_flags": "SYN"})");
+  EXPECT_NE(msg.find("bad.json: /loss/0/tcp_flags: expected one of \"any\", \"syn\""),
+            std::string::npos)
+      << msg;
+  msg = loss(R"({"direction": "to-node", "share": 0.1, "port": 70000})");
+  EXPECT_NE(msg.find("bad.json: /loss/0/port: expected an integer in [1, 65535]"),
+            std::string::npos)
+      << msg;
+  msg = loss(R"({"direction": "to-node", "share": 0.1, "dport": 80})");
+  EXPECT_NE(msg.find("bad.json: /loss/0/dport: unknown field 'dport'"), std::string::npos) << msg;
+  msg = error_of(with("\"clients\"", "\"loss\": {}, \"clients\""));
+  EXPECT_NE(msg.find("bad.json: /loss: expected an array"), std::string::npos) << msg;
+}
+
+TEST(reader, service_type_is_node_port_or_load_balancer) {
+  EXPECT_EQ(parse_scenario(minimal, "min.json").services.at(0).type, service_type::node_port);
+  scenario s = parse_scenario(
+      with("\"node_port\": 30080", "\"type\": \"LoadBalancer\", \"node_port\": 30080"), "lb.json");
+  EXPECT_EQ(s.services.at(0).type, service_type::load_balancer);
+  auto msg =
+      error_of(with("\"node_port\": 30080", "\"type\": \"ClusterIP\", \"node_port\": 30080"));
+  EXPECT_NE(msg.find("bad.json: /services/0/type: expected one of \"NodePort\", \"LoadBalancer\""),
+            std::string::npos)
+      << msg;
+}
+
 TEST(printable, escapes_control_bytes_and_bounds_length) {
   EXPECT_EQ(printable("a\nb\tc\x1b"), "a\\nb\\tc\\x1b");
   EXPECT_EQ(printable("a\nb", 100, true), "a\nb");
