@@ -1,4 +1,5 @@
 // The JSON document of a sweep (docs/sweep.md).
+#include "harness/core/error.hpp"
 #include "harness/sweep/report.hpp"
 
 namespace backlog_lab::sweep {

@@ -11,10 +11,17 @@
 namespace backlog_lab::runner {
 namespace {
 
+// A rule spelled as in a scenario file.
+scenario::loss_spec rule(std::string_view direction, std::optional<uint16_t> port,
+                         std::string_view flags, double share) {
+  return {scenario::enum_from_name<scenario::loss_direction>(direction).value(), port,
+          scenario::enum_from_name<scenario::tcp_flag_set>(flags).value(), share};
+}
+
 std::vector<scenario::loss_spec> sample_rules() {
-  return {{"to-node", 30080, "ack", 0.9},      {"from-node", 30080, "syn-ack", 0.25},
-          {"to-node", std::nullopt, "syn", 1}, {"from-node", 31425, "any", 0},
-          {"to-node", 30720, "fin", 0.5},      {"from-node", std::nullopt, "rst", 0.0001}};
+  return {rule("to-node", 30080, "ack", 0.9),      rule("from-node", 30080, "syn-ack", 0.25),
+          rule("to-node", std::nullopt, "syn", 1), rule("from-node", 31425, "any", 0),
+          rule("to-node", 30720, "fin", 0.5),      rule("from-node", std::nullopt, "rst", 0.0001)};
 }
 
 // The rule lines of `nft list ruleset`, trimmed, without the chain headers.
@@ -74,7 +81,9 @@ TEST(loss, nft_errors_name_the_namespace) {
   if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
   auto topo = lab::topology::build_nodeport({});
   try {
-    install_loss(topo.node(), {{"to-node", 1, "ack", 0.5}}, "bad\"link");
+    install_loss(topo.node(),
+                 {{scenario::loss_direction::to_node, 1, scenario::tcp_flag_set::ack, 0.5}},
+                 "bad\"link");
     FAIL() << "no error";
   } catch (const std::exception& e) {
     std::string msg = e.what();
