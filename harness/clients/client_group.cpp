@@ -1,8 +1,6 @@
 #include "harness/clients/client_group.hpp"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
