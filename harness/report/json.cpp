@@ -100,6 +100,7 @@ json to_json(const runner::run_result& r) {
                      {"response_latency", latency_to_json(c.response_latency)},
                      {"peak_in_flight", c.peak_in_flight},
                      {"max_start_lag_ms", ms(c.max_start_lag)}};
+    if (r.external_clients.count(name)) clients[name]["outside_lab"] = true;
   }
   j["clients"] = clients;
   json backends = json::object();

@@ -94,6 +94,8 @@ void write_clients(std::ostream& out, const runner::run_result& r) {
         << std::setw(7) << (c.counts[outcome::other] + c.counts[outcome::closed_early]) << "   "
         << (s.count ? ms_text(s.p50) + "/" + ms_text(s.p99) + "/" + ms_text(s.max) : "-") << "\n";
   }
+  for (const auto& name : r.external_clients)
+    out << "  " << name << " dialled outside the lab from the host's namespace: client side only\n";
   // Where the SYN retransmissions show: connect latency modes beyond 500 ms.
   for (const auto& [name, c] : r.clients) {
     std::string modes;

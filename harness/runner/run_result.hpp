@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,9 @@ struct run_result {
   std::map<std::string, std::vector<std::string>> client_addresses;
   /// The node listener port each client group targets (0: a raw target, not a NodePort).
   std::map<std::string, std::uint16_t> client_node_port;
+  /// Client groups whose target lies outside the lab (--allow-external): they ran in the host's
+  /// namespace, so the run reports their side only.
+  std::set<std::string> external_clients;
   /// The service each client group targets ("" for a raw target).
   std::map<std::string, std::string> client_service;
   /// When each service had ready endpoints in effect: [from, to) in ms from the start.

@@ -239,22 +239,30 @@ private:
       if (spec.kind != scenario::client_kind::exec) continue;
       std::string at = "/clients/" + std::to_string(g);
       auto values = base_values();
-      std::string address = topology_.client_address(first_address_[g]);
+      tcp::endpoint target = target_of(g, at);
+      bool external = dials_from_host(g, target);
+      if (external && spec.listen_port)
+        throw input_error(where(at + "/listen_port"),
+                          "no listen_port on an exec client whose target is outside the lab: it "
+                          "runs in the host's namespace, where the lab's clients cannot reach it");
+      std::string address = external ? "" : topology_.client_address(first_address_[g]);
       values.values["address"] = address;
       values.values["listen_port"] = std::to_string(spec.listen_port);
-      tcp::endpoint target = target_of(g, at);
       values.values["target"] =
           target.port() ? target.address().to_string() + ":" + std::to_string(target.port()) : "";
       values.values["target_address"] = target.port() ? target.address().to_string() : "";
       values.values["target_port"] = target.port() ? std::to_string(target.port()) : "";
-      auto& a =
-          exec_clients_
-              .emplace(g, exec_actor(spec.exec, where(at + "/exec"), "client", spec.name,
-                                     topology_.clients(), std::move(values), options_.logs_dir))
-              .first->second;
+      auto& a = exec_clients_
+                    .emplace(g, exec_actor(spec.exec, where(at + "/exec"), "client", spec.name,
+                                           external ? host_ : topology_.clients(),
+                                           std::move(values), options_.logs_dir))
+                    .first->second;
       if (spec.listen_port) a.ready_when_accepting(address, {spec.listen_port});
       a.start();
-      result_.client_addresses[spec.name] = {address};
+      if (external)
+        result_.external_clients.insert(spec.name);
+      else
+        result_.client_addresses[spec.name] = {address};
     }
 
     end_phase("clients"); // the exec clients; built-in groups start with the timeline
@@ -267,16 +275,21 @@ private:
       if (spec.kind == scenario::client_kind::exec) continue;
       tcp::endpoint target = target_of(g, "/clients/" + std::to_string(g));
       uint16_t node_port = spec.target_service.empty() ? 0 : target.port();
+      bool external = dials_from_host(g, target);
+      // A group dialling outside the lab binds no lab address: its connections leave from the
+      // host's own addresses, as any client program on the host would.
       std::vector<std::string> addresses;
-      size_t n = spec.arrival == scenario::arrival::heartbeat ? spec.checkers : 1;
+      size_t n = external ? 0 : spec.arrival == scenario::arrival::heartbeat ? spec.checkers : 1;
       for (size_t k = 0; k < n; ++k)
         addresses.push_back(topology_.client_address(first_address_[g] + k));
+      if (external) result_.external_clients.insert(spec.name);
       result_.client_addresses[spec.name] = addresses;
       result_.client_node_port[spec.name] = node_port;
       result_.client_service[spec.name] = spec.target.empty() ? spec.target_service : "";
       // Local ports let the report match queued connections with what their client sent.
-      groups_.emplace_back(io_, topology_.clients(), spec, target, addresses, result_.seed + 1 + g,
-                           run_start_, clients::group_options{.record_local_port = true});
+      groups_.emplace_back(io_, external ? host_ : topology_.clients(), spec, target, addresses,
+                           result_.seed + 1 + g, run_start_,
+                           clients::group_options{.record_local_port = true});
       if (!started_by_event.count(spec.name)) groups_.back().start();
     }
   }
@@ -305,6 +318,14 @@ private:
       if (svc.name == spec.target_service)
         return {net::ip::make_address(topology_.node_address()), svc.node_port};
     return {};
+  }
+
+  // Whether client `g` dials a target outside the lab (allowed by target_of only with
+  // --allow-external). Such a client runs in the host's namespace: the lab's namespaces have no
+  // route out, and giving them one would mean forwarding and NAT on the host
+  // (docs/your-software.md).
+  bool dials_from_host(size_t g, const tcp::endpoint& target) const {
+    return !s_.clients[g].target.empty() && target.port() && !inside_lab(target.address());
   }
 
   void play() {
@@ -570,7 +591,9 @@ private:
     for (auto& [g, p] : exec_clients_) {
       p.collect_metrics();
       result_.programs[s_.clients[g].name] = p.record();
-      auto& sent = result_.exec_sent_bytes[result_.client_addresses[s_.clients[g].name].front()];
+      auto addresses = result_.client_addresses.find(s_.clients[g].name);
+      if (addresses == result_.client_addresses.end()) continue; // dialled outside the lab
+      auto& sent = result_.exec_sent_bytes[addresses->second.front()];
       for (auto b : p.sent_bytes())
         sent.push_back(b);
     }
@@ -597,6 +620,7 @@ private:
   const run_options& options_;
   run_result result_;
   net::io_context io_{1};
+  lab::netns host_ = lab::netns::current(); // where clients of outside targets run
   lab::topology topology_;
   std::vector<size_t> first_address_;
   std::vector<std::optional<backends::backend>> backends_; // empty for exec backends

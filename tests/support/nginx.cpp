@@ -14,9 +14,10 @@ std::string nginx_test_prefix(const std::string& tag, const nginx_options& o) {
       << "daemon off; master_process on; worker_processes " << o.workers << ";\n"
       << "pid nginx.pid; error_log stderr notice;\n"
       << "events { worker_connections " << o.worker_connections << "; }\n"
-      << "http { access_log off; client_body_temp_path body;\n"
-      << "  proxy_temp_path proxy;\n"
-      << "  server { listen 127.0.0.1:8080" << o.listen_params << "; return 200 ok; } }\n";
+      << "http { log_format peer '$remote_addr';\n"
+      << "  access_log " << (o.peer_log.empty() ? "off" : o.peer_log + " peer") << ";\n"
+      << "  client_body_temp_path body; proxy_temp_path proxy;\n"
+      << "  server { listen " << o.listen << o.listen_params << "; return 200 ok; } }\n";
   return dir.string();
 }
 

@@ -4,12 +4,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 
 #include "harness/core/error.hpp"
+#include "harness/lab/link.hpp"
 #include "harness/lab/process.hpp"
+#include "harness/lab/program.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
+#include "tests/support/nginx.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::runner {
@@ -108,6 +112,57 @@ TEST(exec, haproxy_frozen_backend) {
   EXPECT_FALSE(expectation_passed(broken, "program.proxy.web.FRONTEND.smax"));
 }
 
+// nginx as the node's proxy: set-endpoints re-renders its upstream and runs the scenario's
+// reload command; traffic moves to the new endpoint only if the reload really took effect.
+scenario::scenario nginx_proxy_reload_scenario() {
+  return scenario::parse_scenario(R"({
+    "name": "nginx-proxy-reload", "duration_ms": 3000, "drain_ms": 1000,
+    "proxy": {"mode": "exec", "exec": {
+      "argv": ["nginx", "-p", "{{dir}}", "-c", "{{config}}"],
+      "reload": {"command": ["nginx", "-p", "{{dir}}", "-c", "{{config}}", "-s", "reload"]},
+      "config": [
+        "daemon off; master_process on; worker_processes 1; pid {{dir}}/nginx.pid;",
+        "error_log stderr warn; events { worker_connections 256; }",
+        "http { access_log off; client_body_temp_path {{dir}}/body; proxy_temp_path {{dir}}/proxy;",
+        "  upstream pods {",
+        "{{#service.web.endpoints}}",
+        "    server {{address}}:{{port}};",
+        "{{/service.web.endpoints}}",
+        "  }",
+        "  server { listen {{node_address}}:{{service.web.node_port}} backlog=64;",
+        "    location / { proxy_pass http://pods; } } }"]}},
+    "services": [{"name": "web", "node_port": 30080, "port": 80, "endpoints": ["web-0"]}],
+    "backends": [{"name": "web-0", "kind": "http", "port": 8080},
+                 {"name": "web-1", "kind": "http", "port": 8080}],
+    "clients": [{"name": "users", "target_service": "web", "rate_per_s": 40,
+                 "request_bytes": 200, "stop_ms": 2500}],
+    "timeline": [{"at_ms": 1000, "action": "set-endpoints", "target": "web",
+                  "endpoints": ["web-1"]}]})",
+                                  "nginx-proxy-reload.json");
+}
+
+TEST(exec, a_reload_applies_the_new_endpoints) {
+  REQUIRE_PROGRAMS("nginx");
+  auto s = nginx_proxy_reload_scenario();
+  run_result r = run_scenario(s);
+  EXPECT_EQ(m(r, "program.proxy.reloads"), 1) << failed(r);
+  EXPECT_EQ(m(r, "program.proxy.running"), 1) << failed(r);
+  // About 40 requests before the reload and 60 after; both pods served theirs.
+  EXPECT_GT(m(r, "backend.web-0.requests_served"), 10);
+  EXPECT_GT(m(r, "backend.web-1.requests_served"), 10);
+  // A graceful reload loses nothing, and the reloaded listener keeps its configured backlog.
+  EXPECT_EQ(r.clients.at("users").counts[clients::outcome::answered],
+            r.clients.at("users").started);
+  EXPECT_EQ(m(r, "listener.node.30080.backlog"), 64);
+
+  // Broken: a reload command that does not reload. The re-rendered config is never read, so the
+  // new endpoint gets nothing: what a user's "config not applied after reload" looks like.
+  s.proxy->exec.reload.command = {"true"};
+  run_result broken = run_scenario(s);
+  EXPECT_EQ(m(broken, "program.proxy.reloads"), 1);
+  EXPECT_EQ(m(broken, "backend.web-1.requests_served"), 0);
+}
+
 TEST(exec, your_server_template_kills_and_restarts_a_pod) {
   REQUIRE_PROGRAMS("nginx");
   run_result r = run_scenario(scenario::load_scenario("your-server-template"));
@@ -188,6 +243,65 @@ TEST(exec, outside_targets_need_allow_external) {
     EXPECT_EQ(e.where(), "ext.json: /clients/0/target");
     EXPECT_NE(e.expected().find("--allow-external"), std::string::npos) << e.expected();
   }
+}
+
+TEST(exec, outside_targets_are_dialled_from_the_host) {
+  REQUIRE_PROGRAMS("nginx");
+  // The "host" and the "real target" are namespaces this test makes, joined by a veth pair:
+  // backlog-lab runs in the first as it would on a user's lab VM, nginx in the second as on a
+  // real node. Nothing leaves this machine; 198.18.0.0/30 is a benchmarking range (RFC 2544).
+  auto host = lab::netns::create("outside-host");
+  auto node = lab::netns::create("outside-node");
+  lab::create_veth(host, "to-node", node, "eth0");
+  lab::add_address(host, "to-node", "198.18.0.1/30");
+  lab::add_address(node, "eth0", "198.18.0.2/30");
+  lab::set_link_up(host, "to-node");
+  lab::set_link_up(node, "eth0");
+  // A relative log path is taken from nginx's prefix.
+  const std::filesystem::path dir =
+      testing::nginx_test_prefix("bl-outside", {.workers = 1,
+                                                .worker_connections = 256,
+                                                .listen = "198.18.0.2:8080",
+                                                .peer_log = "peers.log"});
+  const auto peer_log = dir / "peers.log";
+  struct removed_at_end {
+    std::filesystem::path dir;
+    ~removed_at_end() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  auto s = scenario::parse_scenario(
+      R"({"name": "outside", "duration_ms": 1200, "drain_ms": 1000,
+          "clients": [{"name": "users", "target": "198.18.0.2:8080", "rate_per_s": 40,
+                       "request_bytes": 120, "stop_ms": 1000}]})",
+      "outside.json");
+  run_result r;
+  {
+    lab::program nginx = lab::program::start(
+        &node,
+        {"nginx", {"nginx", "-p", dir.string(), "-c", (dir / "nginx.conf").string()}, {}, {}, {}});
+    ASSERT_EQ(lab::wait_until_accepting(nginx, node, "198.18.0.2", 8080, std::chrono::seconds(5)),
+              lab::readiness::ready)
+        << nginx.last_lines(true);
+    lab::netns_scope in(host);
+    r = run_scenario(s, {.allow_external = true});
+  }
+  ASSERT_TRUE(r.clients.count("users"));
+  const auto& c = r.clients.at("users");
+  EXPECT_EQ(r.external_clients, std::set<std::string>{"users"});
+  EXPECT_GE(c.started, 20u);
+  EXPECT_EQ(c.counts[clients::outcome::answered], c.started) << failed(r);
+  // nginx's own log: one line per request, each from the host's address, none from the lab's.
+  std::ifstream log(peer_log);
+  std::string line;
+  std::uint64_t lines = 0, from_host = 0;
+  while (std::getline(log, line)) {
+    ++lines;
+    from_host += line == "198.18.0.1";
+  }
+  EXPECT_EQ(from_host, c.counts[clients::outcome::answered]);
+  EXPECT_EQ(lines, from_host); // wait_until_accepting's probe sends no request: nginx logs none
+  // The lab's clients namespace held none of these connections: the run reports their side only.
+  for (const auto& sock : r.census.at("clients").sockets)
+    EXPECT_NE(sock.remote.port, 8080);
 }
 
 } // namespace
