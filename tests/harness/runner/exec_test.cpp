@@ -110,6 +110,13 @@ TEST(exec, haproxy_frozen_backend) {
   EXPECT_FALSE(broken.passed());
   EXPECT_FALSE(expectation_passed(broken, "program.proxy.pods.web-1.wredis"));
   EXPECT_FALSE(expectation_passed(broken, "program.proxy.web.FRONTEND.smax"));
+  // Broken the other way: no maxconn to speak of, so haproxy accepts the whole burst and its own
+  // listen queue never fills.
+  s = scenario::load_scenario("haproxy-frozen-backend");
+  replace_line(s.proxy->exec, "maxconn", "  maxconn 2000");
+  run_result unbounded = run_scenario(s);
+  EXPECT_FALSE(expectation_passed(unbounded, "listener.node.30080.accept_queue_peak"));
+  EXPECT_FALSE(expectation_passed(unbounded, "listener.node.30080.drops"));
 }
 
 // nginx as the node's proxy: set-endpoints re-renders its upstream and runs the scenario's
