@@ -7,11 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <deque>
-#include <limits>
 #include <random>
 
+#include "harness/clients/arrival_schedule.hpp"
+#include "harness/clients/connection.hpp"
+#include "harness/clients/deadline_list.hpp"
 #include "harness/clients/http_message.hpp"
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
@@ -27,82 +28,21 @@ using std::chrono::nanoseconds;
 
 using arrival_kind = scenario::arrival;
 
-enum class phase : std::uint8_t { idle, connecting, sending, awaiting };
-
 /// Launches per generator turn before yielding to other handlers (a generator that fell far
 /// behind catches up in bursts instead of starving the io_context).
 constexpr int max_burst = 256;
 /// Pre-created sockets per namespace switch, at most.
 constexpr std::size_t max_socket_batch = 64;
 
-struct deadline_list;
-struct connection_slot;
-
-/// Where a slot's socket events go (the group that owns it).
-class slot_events {
-public:
-  /// `events`: the EPOLL* mask reported for the slot's socket.
-  virtual void on_socket_events(connection_slot& s, std::uint32_t events) = 0;
-
-protected:
-  ~slot_events() = default;
-};
-
-/// One connection's state; slots are reused, `generation` tells stale handlers apart.
-struct connection_slot final : fd_watcher {
-  explicit connection_slot(slot_events& owner) : owner(&owner) {}
-  void on_events(std::uint32_t events) override { owner->on_socket_events(*this, events); }
-
-  slot_events* owner;
-  unique_fd fd;                      ///< non-blocking from birth; plain syscalls do the I/O
-  epoll_set::token registration = 0; ///< in the group's epoll_set (edge-triggered, once)
-  bool connected_inline = false;     ///< connect() finished at once; a posted handler goes on
-  bool readable = false;             ///< data or a FIN arrived before the response was awaited
-  connection_slot* prev = nullptr;   ///< deadline list links
-  connection_slot* next = nullptr;
-  connection_slot* next_free = nullptr;
-  deadline_list* list = nullptr;
-  clock::time_point deadline;
-  std::int64_t intended_ns = 0;
-  std::int64_t started_ns = 0;
-  std::int64_t connected_ns = -1;
-  std::uint32_t generation = 0;
-  std::uint32_t request_size = 0;
-  std::uint32_t sent = 0;
-  std::uint32_t response_bytes = 0;
-  std::uint16_t source_index = 0;
-  std::uint16_t local_port = 0;
-  phase state = phase::idle;
-  http_response_parser parser;
-};
-
-/// Connections waiting on one kind of timeout. All share one timeout, so appending at "now"
-/// keeps the list sorted by deadline and one timer armed for the head suffices.
-struct deadline_list {
-  explicit deadline_list(net::io_context& io) : timer(io) {}
+/// A deadline_list with the timer armed for its head and the outcome of an expiry.
+struct timed_list {
+  timed_list(net::io_context& io, clock::duration timeout, outcome on_expiry)
+      : list(timeout), timer(io), on_expiry(on_expiry) {}
+  deadline_list list;
   net::steady_timer timer;
-  connection_slot* head = nullptr;
-  connection_slot* tail = nullptr;
-  clock::duration timeout{};
-  outcome on_expiry = outcome::other;
+  outcome on_expiry;
   bool armed = false;
 };
-
-/// A failed connect, by errno.
-outcome classify_connect_error(int err) {
-  if (err == ECONNREFUSED) return outcome::refused;
-  // A RST to the handshake's final ACK (tcp_abort_on_overflow=1 at a full accept queue).
-  if (err == ECONNRESET) return outcome::reset;
-  // The kernel gave up first (tcp_syn_retries): its SYNs went unanswered just the same.
-  if (err == ETIMEDOUT) return outcome::syn_unanswered;
-  return outcome::other;
-}
-
-/// A failed send or receive on a connected socket, by errno.
-outcome classify_io_error(int err) {
-  if (err == ECONNRESET || err == EPIPE) return outcome::reset;
-  return outcome::other;
-}
 
 } // namespace
 
@@ -115,10 +55,17 @@ public:
       : io_(io), spec_(spec), where_("client group '" + spec.name + "'"), kind_(spec.arrival),
         target_(target), run_start_(run_start), options_(options),
         request_(spec.request_kind, spec.request_bytes.min, spec.request_bytes.max, where_),
-        arrival_rng_(seed), size_rng_(seed ^ 0x9e3779b97f4a7c15ULL), generator_(io),
+        schedule_(spec, seed), size_rng_(seed ^ 0x9e3779b97f4a7c15ULL), generator_(io),
         events_(epoll_set::create(io)),
-        pool_(ns, {.batch = 1, .adaptive = true, .max_batch = max_socket_batch}), connect_list_(io),
-        response_list_(io) {
+        pool_(ns, {.batch = 1, .adaptive = true, .max_batch = max_socket_batch}),
+        connect_list_(io, std::chrono::milliseconds(spec.connect_timeout_ms),
+                      outcome::syn_unanswered),
+        // With no response to wait for, sending must still end some time: the connect timeout.
+        response_list_(io,
+                       std::chrono::milliseconds(spec.response_timeout_ms > 0
+                                                     ? spec.response_timeout_ms
+                                                     : spec.connect_timeout_ms),
+                       outcome::unanswered) {
     for (const auto& text : sources) {
       boost::system::error_code ec;
       auto address = net::ip::make_address(text, ec);
@@ -129,12 +76,6 @@ public:
       sources_.push_back(address);
     }
     http_response_ = request_.kind() == request_kind::http && spec_.request_bytes.max > 0;
-    connect_list_.timeout = std::chrono::milliseconds(spec_.connect_timeout_ms);
-    connect_list_.on_expiry = outcome::syn_unanswered;
-    // With no response to wait for, sending must still end some time: the connect timeout.
-    response_list_.timeout = std::chrono::milliseconds(
-        spec_.response_timeout_ms > 0 ? spec_.response_timeout_ms : spec_.connect_timeout_ms);
-    response_list_.on_expiry = outcome::unanswered;
     results_.records.reserve(std::min<std::size_t>(options_.max_records, 4096));
   }
 
@@ -146,13 +87,8 @@ public:
     events_->start();
     started_once_ = true;
     ++epoch_;
-    begin_ns_ = std::max<std::int64_t>(std::int64_t(spec_.start_ms) * 1'000'000, now_ns());
-    stop_ns_ = spec_.stop_ms ? std::int64_t(*spec_.stop_ms) * 1'000'000
-                             : std::numeric_limits<std::int64_t>::max();
-    seq_ = 0;
-    next_ns_ = begin_ns_;
-    if (kind_ == arrival_kind::poisson) next_ns_ += exponential_ns();
-    arm_generator(kind_ == arrival_kind::closed ? begin_ns_ : next_ns_);
+    schedule_.begin(now_ns());
+    arm_generator(schedule_.next_ns());
   }
 
   void stop() {
@@ -189,34 +125,8 @@ private:
 
   // --- arrivals -------------------------------------------------------------------------------
 
-  std::int64_t exponential_ns() {
-    // u in (0, 1], from 53 random bits: reproducible across standard libraries, unlike
-    // std::exponential_distribution.
-    double u = static_cast<double>((arrival_rng_() >> 11) + 1) * 0x1.0p-53;
-    return std::llround(-std::log(u) / spec_.rate_per_s * 1e9);
-  }
-
-  void advance() {
-    ++seq_;
-    switch (kind_) {
-    case arrival_kind::constant:
-      // From the sequence number, never by accumulation: the schedule cannot drift.
-      next_ns_ = begin_ns_ + std::llround(static_cast<double>(seq_) * 1e9 / spec_.rate_per_s);
-      break;
-    case arrival_kind::poisson:
-      next_ns_ += exponential_ns();
-      break;
-    case arrival_kind::heartbeat:
-      next_ns_ = begin_ns_ + std::int64_t(seq_ / spec_.checkers) * spec_.interval_ms * 1'000'000;
-      break;
-    case arrival_kind::closed:
-      break;
-    }
-  }
-
   bool may_start(std::int64_t intended) const noexcept {
-    return intended < stop_ns_ &&
-           (spec_.max_connections == 0 || results_.started < spec_.max_connections);
+    return schedule_.may_start(intended, results_.started);
   }
 
   void arm_generator(std::int64_t at_ns) {
@@ -235,23 +145,24 @@ private:
       return;
     }
     for (int launched = 0;; ++launched) {
-      if (!may_start(next_ns_)) {
+      std::int64_t next = schedule_.next_ns();
+      if (!may_start(next)) {
         running_ = false;
         release_timers_if_done();
         return;
       }
-      if (next_ns_ > now) break;
+      if (next > now) break;
       if (launched == max_burst) {
         net::post(io_, [self = shared_from_this(), epoch] { self->tick(epoch); });
         return;
       }
-      std::uint16_t source = kind_ == arrival_kind::heartbeat
-                                 ? static_cast<std::uint16_t>(seq_ % spec_.checkers)
-                                 : next_source();
-      launch(next_ns_, source);
-      advance();
+      // Each heartbeat checker has its own source address; other arrivals take turns.
+      std::uint16_t source =
+          kind_ == arrival_kind::heartbeat ? schedule_.next_checker() : next_source();
+      launch(next, source);
+      schedule_.advance();
     }
-    arm_generator(next_ns_);
+    arm_generator(schedule_.next_ns());
   }
 
   /// Closed loop: top up to `concurrency`; each new connection's intended start is now.
@@ -571,44 +482,28 @@ private:
 
   // --- deadlines ------------------------------------------------------------------------------
 
-  void push(deadline_list& list, connection_slot& s) {
-    s.deadline = clock::now() + list.timeout;
-    s.list = &list;
-    s.next = nullptr;
-    s.prev = list.tail;
-    if (list.tail)
-      list.tail->next = &s;
-    else
-      list.head = &s;
-    list.tail = &s;
-    if (!list.armed) arm(list);
+  void push(timed_list& t, connection_slot& s) {
+    t.list.push(s, clock::now());
+    if (!t.armed) arm(t);
   }
 
-  void unlink(connection_slot& s) {
-    deadline_list* list = s.list;
-    if (!list) return;
-    (s.prev ? s.prev->next : list->head) = s.next;
-    (s.next ? s.next->prev : list->tail) = s.prev;
-    s.prev = s.next = nullptr;
-    s.list = nullptr;
-  }
+  static void unlink(connection_slot& s) { deadline_list::unlink(s); }
 
-  void arm(deadline_list& list) {
+  void arm(timed_list& t) {
     // The head may finish before this fires; then it fires early, finds nothing due, re-arms.
-    list.armed = true;
-    list.timer.expires_at(list.head->deadline);
-    list.timer.async_wait([self = shared_from_this(), l = &list](boost::system::error_code) {
-      self->on_deadline(*l);
-    });
+    t.armed = true;
+    t.timer.expires_at(t.list.head()->deadline);
+    t.timer.async_wait(
+        [self = shared_from_this(), t = &t](boost::system::error_code) { self->on_deadline(*t); });
   }
 
-  void on_deadline(deadline_list& list) {
-    list.armed = false;
+  void on_deadline(timed_list& t) {
+    t.armed = false;
     if (aborted_) return;
     auto now = clock::now();
-    while (list.head && list.head->deadline <= now)
-      complete(*list.head, list.on_expiry, 0);
-    if (list.head && !list.armed) arm(list);
+    while (auto* due = t.list.pop_due(now))
+      complete(static_cast<connection_slot&>(*due), t.on_expiry, 0);
+    if (t.list.head() && !t.armed) arm(t);
   }
 
   net::io_context& io_;
@@ -621,7 +516,7 @@ private:
   group_options options_;
   request_source request_;
   bool http_response_ = false;
-  std::mt19937_64 arrival_rng_;
+  arrival_schedule schedule_;
   std::mt19937_64 size_rng_;
 
   net::steady_timer generator_;
@@ -630,10 +525,6 @@ private:
   bool started_once_ = false;
   bool aborted_ = false;
   std::uint64_t epoch_ = 0; ///< invalidates generator handlers from before a stop()
-  std::int64_t begin_ns_ = 0;
-  std::int64_t stop_ns_ = 0;
-  std::int64_t next_ns_ = 0; ///< intended start of the next arrival
-  std::uint64_t seq_ = 0;
   std::uint64_t round_robin_ = 0;
 
   std::deque<connection_slot> slots_; ///< stable addresses; never shrinks
@@ -642,8 +533,8 @@ private:
   /// Sockets of the client namespace; the batch adapts to the rate so that a slow group holds
   /// few spare descriptors.
   lab::socket_pool pool_;
-  deadline_list connect_list_;
-  deadline_list response_list_;
+  timed_list connect_list_;
+  timed_list response_list_;
 
   client_results results_;
   std::function<void(const connection_record&)> on_finished_;
