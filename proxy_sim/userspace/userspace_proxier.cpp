@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
-#include <set>
+#include <stdexcept>
 
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
@@ -88,24 +88,13 @@ public:
       : io_(io), node_(node.duplicate()), spec_(spec), rng_(seed),
         pool_(node, {.batch = socket_batch, .no_delay = true}), events_(epoll_set::create(io)),
         sessions_(events_, stats_, spec.half_close) {
-    if (spec.backlog < -1)
-      throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");
+    // The spec and services are the reader's validated values (harness/scenario/reader.cpp):
+    // bounds, unique names and node ports are checked there, once. An empty dial list could
+    // only come from code, not from a scenario, and would index out of range.
     if (spec.dial_timeouts_ms.empty())
-      throw input_error("/proxy/dial_timeouts_ms", "at least one dial timeout");
-    for (std::size_t i = 0; i < spec.dial_timeouts_ms.size(); ++i)
-      if (spec.dial_timeouts_ms[i] == 0)
-        throw input_error("/proxy/dial_timeouts_ms/" + std::to_string(i), "a timeout > 0 ms");
+      throw std::invalid_argument("userspace proxier: a proxy_spec without dial timeouts");
     bool affinity = spec.session_affinity == scenario::session_affinity::client_ip;
-    std::set<std::string> names;
-    std::set<uint16_t> ports;
-    for (std::size_t i = 0; i < services.size(); ++i) {
-      auto& s = services[i];
-      const std::string where = "/services/" + std::to_string(i);
-      if (!names.insert(s.service).second)
-        throw input_error(where + "/name", "a unique service name; '" + s.service + "' repeats");
-      if (s.node_port != 0 && !ports.insert(s.node_port).second)
-        throw input_error(where + "/node_port",
-                          "a unique node port; " + std::to_string(s.node_port) + " is taken");
+    for (auto& s : services) {
       auto endpoints = std::move(s.endpoints);
       auto& rt = *services_.emplace_back(std::make_unique<service_runtime>(
           io_, *this, std::move(s), affinity, std::chrono::seconds(spec.affinity_timeout_s)));

@@ -687,29 +687,6 @@ TEST(userspace_proxier, proxy_and_backend_in_different_namespaces) {
   EXPECT_EQ(n.bytes_to_client, 4u);
 }
 
-TEST_F(proxier_lab, bad_input_is_an_input_error_naming_the_field) {
-  // The JSON path of the offending field, or "none" if the proxier was built.
-  auto where = [&](auto edit, std::vector<service_endpoints> services = {service({})}) {
-    auto spec = userspace_spec();
-    edit(spec);
-    try {
-      userspace_proxier p(io, ns, spec, std::move(services), 1);
-    } catch (const input_error& e) {
-      return e.where();
-    }
-    return std::string("none");
-  };
-  auto no_edit = [](auto&) {};
-  EXPECT_EQ(where([](auto& s) { s.dial_timeouts_ms.clear(); }), "/proxy/dial_timeouts_ms");
-  EXPECT_EQ(where([](auto& s) { s.dial_timeouts_ms = {250, 0}; }), "/proxy/dial_timeouts_ms/1");
-  EXPECT_EQ(where([](auto& s) { s.backlog = -2; }), "/proxy/backlog");
-  auto same_port = service({});
-  same_port.service = "default/other:http";
-  EXPECT_EQ(where(no_edit, {service({}), same_port}), "/services/1/node_port");
-  EXPECT_EQ(where(no_edit, {service({}), service({}, node_port + 1)}), "/services/1/name");
-  EXPECT_EQ(where(no_edit), "none");
-}
-
 TEST_F(proxier_lab, make_proxier_builds_userspace_mode) {
   auto p = make_proxier(io, ns, userspace_spec(), {service({})}, 1);
   EXPECT_NE(dynamic_cast<userspace_proxier*>(p.get()), nullptr);
