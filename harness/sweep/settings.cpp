@@ -181,7 +181,7 @@ std::string cell::label() const {
   return out;
 }
 
-plan make_plan(const scenario_text& s, const std::vector<std::string>& sets) {
+plan make_plan(const scenario_text& s, const std::vector<std::string>& sets, sysctl_check check) {
   plan p;
   p.source = s.source;
   // The reader reports syntax errors with line and column; run it once on the text as written.
@@ -192,7 +192,7 @@ plan make_plan(const scenario_text& s, const std::vector<std::string>& sets) {
     axis a = parse_set(text);
     if (!keys.insert(a.pointer).second)
       throw input_error(where_of(a), "each key in one --set only (" + a.key + " is set twice)");
-    if (!a.role.empty()) {
+    if (!a.role.empty() && check == sysctl_check::this_kernel) {
       // A sysctl the kernel lacks would only fail in the first cell's lab; say it now.
       std::error_code ec;
       std::string path;

@@ -53,11 +53,18 @@ struct plan {
   std::vector<cell> cells; ///< the cartesian product, the last axis varying fastest
 };
 
+/// Whether make_plan checks that each swept sysctl exists on the kernel it runs on.
+enum class sysctl_check {
+  this_kernel, ///< a sweep: its labs will set them here
+  none,        ///< a merge: the shards ran elsewhere, perhaps on other kernels
+};
+
 /// Parses every --set, applies each combination to the document and parses the result with the
 /// strict reader, so a bad key or value is an input_error (naming the --set and the JSON path)
 /// before any cell runs. No --set gives one cell: the scenario as it is. Also rejects a key
-/// given twice and a sysctl this kernel does not have.
-plan make_plan(const scenario_text& scenario, const std::vector<std::string>& sets);
+/// given twice and (with sysctl_check::this_kernel) a sysctl this kernel does not have.
+plan make_plan(const scenario_text& scenario, const std::vector<std::string>& sets,
+               sysctl_check check = sysctl_check::this_kernel);
 
 /// Shorthand: the scenario with `sets` applied (one value each), validated. For `run --set`.
 scenario::scenario apply_sets(const scenario_text& scenario, const std::vector<std::string>& sets);

@@ -122,6 +122,14 @@ TEST(sweep_settings, errors_name_the_set_and_the_json_path) {
   EXPECT_NE(twice.find("set twice"), std::string::npos) << twice;
 }
 
+TEST(sweep_settings, a_merge_does_not_ask_this_kernel_for_the_shards_sysctls) {
+  // The shards ran on kernels with the key; the machine merging their files may lack it.
+  plan p = make_plan(text(), {"node:net.core.no_such_key=1,2"}, sysctl_check::none);
+  ASSERT_EQ(p.axes.size(), 1u);
+  EXPECT_EQ(p.cells.size(), 2u);
+  EXPECT_NE(error_of({"node:net.core.no_such_key=1,2"}).find("does not exist"), std::string::npos);
+}
+
 TEST(sweep_settings, a_combination_the_reader_rejects_names_every_set_of_the_cell) {
   // Each value is fine alone; only this pair breaks a cross-field rule (a unique node_port).
   const char* two = R"({"name": "t", "duration_ms": 1000, "proxy": {"mode": "userspace"},
