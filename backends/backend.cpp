@@ -220,16 +220,11 @@ net::awaitable<void> close_gracefully(std::shared_ptr<backend_impl> self,
   c->socket.close(ec);
 }
 
-std::string_view error_response(head_status s) {
-  switch (s) {
-  case head_status::too_large:
+std::string_view error_response(request_status s) {
+  if (s == request_status::too_large)
     return "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
            "Connection: close\r\n\r\n";
-  case head_status::unsupported:
-    return "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  default:
-    return "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  }
+  return "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 }
 
 net::awaitable<void> serve_http(std::shared_ptr<backend_impl> self, std::shared_ptr<connection> c) {
@@ -237,65 +232,62 @@ net::awaitable<void> serve_http(std::shared_ptr<backend_impl> self, std::shared_
   pooled_buffer pool(b);
   std::vector<char>& buf = pool.data;
   size_t begin = 0, end = 0; // unread bytes are buf[begin, end)
+  request_parser request;
+  bool continued = false; // 100 Continue sent for this request
   error_code ec;
   for (;;) {
-    request_head h;
-    if (begin != end) h = parse_request_head(std::string_view(buf.data() + begin, end - begin));
-    if (h.status == head_status::incomplete) {
+    // Bodies (Content-Length or chunked) are counted and dropped as they are parsed, never
+    // stored: they may be large (docs/incident.md: up to 100 KB).
+    begin += request.feed(std::string_view(buf.data() + begin, end - begin));
+    request_status status = request.status();
+    if (status == request_status::incomplete) {
+      if (request.head_done() && request.expect_continue() && !continued) {
+        static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (!co_await write_all(b, *c, net::buffer(go_on.data(), go_on.size()))) break;
+        continued = true;
+      }
       if (begin > 0) {
         std::memmove(buf.data(), buf.data() + begin, end - begin);
         end -= begin;
         begin = 0;
       }
-      // Room for one byte past the limit, so that the parser can tell "too large".
+      // A head is parsed only when whole: room for it, and one byte past the limit so that the
+      // parser can tell "too large".
       if (end == buf.size()) buf.resize(std::min(buf.size() * 2, max_request_head + 1));
-      size_t n = co_await read_some(b, *c, net::buffer(buf.data() + end, buf.size() - end), ec);
-      if (ec) break; // EOF mid-request or before the next one, or we were killed
-      end += n;
-      continue;
+      if (end < buf.size()) {
+        size_t n = co_await read_some(b, *c, net::buffer(buf.data() + end, buf.size() - end), ec);
+        if (ec) break; // EOF mid-request or before the next one, or we were killed
+        end += n;
+        continue;
+      }
+      // The limit's worth of bytes and still no end: of the head, or of a chunk-size line.
+      status = request.head_done() ? request_status::bad : request_status::too_large;
     }
-    if (h.status != head_status::complete) {
+    if (status != request_status::complete) {
       ++b.counters.bad_requests;
-      auto answer = error_response(h.status);
+      auto answer = error_response(status);
       if (co_await write_all(b, *c, net::buffer(answer.data(), answer.size())))
         co_await close_gracefully(self, c, buf, true);
       break;
     }
-    begin += h.head_bytes;
-    uint64_t body_left = h.content_length;
-    if (h.expect_continue && body_left > end - begin) {
-      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (!co_await write_all(b, *c, net::buffer(go_on.data(), go_on.size()))) break;
-    }
-    // Bodies are counted and dropped, never stored: they may be large (docs/incident.md: up to 100
-    // KB).
-    size_t in_buffer = static_cast<size_t>(std::min<uint64_t>(body_left, end - begin));
-    begin += in_buffer;
-    body_left -= in_buffer;
-    while (body_left > 0) {
-      size_t n = co_await read_some(b, *c, net::buffer(buf), ec);
-      if (ec) break;
-      size_t used = static_cast<size_t>(std::min<uint64_t>(body_left, n));
-      body_left -= used;
-      begin = used;
-      end = n;
-    }
-    if (body_left > 0) break;
     if (begin == end) begin = end = 0;
     if (b.spec.service_time_ms > 0) {
       c->timer.expires_after(std::chrono::milliseconds(b.spec.service_time_ms));
       co_await c->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
       if (!c->socket.is_open()) break;
     }
-    bool keep = h.keep_alive && b.spec.keep_alive;
+    bool keep = request.keep_alive() && b.spec.keep_alive;
     const std::string& r = keep ? b.response_keep_alive : b.response_close;
-    size_t size = h.head_method ? (keep ? b.head_bytes_keep_alive : b.head_bytes_close) : r.size();
+    size_t size =
+        request.head_method() ? (keep ? b.head_bytes_keep_alive : b.head_bytes_close) : r.size();
     if (!co_await write_all(b, *c, net::buffer(r.data(), size))) break;
     ++b.counters.requests_served;
     if (!keep) {
       co_await close_gracefully(self, c, buf, begin != end);
       break;
     }
+    request.next();
+    continued = false;
   }
   c->socket.close(ec);
 }

@@ -17,6 +17,7 @@
 #include "backends/backend.hpp"
 #include "backends/grpc_preface.hpp"
 #include "harness/core/error.hpp"
+#include "harness/lab/process.hpp"
 #include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
@@ -296,6 +297,31 @@ TEST_F(backend_test, http_reads_bodies_in_pieces_and_pipelined_requests) {
   EXPECT_EQ(answers, 3u);
   EXPECT_TRUE(pump_until([&] { return b.stats().requests_served == 3; }));
   EXPECT_EQ(b.stats().bytes_in, head.size() + 10000 + get.size() + 19);
+}
+
+TEST_F(backend_test, http_serves_curl_sending_a_chunked_body_after_100_continue) {
+  if (!lab::have_program("curl")) GTEST_SKIP() << "curl not installed";
+  backend b(io_, pod_, spec("http", true));
+  b.start();
+  // curl sends a body of unknown length chunked, and announces a large one with
+  // "Expect: 100-continue", waiting for the 100 before it sends the chunks.
+  lab::command_result r;
+  std::thread curl([&] {
+    r = lab::run_command(&pod_,
+                         {"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                          "Transfer-Encoding: chunked", "-H", "Expect: 100-continue",
+                          "--data-binary", "@-", "http://127.0.0.1:" + std::to_string(port) + "/"},
+                         std::string(100000, 'x'), std::chrono::seconds(20));
+  });
+  bool served = pump_until([&] { return b.stats().requests_served == 1; }, 20000ms);
+  pump_until([] { return false; }, 100ms); // let the connection finish
+  curl.join();
+  EXPECT_TRUE(served);
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_EQ(r.out, "200");
+  EXPECT_EQ(b.stats().bad_requests, 0u);
+  // The 100,000 body bytes arrived with their chunk framing, all read and dropped.
+  EXPECT_GT(b.stats().bytes_in, 100000u);
 }
 
 TEST_F(backend_test, http_answers_400_to_garbage_and_closes_but_keeps_serving_others) {
