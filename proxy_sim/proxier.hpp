@@ -17,7 +17,11 @@ struct service_endpoints {
   uint16_t node_port = 0;               ///< NodePort on the node
   uint16_t port = 80;                   ///< ClusterIP port
   std::string cluster_ip;               ///< may be empty (no ClusterIP rules then)
-  std::vector<tcp::endpoint> endpoints; ///< pod IP:port, in scenario order
+  std::vector<tcp::endpoint> endpoints; ///< pod IP:port on this node, in scenario order
+  /// externalTrafficPolicy Local: NodePort traffic goes to this node's endpoints only.
+  bool external_policy_local = false;
+  /// Ready endpoints on other nodes: in the Service's rules, never local.
+  std::vector<tcp::endpoint> other_node_endpoints;
 };
 
 /// Counters a proxier keeps about its own work (the kernel's view comes from the observer).

@@ -44,6 +44,11 @@ struct service_spec {
   uint16_t port = 80;                          ///< ClusterIP port (rules only)
   std::string cluster_ip;             ///< optional ClusterIP (rules only), e.g. "10.96.0.10"
   std::vector<std::string> endpoints; ///< backend names, in order
+  /// externalTrafficPolicy: Local sends NodePort traffic to this node's endpoints only.
+  traffic_policy external_traffic_policy = traffic_policy::cluster;
+  /// Ready endpoints on other nodes (outside the lab, at 10.244.1.10 + i): they make the Service
+  /// one "with endpoints" in the rules but are never local (docs/proxy-iptables.md).
+  uint32_t other_node_endpoints = 0;
 };
 
 /// The kube-proxy simulator (proxy_sim/).

@@ -33,7 +33,7 @@ class iptables_proxier final : public proxier {
 public:
   iptables_proxier(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
                    std::vector<service_endpoints> services)
-      : node_(node.duplicate()), spec_(spec), options_(iptables::make_rule_options(spec)),
+      : node_(node.duplicate()), spec_(spec), options_(iptables::make_rule_options(spec, services)),
         services_(std::move(services)), sync_timer_(io), io_(io) {
     if (spec.backlog < -1)
       throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");

@@ -183,6 +183,37 @@ TEST(runner, fixed_kube_proxy_versions_do_not_pile_up) {
   }
 }
 
+TEST(runner, local_policy_without_a_local_endpoint_drops_and_its_controls_fail) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto s = scenario::load_scenario("external-traffic-local-no-local-endpoint");
+  run_result dropped = run_scenario(s, {.seed = 3});
+  EXPECT_TRUE(dropped.passed()) << failures(dropped);
+
+  // No endpoints anywhere under 1.5: no REJECT, no drop; the held socket takes the clients.
+  auto none = s;
+  none.services.at(0).other_node_endpoints = 0;
+  none.proxy->preset = scenario::proxy_preset::v1_5;
+  run_result queued = run_scenario(none, {.seed = 3});
+  for (const char* m : {"listener.node.30080.accept_queue_peak", "clients.lb.syn_unanswered",
+                        "counter.node.TcpPassiveOpens"}) {
+    const auto* e = find_expectation(queued, m);
+    ASSERT_NE(e, nullptr) << m;
+    EXPECT_FALSE(e->passed) << m << " held with the 1.5 preset and no endpoints";
+  }
+  EXPECT_EQ(metric(queued, "listener.node.30080.accept_queue_peak"), 10);
+
+  // Cluster policy: the SYNs are DNATed to the other nodes' endpoints, which this node cannot
+  // route: ICMP errors come back instead of silence.
+  auto cluster = s;
+  cluster.services.at(0).external_traffic_policy = scenario::traffic_policy::cluster;
+  run_result routed = run_scenario(cluster, {.seed = 3});
+  for (const char* m : {"clients.lb.syn_unanswered", "counter.clients.IcmpInDestUnreachs"}) {
+    const auto* e = find_expectation(routed, m);
+    ASSERT_NE(e, nullptr) << m;
+    EXPECT_FALSE(e->passed) << m << " held under the Cluster policy";
+  }
+}
+
 TEST(runner, a_sysctl_the_kernel_lacks_stops_the_run_and_names_it) {
   BACKLOG_LAB_REQUIRE_LAB();
   auto s = scenario::parse_scenario(R"({"name": "x", "duration_ms": 100,

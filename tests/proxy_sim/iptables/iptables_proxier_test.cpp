@@ -321,6 +321,91 @@ TEST(iptables_proxier, v1_24_holds_no_port) {
   EXPECT_EQ(run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"}), "");
 }
 
+// A Local policy with endpoints only on other nodes: one connect from the client, as a number of
+// what reached the node, the client and the held socket.
+struct local_policy_outcome {
+  boost::system::error_code connect;
+  uint64_t client_icmp = 0, client_syn_retrans = 0, node_passive_opens = 0;
+  std::string listing, filter;
+};
+
+local_policy_outcome connect_to_local_policy_service(scenario::proxy_preset version,
+                                                     bool local_policy) {
+  nodeport_lab lab;
+  auto services = one_service({});
+  services[0].external_policy_local = local_policy;
+  services[0].other_node_endpoints = {{net::ip::make_address_v4("10.244.1.10"), 8080}};
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(version), services);
+  proxier->start();
+  local_policy_outcome out;
+  out.listing = proxier->rules_listing();
+  out.filter = run_ok(lab.node, {"iptables", "-S"});
+  tcp::socket client(lab.io);
+  out.connect = lab.connect(client); // the SYN and its one retransmission, ~3 s if dropped
+  out.client_icmp = counter(lab.client, "IcmpInDestUnreachs");
+  out.client_syn_retrans = counter(lab.client, "TcpExtTCPSynRetrans");
+  out.node_passive_opens = counter(lab.node, "TcpPassiveOpens");
+  if (iptables::holds_node_ports(version)) {
+    auto held = lab.listener();
+    EXPECT_EQ(held.state, "LISTEN");
+    EXPECT_EQ(held.recv_q, 0u); // nothing ever queues on the held port
+  }
+  return out;
+}
+
+TEST(iptables_proxier, local_policy_without_a_local_endpoint_drops_syns_in_kube_xlb) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const std::string xlb = "KUBE-XLB-RK4J2BHJ4QTMGP2E"; // the KUBE-SVC chain's hash
+  auto out = connect_to_local_policy_service(scenario::proxy_preset::v1_6_5, true);
+  EXPECT_TRUE(has_line(out.listing, "-A KUBE-NODEPORTS -p tcp -m comment --comment \"" +
+                                        service_name + "\" -m tcp --dport 30720 -j " + xlb))
+      << out.listing;
+  EXPECT_TRUE(has_line(out.listing, "-A " + xlb + " -m comment --comment \"" + service_name +
+                                        " has no local endpoints\" -j KUBE-MARK-DROP"))
+      << out.listing;
+  EXPECT_TRUE(has_line(out.listing, "-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000"));
+  EXPECT_TRUE(has_line(out.filter, "-A KUBE-FIREWALL -m comment --comment \"kubernetes firewall "
+                                   "for dropping marked packets\" -m mark --mark 0x8000/0x8000 "
+                                   "-j DROP"))
+      << out.filter;
+  EXPECT_TRUE(has_line(out.filter, "-A INPUT -j KUBE-FIREWALL")) << out.filter;
+  // The Service has an endpoint, so no REJECT: the SYNs are dropped, the client times out.
+  EXPECT_EQ(out.filter.find("REJECT"), std::string::npos) << out.filter;
+  EXPECT_EQ(out.connect, net::error::timed_out) << out.connect.message();
+  EXPECT_EQ(out.client_icmp, 0u);
+  EXPECT_GE(out.client_syn_retrans, 1u);
+  EXPECT_EQ(out.node_passive_opens, 0u);
+}
+
+TEST(iptables_proxier, later_proxier_drops_no_local_endpoint_traffic_in_filter) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto out = connect_to_local_policy_service(scenario::proxy_preset::v1_24, true);
+  const std::string ext = "KUBE-EXT-RK4J2BHJ4QTMGP2E";
+  EXPECT_TRUE(has_line(out.listing, "-A KUBE-NODEPORTS -p tcp -m comment --comment \"" +
+                                        service_name + "\" -m tcp --dport 30720 -j " + ext))
+      << out.listing;
+  EXPECT_TRUE(has_line(out.filter, "-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment \"" +
+                                       service_name +
+                                       " has no local endpoints\" -m addrtype --dst-type LOCAL "
+                                       "-m tcp --dport 30720 -j DROP"))
+      << out.filter;
+  EXPECT_EQ(out.listing.find("KUBE-MARK-DROP"), std::string::npos) << out.listing;
+  EXPECT_EQ(out.connect, net::error::timed_out) << out.connect.message();
+  EXPECT_EQ(out.client_icmp, 0u);
+  EXPECT_EQ(out.node_passive_opens, 0u);
+}
+
+TEST(iptables_proxier, cluster_policy_sends_the_same_syns_to_the_other_node) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // The control: Cluster DNATs to 10.244.1.10, which this node cannot route: an ICMP error
+  // answers the SYN at once, where Local dropped it silently.
+  auto out = connect_to_local_policy_service(scenario::proxy_preset::v1_6_5, false);
+  EXPECT_EQ(out.listing.find("KUBE-XLB-"), std::string::npos) << out.listing;
+  EXPECT_NE(out.listing.find("--to-destination 10.244.1.10:8080"), std::string::npos);
+  EXPECT_NE(out.connect, net::error::timed_out) << out.connect.message();
+  EXPECT_GE(out.client_icmp, 1u);
+}
+
 TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
