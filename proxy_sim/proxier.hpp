@@ -32,7 +32,9 @@ struct proxier_stats {
   uint64_t dial_gave_up = 0;  ///< userspace: inbound connections closed after all tries failed
   uint64_t bytes_to_backend = 0;
   uint64_t bytes_to_client = 0;
-  uint64_t rule_syncs = 0; ///< iptables: times the rules were rewritten
+  uint64_t rule_syncs = 0;              ///< iptables: times the rules were rewritten
+  uint64_t rule_sync_failures = 0;      ///< iptables: syncs whose restore failed (the run went on)
+  std::vector<std::string> sync_errors; ///< iptables: the first few failures' messages
   /// iptables: the wall time of each sync's iptables-restore in ms, the first one the install.
   std::vector<double> rule_sync_ms;
 };

@@ -310,6 +310,7 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
   r.choice("preset", x.preset);
   r.integer("backlog", x.backlog, -1, 65535);
   r.integer("sync_delay_ms", x.sync_delay_ms, 0, max_ms);
+  r.integer("nat_commit_delay_ms", x.nat_commit_delay_ms, 0, 60000);
   if (r.find("dial_timeouts_ms")) {
     x.dial_timeouts_ms.clear();
     r.array("dial_timeouts_ms", [&](const json& t, const pointer& tp) {

@@ -331,6 +331,17 @@ TEST(reader, external_traffic_policy_and_other_node_endpoints) {
   EXPECT_NE(msg.find("/services/0/other_node_endpoints"), std::string::npos) << msg;
 }
 
+TEST(reader, nat_commit_delay_is_bounded) {
+  EXPECT_EQ(parse_scenario(minimal, "min.json").proxy->nat_commit_delay_ms, 0u);
+  scenario s = parse_scenario(
+      with("\"mode\": \"userspace\"", "\"mode\": \"iptables\", \"nat_commit_delay_ms\": 400"),
+      "race.json");
+  EXPECT_EQ(s.proxy->nat_commit_delay_ms, 400u);
+  auto msg = error_of(
+      with("\"mode\": \"userspace\"", "\"mode\": \"iptables\", \"nat_commit_delay_ms\": 60001"));
+  EXPECT_NE(msg.find("bad.json: /proxy/nat_commit_delay_ms"), std::string::npos) << msg;
+}
+
 TEST(printable, escapes_control_bytes_and_bounds_length) {
   EXPECT_EQ(printable("a\nb\tc\x1b"), "a\\nb\\tc\\x1b");
   EXPECT_EQ(printable("a\nb", 100, true), "a\nb");

@@ -439,6 +439,96 @@ TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   EXPECT_EQ(lab.listener().recv_q, 1u);
 }
 
+// kubernetes#106713: endpoints added to a Service without any, under 1.6.5. The filter commit
+// removes the REJECT; until the nat commit adds the DNAT, a SYN meets neither and lands in the
+// held socket. nat_commit_delay_ms holds that gap open long enough to connect in it.
+TEST(iptables_proxier, between_the_filter_and_nat_commits_connections_land_in_the_held_socket) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto spec = spec_for(scenario::proxy_preset::v1_6_5);
+  spec.nat_commit_delay_ms = 1500; // generous: the test connects from this thread meanwhile
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec, one_service({}));
+  proxier->start();
+  {
+    tcp::socket refused(lab.io);
+    EXPECT_EQ(lab.connect(refused), net::error::connection_refused);
+  }
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.io.restart();
+  lab.io.run_for(200ms); // the sync timer: the filter section is committed, nat waits
+  auto filter = run_ok(lab.node, {"iptables", "-S"});
+  EXPECT_EQ(filter.find("REJECT"), std::string::npos) << filter;
+  EXPECT_EQ(proxier->rules_listing().find("DNAT"), std::string::npos);
+  send_and_close(lab, 30); // in the window: the kernel completes it on the held socket
+  ASSERT_EQ(wait_close_wait(lab, 1).size(), 1u);
+  EXPECT_EQ(lab.listener().recv_q, 1u);
+  lab.run_io(3s); // the nat commit
+  EXPECT_EQ(proxier->stats().rule_syncs, 2u);
+  EXPECT_EQ(proxier->stats().rule_sync_failures, 0u);
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  EXPECT_EQ(lab.listener().recv_q, 1u); // the one that fell in the gap stays, for good
+}
+
+TEST(iptables_proxier, without_a_held_port_the_same_gap_queues_nothing) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // The control: 1.24 holds no NodePort, so in the same gap the SYN meets no socket: RST.
+  nodeport_lab lab;
+  auto spec = spec_for(scenario::proxy_preset::v1_24);
+  spec.nat_commit_delay_ms = 1500;
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec, one_service({}));
+  proxier->start();
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.io.restart();
+  lab.io.run_for(200ms);
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-S"}).find("REJECT"), std::string::npos);
+  tcp::socket client(lab.io);
+  EXPECT_EQ(lab.connect(client), net::error::connection_refused);
+  EXPECT_TRUE(sockets_on_port(lab.node, node_port).empty());
+  lab.run_io(3s);
+  EXPECT_EQ(proxier->stats().rule_syncs, 2u);
+}
+
+// A restore the kernel refuses: another nftables user made KUBE-MARK-MASQ a base chain in the
+// node's `ip nat` table, which an iptables rule cannot jump to (EOPNOTSUPP at commit).
+TEST(iptables_proxier, a_failed_restore_reverts_the_ports_it_opened_and_goes_on) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  run_ok(lab.node, {"nft", "add", "table", "ip", "nat"});
+  run_ok(lab.node, {"nft", "add", "chain", "ip", "nat", "KUBE-MARK-MASQ",
+                    "{ type nat hook output priority 50; }"});
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_5),
+                                       one_service({pod_endpoint()}));
+  EXPECT_NO_THROW(proxier->start()); // kube-proxy logged it and kept running
+  auto stats = proxier->stats();
+  EXPECT_EQ(stats.rule_syncs, 0u);
+  EXPECT_EQ(stats.rule_sync_failures, 1u);
+  ASSERT_EQ(stats.sync_errors.size(), 1u);
+  EXPECT_NE(stats.sync_errors[0].find("KUBE-MARK-MASQ"), std::string::npos) << stats.sync_errors[0];
+  // The port this sync opened is closed again (revertPorts), and no nat rule of ours is in.
+  EXPECT_TRUE(sockets_on_port(lab.node, node_port).empty());
+  EXPECT_EQ(proxier->rules_listing().find("KUBE-NODEPORTS"), std::string::npos);
+  // Filter was committed before nat failed (one commit per table).
+  EXPECT_NE(run_ok(lab.node, {"iptables", "-S"}).find("-N KUBE-SERVICES"), std::string::npos);
+
+  // The other user goes away; the next sync opens the port again and installs everything.
+  run_ok(lab.node, {"nft", "delete", "chain", "ip", "nat", "KUBE-MARK-MASQ"});
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.run_io();
+  EXPECT_EQ(proxier->stats().rule_syncs, 1u);
+  EXPECT_EQ(proxier->stats().rule_sync_failures, 1u);
+  EXPECT_EQ(lab.listener().state, "LISTEN");
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  // One jump each from the built-in chains, although filter's were committed twice over.
+  auto filter = run_ok(lab.node, {"iptables", "-S", "OUTPUT"});
+  EXPECT_EQ(std::count(filter.begin(), filter.end(), '\n'), 2) << filter; // -P and one -A
+  proxier->stop();
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-S"}).find("KUBE-"), std::string::npos);
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-t", "nat", "-S"}).find("KUBE-"), std::string::npos);
+}
+
 using testing::report_probabilities; // tests/support/incident_report.hpp
 
 TEST(iptables_proxier, forty_endpoints_list_the_report_probabilities) {
