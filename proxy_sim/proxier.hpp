@@ -17,7 +17,11 @@ struct service_endpoints {
   uint16_t node_port = 0;               ///< NodePort on the node
   uint16_t port = 80;                   ///< ClusterIP port
   std::string cluster_ip;               ///< may be empty (no ClusterIP rules then)
-  std::vector<tcp::endpoint> endpoints; ///< pod IP:port, in scenario order
+  std::vector<tcp::endpoint> endpoints; ///< pod IP:port on this node, in scenario order
+  /// externalTrafficPolicy Local: NodePort traffic goes to this node's endpoints only.
+  bool external_policy_local = false;
+  /// Ready endpoints on other nodes: in the Service's rules, never local.
+  std::vector<tcp::endpoint> other_node_endpoints;
 };
 
 /// Counters a proxier keeps about its own work (the kernel's view comes from the observer).
@@ -28,7 +32,9 @@ struct proxier_stats {
   uint64_t dial_gave_up = 0;  ///< userspace: inbound connections closed after all tries failed
   uint64_t bytes_to_backend = 0;
   uint64_t bytes_to_client = 0;
-  uint64_t rule_syncs = 0; ///< iptables: times the rules were rewritten
+  uint64_t rule_syncs = 0;              ///< iptables: times the rules were rewritten
+  uint64_t rule_sync_failures = 0;      ///< iptables: syncs whose restore failed (the run went on)
+  std::vector<std::string> sync_errors; ///< iptables: the first few failures' messages
   /// iptables: the wall time of each sync's iptables-restore in ms, the first one the install.
   std::vector<double> rule_sync_ms;
 };

@@ -125,6 +125,8 @@ json to_json(const runner::run_result& r) {
                   {"dial_failures", r.proxy->dial_failures},
                   {"dial_gave_up", r.proxy->dial_gave_up},
                   {"rule_syncs", r.proxy->rule_syncs},
+                  {"rule_sync_failures", r.proxy->rule_sync_failures},
+                  {"sync_errors", r.proxy->sync_errors},
                   {"rule_sync_ms", r.proxy->rule_sync_ms},
                   {"rules", r.rules_listing}};
   j["metrics"] = r.metrics;

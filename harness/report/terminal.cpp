@@ -170,6 +170,13 @@ void write_terminal(std::ostream& out, const runner::run_result& r, const termin
       }
       out << "\n";
     }
+    // kube-proxy logged a failed restore and went on; so does the run, and it says so here.
+    if (r.proxy && r.proxy->rule_sync_failures > 0) {
+      out << "iptables-restore failed in " << r.proxy->rule_sync_failures
+          << " sync(s); the proxier reverted the ports it had opened and went on\n";
+      for (const auto& e : r.proxy->sync_errors)
+        out << "  " << e << "\n";
+    }
     if (!r.events.empty()) {
       out << "\nTimeline\n";
       for (const auto& e : r.events)

@@ -217,6 +217,7 @@ expect::metric_map collect_metrics(const run_result& r) {
     m["proxy.dial_failures"] = static_cast<double>(r.proxy->dial_failures);
     m["proxy.dial_gave_up"] = static_cast<double>(r.proxy->dial_gave_up);
     m["proxy.rule_syncs"] = static_cast<double>(r.proxy->rule_syncs);
+    m["proxy.rule_sync_failures"] = static_cast<double>(r.proxy->rule_sync_failures);
   }
   for (const auto& [index, packets] : r.loss_dropped)
     m["loss." + std::to_string(index) + ".dropped"] = static_cast<double>(packets);

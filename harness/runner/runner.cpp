@@ -206,6 +206,10 @@ private:
         se.port = svc.port;
         se.cluster_ip = svc.cluster_ip;
         se.endpoints = endpoints_of(svc.endpoints);
+        se.external_policy_local = svc.external_traffic_policy == scenario::traffic_policy::local;
+        for (uint32_t i = 0; i < svc.other_node_endpoints; ++i)
+          se.other_node_endpoints.emplace_back(
+              net::ip::make_address_v4("10.244.1." + std::to_string(10 + i)), svc.port);
         services.push_back(std::move(se));
         if (!svc.endpoints.empty()) result_.endpoint_intervals[svc.name].push_back({0, -1});
       }

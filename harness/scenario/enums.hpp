@@ -37,6 +37,9 @@ enum class proxy_preset : std::uint8_t {
   v1_24,  ///< no port holding; REJECT in KUBE-EXTERNAL-SERVICES (1.10 layout)
 };
 
+/// A Service's externalTrafficPolicy: NodePort traffic to any endpoint, or to this node's only.
+enum class traffic_policy : std::uint8_t { cluster, local };
+
 /// A Service's sessionAffinity.
 enum class session_affinity : std::uint8_t { none, client_ip };
 
@@ -109,6 +112,10 @@ template <> struct enum_names<proxy_preset> {
       {{proxy_preset::v1_5, "1.5"},
        {proxy_preset::v1_6_5, "1.6.5"},
        {proxy_preset::v1_24, "1.24"}}};
+};
+template <> struct enum_names<traffic_policy> {
+  static constexpr std::array<std::pair<traffic_policy, std::string_view>, 2> table{
+      {{traffic_policy::cluster, "Cluster"}, {traffic_policy::local, "Local"}}};
 };
 template <> struct enum_names<session_affinity> {
   static constexpr std::array<std::pair<session_affinity, std::string_view>, 2> table{

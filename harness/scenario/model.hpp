@@ -44,6 +44,11 @@ struct service_spec {
   uint16_t port = 80;                          ///< ClusterIP port (rules only)
   std::string cluster_ip;             ///< optional ClusterIP (rules only), e.g. "10.96.0.10"
   std::vector<std::string> endpoints; ///< backend names, in order
+  /// externalTrafficPolicy: Local sends NodePort traffic to this node's endpoints only.
+  traffic_policy external_traffic_policy = traffic_policy::cluster;
+  /// Ready endpoints on other nodes (outside the lab, at 10.244.1.10 + i): they make the Service
+  /// one "with endpoints" in the rules but are never local (docs/proxy-iptables.md).
+  uint32_t other_node_endpoints = 0;
 };
 
 /// The kube-proxy simulator (proxy_sim/).
@@ -52,6 +57,8 @@ struct proxy_spec {
   proxy_preset preset = proxy_preset::v1_5; ///< behaviour by version (docs/reference/kube-proxy.md)
   int backlog = -1;           ///< listen() backlog for NodePort sockets; -1 = somaxconn (Go)
   uint32_t sync_delay_ms = 0; ///< iptables: delay between an endpoint change and the rules
+  /// iptables: time between a sync's filter and nat commits (a big nat table's restore time)
+  uint32_t nat_commit_delay_ms = 0;
   std::vector<uint32_t> dial_timeouts_ms = {250, 500, 1000, 2000}; ///< userspace: per try
   bool half_close = false; ///< userspace: pre-#18524 CloseWrite/CloseRead behaviour
   scenario::session_affinity session_affinity =

@@ -296,6 +296,9 @@ service_spec read_service(const json& v, const pointer& p, const std::string& so
                          "it becomes a rule comment), got \"" +
                              printable(s.name, 80) + "\"");
   s.endpoints = string_list(r, "endpoints", source);
+  r.choice("external_traffic_policy", s.external_traffic_policy);
+  // One /24 of another node's pod range holds them (10.244.1.10 to .249).
+  r.integer("other_node_endpoints", s.other_node_endpoints, 0, 240);
   r.finish();
   return s;
 }
@@ -307,6 +310,7 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
   r.choice("preset", x.preset);
   r.integer("backlog", x.backlog, -1, 65535);
   r.integer("sync_delay_ms", x.sync_delay_ms, 0, max_ms);
+  r.integer("nat_commit_delay_ms", x.nat_commit_delay_ms, 0, 60000);
   if (r.find("dial_timeouts_ms")) {
     x.dial_timeouts_ms.clear();
     r.array("dial_timeouts_ms", [&](const json& t, const pointer& tp) {

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <regex>
+#include <set>
+#include <sstream>
 
 #include "harness/core/error.hpp"
 #include "harness/lab/process.hpp"
@@ -15,11 +18,18 @@ namespace {
 
 constexpr auto tool_timeout = std::chrono::seconds(10);
 
-// The line of `text` that iptables-restore names in "line N failed", for the error message.
-std::string failing_line(const std::string& err, const std::string& text) {
+// The input line iptables-restore names in "line N failed" (a parse error) or "line N:
+// RULE_APPEND failed" (the nf_tables variant's commit error); 0 if it names none.
+std::size_t failing_line_number(const std::string& err) {
   std::smatch m;
-  if (!std::regex_search(err, m, std::regex("line ([0-9]+) failed"))) return {};
-  std::size_t wanted = std::stoul(m[1]), n = 1, start = 0;
+  if (!std::regex_search(err, m, std::regex("line ([0-9]+)(:| failed)"))) return 0;
+  return std::stoul(m[1]);
+}
+
+// That line of `text`, for the error message.
+std::string failing_line(const std::string& err, const std::string& text) {
+  std::size_t wanted = failing_line_number(err), n = 1, start = 0;
+  if (wanted == 0) return {};
   while (n < wanted && start != std::string::npos) {
     start = text.find('\n', start);
     if (start != std::string::npos) ++start;
@@ -33,8 +43,8 @@ class iptables_proxier final : public proxier {
 public:
   iptables_proxier(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
                    std::vector<service_endpoints> services)
-      : node_(node.duplicate()), spec_(spec), options_(iptables::make_rule_options(spec)),
-        services_(std::move(services)), sync_timer_(io), io_(io) {
+      : node_(node.duplicate()), spec_(spec), options_(iptables::make_rule_options(spec, services)),
+        services_(std::move(services)), sync_timer_(io), nat_commit_timer_(io), io_(io) {
     if (spec.backlog < -1)
       throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");
     iptables::validate_services(services_);
@@ -51,8 +61,6 @@ public:
   void start() override {
     if (started_) return;
     started_ = true;
-    // kube-proxy opened the ports before committing the rules (#108496, item 1).
-    if (iptables::holds_node_ports(options_.version)) hold_node_ports();
     sync_rules();
   }
 
@@ -73,16 +81,21 @@ public:
     if (stopped_) return;
     stopped_ = true;
     sync_timer_.cancel();
+    nat_commit_timer_.cancel();
     // Closing a listener resets every connection still in its accept queue
     // (docs/reference/kernel.md 3).
-    for (auto& socket : held_) {
+    for (auto& [port, socket] : held_) {
       boost::system::error_code ignored;
       socket.close(ignored);
     }
     held_.clear();
-    if (linked_) {
-      apply(iptables::render_teardown(installed_, options_, linked_), "teardown");
-      linked_ = false;
+    if (filter_linked_ || nat_linked_) {
+      // A sync may have committed its filter table and not its nat one: remove what is there.
+      installed_.filter_chains.insert(pending_filter_chains_.begin(), pending_filter_chains_.end());
+      std::string text = iptables::render_teardown(installed_, options_, true);
+      if (!filter_linked_ || !nat_linked_) text = without_table_jumps(text, !filter_linked_);
+      throw_on_error(apply(text), "teardown");
+      filter_linked_ = nat_linked_ = false;
       installed_ = {};
     }
   }
@@ -98,24 +111,35 @@ public:
   }
 
 private:
-  // One `[::]:node_port` listener per NodePort, dual stack like Go's net.Listen("tcp", ":N").
-  void hold_node_ports() {
+  // The NodePorts not yet held, each opened as `[::]:node_port` (dual stack, like Go's
+  // net.Listen("tcp", ":N")) before the rules are restored, as syncProxyRules() did (#108496,
+  // item 1). Returns the ports this call opened.
+  std::vector<uint16_t> hold_node_ports() {
+    std::vector<uint16_t> opened;
+    if (!iptables::holds_node_ports(options_.version)) return opened;
     const int backlog = node_port_backlog(spec_, node_);
     for (const auto& s : services_) {
-      if (s.node_port == 0) continue;
+      if (s.node_port == 0 || held_.count(s.node_port)) continue;
       tcp::acceptor socket(io_);
       // Held and never accept()ed: that is the point.
       listen_node_port(socket, node_, s.node_port, backlog,
                        "holding NodePort " + std::to_string(s.node_port) + " of \"" + s.service +
                            "\" in namespace '" + node_.name() + "'");
-      held_.push_back(std::move(socket));
+      held_.emplace(s.node_port, std::move(socket));
+      opened.push_back(s.node_port);
     }
+    return opened;
   }
 
   // Endpoint changes wait for the sync delay; changes arriving meanwhile ride on the same sync.
   // Until it runs, the old rules stay in force (docs/reference/kube-proxy.md section 5).
   void schedule_sync() {
-    if (!started_ || stopped_ || sync_pending_) return;
+    if (!started_ || stopped_) return;
+    if (restoring_) { // a sync waits for its nat commit: one more follows it
+      resync_ = true;
+      return;
+    }
+    if (sync_pending_) return;
     sync_pending_ = true;
     sync_timer_.expires_after(std::chrono::milliseconds(spec_.sync_delay_ms));
     std::weak_ptr<bool> alive = alive_;
@@ -126,28 +150,112 @@ private:
     });
   }
 
-  // A full rewrite of every chain of ours, like syncProxyRules().
+  // A full rewrite of every chain of ours, like syncProxyRules(): one iptables-restore input,
+  // filter then nat. iptables-restore commits each table at its COMMIT line (measured with
+  // Debian 12's iptables-nft-restore as with legacy iptables: docs/proxy-iptables.md), so
+  // between the two commits the new filter rules meet the old nat rules. nat_commit_delay_ms
+  // makes that gap as long as a big nat table's restore: the filter section is restored, then
+  // the nat section that long after.
   void sync_rules() {
-    auto plan = iptables::render_sync(services_, options_, installed_.nat_chains, !linked_);
-    auto begin = std::chrono::steady_clock::now();
-    apply(plan.text, "sync");
+    const auto begin = std::chrono::steady_clock::now();
+    std::vector<uint16_t> opened = hold_node_ports();
+    auto plan = iptables::render_sync(services_, options_, installed_.nat_chains, !nat_linked_);
+    std::string text =
+        filter_linked_ && !nat_linked_ ? without_table_jumps(plan.text, true) : plan.text;
+    const std::size_t nat_at = text.find("*nat\n");
+    const bool delayed = spec_.nat_commit_delay_ms > 0 && nat_linked_;
+    if (!delayed) {
+      auto error = apply(text);
+      if (!error.empty()) {
+        // Lines before the nat section are filter's, committed at its COMMIT.
+        std::size_t line = failing_line_number(error);
+        bool filter_committed =
+            line > static_cast<std::size_t>(std::count(text.begin(), text.begin() + nat_at, '\n'));
+        if (filter_committed) note_filter_committed(plan);
+        return sync_failed(error, opened);
+      }
+      note_filter_committed(plan);
+      return sync_done(std::move(plan), begin);
+    }
+    auto error = apply(text.substr(0, nat_at));
+    if (!error.empty()) return sync_failed(error, opened);
+    note_filter_committed(plan);
+    restoring_ = true;
+    nat_commit_timer_.expires_after(std::chrono::milliseconds(spec_.nat_commit_delay_ms));
+    std::weak_ptr<bool> alive = alive_;
+    nat_commit_timer_.async_wait(
+        [this, alive, begin, opened, plan = std::move(plan),
+         nat = text.substr(nat_at)](const boost::system::error_code& ec) mutable {
+          if (ec || alive.expired()) return;
+          restoring_ = false;
+          if (stopped_) return;
+          auto error = apply(nat);
+          if (!error.empty())
+            sync_failed(error, opened);
+          else
+            sync_done(std::move(plan), begin);
+          if (resync_) {
+            resync_ = false;
+            schedule_sync();
+          }
+        });
+  }
+
+  void note_filter_committed(const iptables::restore_plan& plan) {
+    filter_linked_ = true;
+    pending_filter_chains_ = plan.filter_chains;
+  }
+
+  void sync_done(iptables::restore_plan plan, std::chrono::steady_clock::time_point begin) {
     stats_.rule_sync_ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
             .count());
-    linked_ = true;
+    nat_linked_ = true;
     installed_ = std::move(plan);
     ++stats_.rule_syncs;
   }
 
+  // kube-proxy logged the failure, closed the ports this sync had opened (revertPorts: "only
+  // closes the ports opened in this sync") and kept running on the rules in place; so does the
+  // proxier. The next endpoint change retries, with those ports opened again.
+  void sync_failed(const std::string& error, const std::vector<uint16_t>& opened) {
+    ++stats_.rule_sync_failures;
+    if (stats_.sync_errors.size() < 5) stats_.sync_errors.push_back(error);
+    for (uint16_t port : opened) {
+      boost::system::error_code ignored;
+      held_.at(port).close(ignored);
+      held_.erase(port);
+    }
+  }
+
+  // `text` without the `-I`/`-D` jumps from built-in chains in its filter section (`filter`) or
+  // its nat section: for a table whose jumps are in place while the other's are not.
+  static std::string without_table_jumps(const std::string& text, bool filter) {
+    std::string out;
+    std::istringstream in(text);
+    bool in_table = false;
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line[0] == '*') in_table = line == (filter ? "*filter" : "*nat");
+      if (in_table && (line.rfind("-I ", 0) == 0 || line.rfind("-D ", 0) == 0)) continue;
+      out += line + "\n";
+    }
+    return out;
+  }
+
   // --noflush: only the chains we declare are flushed, as kube-proxy did, so rules others put
-  // in the node's tables (the topology's, a test's) survive our syncs.
-  void apply(const std::string& text, const char* what) const {
+  // in the node's tables (the topology's, a test's) survive our syncs. Returns the error, or
+  // an empty string.
+  std::string apply(const std::string& text) const {
     auto result = lab::run_command(&node_, {"iptables-restore", "--noflush"}, text, tool_timeout);
-    if (result.exit_status == 0 && !result.timed_out) return;
+    if (result.exit_status == 0 && !result.timed_out) return {};
     std::string line = failing_line(result.err, text);
-    throw lab_error(std::string("iptables-restore (") + what + ") in namespace '" + node_.name() +
-                    "' failed" + (result.timed_out ? " (timed out)" : "") + ": " + result.err +
-                    (line.empty() ? "" : " [input: " + line + "]"));
+    return "iptables-restore in namespace '" + node_.name() + "' failed" +
+           (result.timed_out ? " (timed out)" : "") + ": " + result.err +
+           (line.empty() ? "" : " [input: " + line + "]");
+  }
+
+  void throw_on_error(const std::string& error, const char* what) const {
+    if (!error.empty()) throw lab_error(std::string(what) + ": " + error);
   }
 
   lab::netns node_;
@@ -155,14 +263,19 @@ private:
   iptables::rule_options options_;
   std::vector<service_endpoints> services_; ///< desired state; rules follow at the next sync
   net::steady_timer sync_timer_;
+  net::steady_timer nat_commit_timer_;
   net::io_context& io_;
-  std::vector<tcp::acceptor> held_;
-  iptables::restore_plan installed_;
+  std::map<uint16_t, tcp::acceptor> held_;      ///< by NodePort
+  iptables::restore_plan installed_;            ///< the last sync whose nat table was committed
+  std::set<std::string> pending_filter_chains_; ///< filter chains of the last filter commit
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool started_ = false;
   bool stopped_ = false;
-  bool linked_ = false; ///< the jumps from the built-in chains are in place
+  bool filter_linked_ = false; ///< filter's jumps from the built-in chains are in place
+  bool nat_linked_ = false;    ///< nat's are
   bool sync_pending_ = false;
+  bool restoring_ = false; ///< a sync's filter is committed, its nat commit is waiting
+  bool resync_ = false;    ///< endpoints changed meanwhile
   proxier_stats stats_;
 };
 

@@ -1,5 +1,6 @@
 #include "proxy_sim/iptables/rules.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
@@ -17,6 +18,12 @@ constexpr std::string_view external_services_chain = "KUBE-EXTERNAL-SERVICES";
 constexpr std::string_view node_ports_chain = "KUBE-NODEPORTS";
 constexpr std::string_view postrouting_chain = "KUBE-POSTROUTING";
 constexpr std::string_view mark_masq_chain = "KUBE-MARK-MASQ";
+// kubelet's, not kube-proxy's: the lab's node has no kubelet, so the proxier writes them when a
+// Service needs them (pkg/kubelet/kubelet_network.go, 0x8000 = --iptables-drop-bit 15).
+constexpr std::string_view mark_drop_chain = "KUBE-MARK-DROP";
+constexpr std::string_view firewall_chain = "KUBE-FIREWALL";
+constexpr std::string_view firewall_comment = "kubernetes firewall for dropping marked packets";
+constexpr std::string_view drop_mark = "0x8000/0x8000";
 constexpr std::string_view portals_comment = "kubernetes service portals";
 constexpr std::string_view external_portals_comment =
     "kubernetes externally-visible service portals";
@@ -61,30 +68,41 @@ std::vector<std::string> nat_jumps() {
           "POSTROUTING " + comment(postrouting_comment) + " -j " + std::string(postrouting_chain)};
 }
 
-std::vector<std::string> filter_jumps(preset version) {
+std::vector<std::string> filter_jumps(const rule_options& options) {
   std::string to_services = comment(portals_comment) + " -j " + std::string(services_chain);
-  switch (version) {
+  std::vector<std::string> jumps;
+  if (options.mark_drop_chains) // kubelet prepended these to INPUT and OUTPUT
+    for (const char* chain : {"INPUT", "OUTPUT"})
+      jumps.push_back(std::string(chain) + " -j " + std::string(firewall_chain));
+  auto with = [&](std::vector<std::string> more) {
+    jumps.insert(jumps.end(), more.begin(), more.end());
+    return jumps;
+  };
+  switch (options.version) {
   case preset::v1_5: // filter KUBE-SERVICES (ClusterIP REJECTs) was linked from OUTPUT only
-    return {"OUTPUT " + to_services};
+    return with({"OUTPUT " + to_services});
   case preset::v1_6_5: // #43972: "applies to both INPUT and OUTPUT chains"
-    return {"INPUT " + to_services, "OUTPUT " + to_services};
+    return with({"INPUT " + to_services, "OUTPUT " + to_services});
   case preset::v1_24: // #56164 (1.10) and #60306: external REJECTs in their own chain, NEW only
-    return {"INPUT -m conntrack --ctstate NEW " + comment(external_portals_comment) + " -j " +
-                std::string(external_services_chain),
-            "FORWARD -m conntrack --ctstate NEW " + to_services,
-            "OUTPUT -m conntrack --ctstate NEW " + to_services};
+    return with({"INPUT -m conntrack --ctstate NEW " + comment(external_portals_comment) + " -j " +
+                     std::string(external_services_chain),
+                 "FORWARD -m conntrack --ctstate NEW " + to_services,
+                 "OUTPUT -m conntrack --ctstate NEW " + to_services});
   }
-  return {};
+  return jumps;
 }
 
-std::set<std::string> base_filter_chains(preset version) {
-  if (version == preset::v1_24)
-    return {std::string(services_chain), std::string(external_services_chain)};
-  return {std::string(services_chain)};
+std::set<std::string> base_filter_chains(const rule_options& options) {
+  std::set<std::string> chains{std::string(services_chain)};
+  if (options.version == preset::v1_24) chains.insert(std::string(external_services_chain));
+  if (options.mark_drop_chains) chains.insert(std::string(firewall_chain));
+  return chains;
 }
 
 bool is_service_chain(const std::string& chain) {
-  return chain.rfind("KUBE-SVC-", 0) == 0 || chain.rfind("KUBE-SEP-", 0) == 0;
+  for (std::string_view prefix : {"KUBE-SVC-", "KUBE-SEP-", "KUBE-XLB-", "KUBE-EXT-", "KUBE-SVL-"})
+    if (chain.rfind(prefix, 0) == 0) return true;
+  return false;
 }
 
 // Table text in iptables-restore order: declarations, then rules, then deletions.
@@ -111,16 +129,48 @@ std::string cluster_ip_match(const service_endpoints& s, std::string_view text) 
          std::to_string(s.port);
 }
 
+// Balancing rules in `chain` over `seps`: rule i of n matches with %0.5f of 1/(n-i), the last
+// always. `comment_of(i)` is the rule's comment text.
+template <class Comment>
+void write_balancing(table_text& nat, const std::string& chain,
+                     const std::vector<std::string>& seps, Comment comment_of) {
+  const std::size_t n = seps.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string spec = comment(comment_of(i));
+    if (i + 1 < n) spec += " -m statistic --mode random --probability " + probability_text(i, n);
+    nat.add(chain, spec + " -j " + seps[i]);
+  }
+}
+
 void write_service(const service_endpoints& s, const rule_options& options, table_text& nat,
                    table_text& filter, std::set<std::string>& nat_chains) {
   const std::string svc_chain = service_chain_name(s.service);
-  const bool has_endpoints = !s.endpoints.empty();
+  // This node's endpoints first, then other nodes': the Service's rules balance over all of
+  // them, a Local policy's NodePort only over this node's.
+  std::vector<tcp::endpoint> all = s.endpoints;
+  all.insert(all.end(), s.other_node_endpoints.begin(), s.other_node_endpoints.end());
+  const bool has_endpoints = !all.empty();
+  const bool has_local_endpoints = !s.endpoints.empty();
   // 1.5 and 1.6 always wrote the ClusterIP and NodePort jumps; later releases only with
   // endpoints (else the filter REJECT alone speaks for the service).
   const bool write_jumps = has_endpoints || options.version != preset::v1_24;
   if (write_jumps) {
     nat.declare(svc_chain);
     nat_chains.insert(svc_chain);
+  }
+  // externalTrafficPolicy Local: NodePort traffic goes through the service's KUBE-XLB chain
+  // (1.5/1.6 proxier, declared whenever the policy is Local) or KUBE-EXT chain (later proxier,
+  // only while the Service has endpoints).
+  std::string external_chain;
+  if (s.external_policy_local) {
+    if (options.version != preset::v1_24)
+      external_chain = "KUBE-XLB-" + chain_hash(s.service + "tcp");
+    else if (has_endpoints)
+      external_chain = "KUBE-EXT-" + chain_hash(s.service + "tcp");
+  }
+  if (!external_chain.empty()) {
+    nat.declare(external_chain);
+    nat_chains.insert(external_chain);
   }
 
   if (!s.cluster_ip.empty()) {
@@ -138,25 +188,33 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
   if (s.node_port != 0) {
     std::string match =
         "-p tcp " + comment(s.service) + " -m tcp --dport " + std::to_string(s.node_port);
-    if (write_jumps) {
+    if (write_jumps && !s.external_policy_local) {
       nat.add(node_ports_chain, match + " -j " + std::string(mark_masq_chain));
       nat.add(node_ports_chain, match + " -j " + svc_chain);
+    } else if (!external_chain.empty()) {
+      // Local keeps the client's address: no KUBE-MARK-MASQ.
+      nat.add(node_ports_chain, match + " -j " + external_chain);
     }
+    const std::string_view filter_chain =
+        options.version == preset::v1_24 ? external_services_chain : services_chain;
+    const std::string node_port_match =
+        " -m addrtype --dst-type LOCAL -m tcp --dport " + std::to_string(s.node_port);
     // #43415 (1.6.0) added this REJECT; 1.5 had none, which is the incident.
-    if (!has_endpoints && options.version != preset::v1_5) {
-      std::string_view chain =
-          options.version == preset::v1_24 ? external_services_chain : services_chain;
-      filter.add(chain, "-p tcp " + comment(s.service + " has no endpoints") +
-                            " -m addrtype --dst-type LOCAL -m tcp --dport " +
-                            std::to_string(s.node_port) +
-                            " -j REJECT --reject-with icmp-port-unreachable");
-    }
+    if (!has_endpoints && options.version != preset::v1_5)
+      filter.add(filter_chain, "-p tcp " + comment(s.service + " has no endpoints") +
+                                   node_port_match +
+                                   " -j REJECT --reject-with icmp-port-unreachable");
+    // The later proxier drops in filter what has no local endpoint to go to.
+    if (options.version == preset::v1_24 && s.external_policy_local && has_endpoints &&
+        !has_local_endpoints)
+      filter.add(filter_chain, "-p tcp " + comment(s.service + " has no local endpoints") +
+                                   node_port_match + " -j DROP");
   }
 
   // Endpoint chains: a service without endpoints keeps an empty KUBE-SVC chain (1.5, 1.6), so
   // its NodePort packets leave nat un-DNATed and meet the local socket or the filter REJECT.
   std::vector<std::string> sep_chains;
-  for (const auto& ep : s.endpoints) {
+  for (const auto& ep : all) {
     sep_chains.push_back(endpoint_chain_name(s.service, "tcp", endpoint_string(ep)));
     nat.declare(sep_chains.back());
     nat_chains.insert(sep_chains.back());
@@ -167,14 +225,9 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
       nat.add(svc_chain, comment(s.service) + " -m recent --rcheck --seconds " +
                              std::to_string(options.affinity_timeout_s) + " --reap --name " + sep +
                              recent_mask + " -j " + sep);
-  const std::size_t n = sep_chains.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    std::string spec = comment(s.service);
-    if (i + 1 < n) spec += " -m statistic --mode random --probability " + probability_text(i, n);
-    nat.add(svc_chain, spec + " -j " + sep_chains[i]);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto& ep = s.endpoints[i];
+  write_balancing(nat, svc_chain, sep_chains, [&](std::size_t) { return s.service; });
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& ep = all[i];
     // Hairpin: a pod reaching itself through the service must be masqueraded.
     nat.add(sep_chains[i], "-s " + ep.address().to_string() + "/32 " + comment(s.service) + " -j " +
                                std::string(mark_masq_chain));
@@ -184,6 +237,35 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
     nat.add(sep_chains[i], "-p tcp " + comment(s.service) + affinity +
                                " -m tcp -j DNAT --to-destination " + endpoint_string(ep));
   }
+  if (external_chain.empty() || !has_endpoints) return; // 1.5/1.6: `continue`, XLB left empty
+
+  const std::vector<std::string> local_seps(sep_chains.begin(),
+                                            sep_chains.begin() + s.endpoints.size());
+  if (options.version != preset::v1_24) {
+    // pkg/proxy/iptables/proxier.go (1.5-era): "Blackhole all traffic since there are no local
+    // endpoints", through kubelet's KUBE-MARK-DROP and KUBE-FIREWALL.
+    if (local_seps.empty())
+      nat.add(external_chain, comment(s.service + " has no local endpoints") + " -j " +
+                                  std::string(mark_drop_chain));
+    write_balancing(nat, external_chain, local_seps, [&](std::size_t i) {
+      return "Balancing rule " + std::to_string(i) + " for " + s.service;
+    });
+    return;
+  }
+  // Later proxier: the node's own traffic goes the cluster-wide way; the rest to this node's
+  // endpoints (KUBE-SVL), or nowhere: the filter DROP above takes it.
+  nat.add(external_chain,
+          comment("masquerade LOCAL traffic for " + s.service + " external destinations") +
+              " -m addrtype --src-type LOCAL -j " + std::string(mark_masq_chain));
+  nat.add(external_chain,
+          comment("route LOCAL traffic for " + s.service + " external destinations") +
+              " -m addrtype --src-type LOCAL -j " + svc_chain);
+  if (local_seps.empty()) return;
+  const std::string local_chain = "KUBE-SVL-" + chain_hash(s.service + "tcp");
+  nat.declare(local_chain);
+  nat_chains.insert(local_chain);
+  nat.add(external_chain, "-j " + local_chain);
+  write_balancing(nat, local_chain, local_seps, [&](std::size_t) { return s.service; });
 }
 
 } // namespace
@@ -223,7 +305,8 @@ bool holds_node_ports(preset version) {
   return version != preset::v1_24;
 }
 
-rule_options make_rule_options(const scenario::proxy_spec& spec) {
+rule_options make_rule_options(const scenario::proxy_spec& spec,
+                               const std::vector<service_endpoints>& services) {
   rule_options options;
   options.version = spec.preset;
   options.masquerade_all = spec.masquerade_all;
@@ -232,6 +315,10 @@ rule_options make_rule_options(const scenario::proxy_spec& spec) {
   if (spec.affinity_timeout_s == 0 || spec.affinity_timeout_s > 86400)
     throw input_error("/proxy/affinity_timeout_s", "seconds in 1..86400");
   options.affinity_timeout_s = spec.affinity_timeout_s;
+  options.mark_drop_chains =
+      spec.preset != preset::v1_24 &&
+      std::any_of(services.begin(), services.end(),
+                  [](const service_endpoints& s) { return s.external_policy_local; });
   return options;
 }
 
@@ -258,7 +345,9 @@ void validate_services(const std::vector<service_endpoints>& services) {
                                            s.cluster_ip + "\"");
     }
     std::set<tcp::endpoint> seen;
-    for (const auto& ep : s.endpoints) {
+    std::vector<tcp::endpoint> all = s.endpoints;
+    all.insert(all.end(), s.other_node_endpoints.begin(), s.other_node_endpoints.end());
+    for (const auto& ep : all) {
       if (!ep.address().is_v4())
         throw input_error("/services", "IPv4 endpoints for \"" + s.service +
                                            "\" (iptables mode writes the IPv4 nat table)");
@@ -276,16 +365,18 @@ restore_plan render_sync(const std::vector<service_endpoints>& services,
   restore_plan plan;
   table_text nat, filter;
 
-  plan.filter_chains = base_filter_chains(options.version);
+  plan.filter_chains = base_filter_chains(options);
   for (const auto& chain : plan.filter_chains)
     filter.declare(chain);
-  for (std::string_view chain :
-       {services_chain, node_ports_chain, postrouting_chain, mark_masq_chain}) {
+  std::vector<std::string_view> nat_base{services_chain, node_ports_chain, postrouting_chain,
+                                         mark_masq_chain};
+  if (options.mark_drop_chains) nat_base.push_back(mark_drop_chain);
+  for (std::string_view chain : nat_base) {
     nat.declare(chain);
     plan.nat_chains.insert(std::string(chain));
   }
   if (link_builtin_chains) {
-    for (const auto& jump : filter_jumps(options.version))
+    for (const auto& jump : filter_jumps(options))
       filter.rules.push_back("-I " + jump);
     for (const auto& jump : nat_jumps())
       nat.rules.push_back("-I " + jump);
@@ -293,6 +384,11 @@ restore_plan render_sync(const std::vector<service_endpoints>& services,
   nat.add(postrouting_chain,
           comment(snat_comment) + " -m mark --mark " + std::string(masq_mark) + " -j MASQUERADE");
   nat.add(mark_masq_chain, "-j MARK --set-xmark " + std::string(masq_mark));
+  if (options.mark_drop_chains) {
+    nat.add(mark_drop_chain, "-j MARK --set-xmark " + std::string(drop_mark));
+    filter.add(firewall_chain, comment(firewall_comment) + " -m mark --mark " +
+                                   std::string(drop_mark) + " -j DROP");
+  }
 
   for (const auto& s : services)
     write_service(s, options, nat, filter, plan.nat_chains);
@@ -324,7 +420,7 @@ std::string render_teardown(const restore_plan& installed, const rule_options& o
     nat.deletions.push_back("-X " + chain);
   }
   if (linked) {
-    for (const auto& jump : filter_jumps(options.version))
+    for (const auto& jump : filter_jumps(options))
       filter.rules.push_back("-D " + jump);
     for (const auto& jump : nat_jumps())
       nat.rules.push_back("-D " + jump);

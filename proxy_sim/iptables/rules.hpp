@@ -42,10 +42,15 @@ struct rule_options {
   bool masquerade_all = false;     ///< --masquerade-all: KUBE-MARK-MASQ for ClusterIP traffic
   bool client_ip_affinity = false; ///< sessionAffinity ClientIP: `-m recent` rules
   uint32_t affinity_timeout_s = 10800;
+  /// kubelet's KUBE-MARK-DROP (nat) and KUBE-FIREWALL (filter, from INPUT and OUTPUT), which a
+  /// 1.5/1.6 KUBE-XLB chain without local endpoints jumps to.
+  bool mark_drop_chains = false;
 };
 
 /// Reads the rule-related fields of a proxy spec; throws input_error naming the field.
-rule_options make_rule_options(const scenario::proxy_spec& spec);
+/// `services` decide whether kubelet's drop chains are needed (a Local policy before 1.24).
+rule_options make_rule_options(const scenario::proxy_spec& spec,
+                               const std::vector<service_endpoints>& services = {});
 
 /// Checks what the rules need from the services (names fit in a comment, IPv4 endpoints and
 /// ClusterIPs, distinct NodePorts); throws input_error("/services", ...).

@@ -310,6 +310,38 @@ TEST(reader, service_type_is_node_port_or_load_balancer) {
       << msg;
 }
 
+TEST(reader, external_traffic_policy_and_other_node_endpoints) {
+  const auto& plain = parse_scenario(minimal, "min.json").services.at(0);
+  EXPECT_EQ(plain.external_traffic_policy, traffic_policy::cluster);
+  EXPECT_EQ(plain.other_node_endpoints, 0u);
+  scenario s = parse_scenario(with("\"node_port\": 30080",
+                                   "\"external_traffic_policy\": \"Local\", "
+                                   "\"other_node_endpoints\": 3, \"node_port\": 30080"),
+                              "local.json");
+  EXPECT_EQ(s.services.at(0).external_traffic_policy, traffic_policy::local);
+  EXPECT_EQ(s.services.at(0).other_node_endpoints, 3u);
+  auto msg = error_of(
+      with("\"node_port\": 30080", "\"external_traffic_policy\": \"local\", \"node_port\": 30080"));
+  EXPECT_NE(msg.find("bad.json: /services/0/external_traffic_policy: expected one of "
+                     "\"Cluster\", \"Local\""),
+            std::string::npos)
+      << msg;
+  msg =
+      error_of(with("\"node_port\": 30080", "\"other_node_endpoints\": 241, \"node_port\": 30080"));
+  EXPECT_NE(msg.find("/services/0/other_node_endpoints"), std::string::npos) << msg;
+}
+
+TEST(reader, nat_commit_delay_is_bounded) {
+  EXPECT_EQ(parse_scenario(minimal, "min.json").proxy->nat_commit_delay_ms, 0u);
+  scenario s = parse_scenario(
+      with("\"mode\": \"userspace\"", "\"mode\": \"iptables\", \"nat_commit_delay_ms\": 400"),
+      "race.json");
+  EXPECT_EQ(s.proxy->nat_commit_delay_ms, 400u);
+  auto msg = error_of(
+      with("\"mode\": \"userspace\"", "\"mode\": \"iptables\", \"nat_commit_delay_ms\": 60001"));
+  EXPECT_NE(msg.find("bad.json: /proxy/nat_commit_delay_ms"), std::string::npos) << msg;
+}
+
 TEST(printable, escapes_control_bytes_and_bounds_length) {
   EXPECT_EQ(printable("a\nb\tc\x1b"), "a\\nb\\tc\\x1b");
   EXPECT_EQ(printable("a\nb", 100, true), "a\nb");

@@ -321,6 +321,91 @@ TEST(iptables_proxier, v1_24_holds_no_port) {
   EXPECT_EQ(run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"}), "");
 }
 
+// A Local policy with endpoints only on other nodes: one connect from the client, as a number of
+// what reached the node, the client and the held socket.
+struct local_policy_outcome {
+  boost::system::error_code connect;
+  uint64_t client_icmp = 0, client_syn_retrans = 0, node_passive_opens = 0;
+  std::string listing, filter;
+};
+
+local_policy_outcome connect_to_local_policy_service(scenario::proxy_preset version,
+                                                     bool local_policy) {
+  nodeport_lab lab;
+  auto services = one_service({});
+  services[0].external_policy_local = local_policy;
+  services[0].other_node_endpoints = {{net::ip::make_address_v4("10.244.1.10"), 8080}};
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(version), services);
+  proxier->start();
+  local_policy_outcome out;
+  out.listing = proxier->rules_listing();
+  out.filter = run_ok(lab.node, {"iptables", "-S"});
+  tcp::socket client(lab.io);
+  out.connect = lab.connect(client); // the SYN and its one retransmission, ~3 s if dropped
+  out.client_icmp = counter(lab.client, "IcmpInDestUnreachs");
+  out.client_syn_retrans = counter(lab.client, "TcpExtTCPSynRetrans");
+  out.node_passive_opens = counter(lab.node, "TcpPassiveOpens");
+  if (iptables::holds_node_ports(version)) {
+    auto held = lab.listener();
+    EXPECT_EQ(held.state, "LISTEN");
+    EXPECT_EQ(held.recv_q, 0u); // nothing ever queues on the held port
+  }
+  return out;
+}
+
+TEST(iptables_proxier, local_policy_without_a_local_endpoint_drops_syns_in_kube_xlb) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const std::string xlb = "KUBE-XLB-RK4J2BHJ4QTMGP2E"; // the KUBE-SVC chain's hash
+  auto out = connect_to_local_policy_service(scenario::proxy_preset::v1_6_5, true);
+  EXPECT_TRUE(has_line(out.listing, "-A KUBE-NODEPORTS -p tcp -m comment --comment \"" +
+                                        service_name + "\" -m tcp --dport 30720 -j " + xlb))
+      << out.listing;
+  EXPECT_TRUE(has_line(out.listing, "-A " + xlb + " -m comment --comment \"" + service_name +
+                                        " has no local endpoints\" -j KUBE-MARK-DROP"))
+      << out.listing;
+  EXPECT_TRUE(has_line(out.listing, "-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000"));
+  EXPECT_TRUE(has_line(out.filter, "-A KUBE-FIREWALL -m comment --comment \"kubernetes firewall "
+                                   "for dropping marked packets\" -m mark --mark 0x8000/0x8000 "
+                                   "-j DROP"))
+      << out.filter;
+  EXPECT_TRUE(has_line(out.filter, "-A INPUT -j KUBE-FIREWALL")) << out.filter;
+  // The Service has an endpoint, so no REJECT: the SYNs are dropped, the client times out.
+  EXPECT_EQ(out.filter.find("REJECT"), std::string::npos) << out.filter;
+  EXPECT_EQ(out.connect, net::error::timed_out) << out.connect.message();
+  EXPECT_EQ(out.client_icmp, 0u);
+  EXPECT_GE(out.client_syn_retrans, 1u);
+  EXPECT_EQ(out.node_passive_opens, 0u);
+}
+
+TEST(iptables_proxier, later_proxier_drops_no_local_endpoint_traffic_in_filter) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto out = connect_to_local_policy_service(scenario::proxy_preset::v1_24, true);
+  const std::string ext = "KUBE-EXT-RK4J2BHJ4QTMGP2E";
+  EXPECT_TRUE(has_line(out.listing, "-A KUBE-NODEPORTS -p tcp -m comment --comment \"" +
+                                        service_name + "\" -m tcp --dport 30720 -j " + ext))
+      << out.listing;
+  EXPECT_TRUE(has_line(out.filter, "-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment \"" +
+                                       service_name +
+                                       " has no local endpoints\" -m addrtype --dst-type LOCAL "
+                                       "-m tcp --dport 30720 -j DROP"))
+      << out.filter;
+  EXPECT_EQ(out.listing.find("KUBE-MARK-DROP"), std::string::npos) << out.listing;
+  EXPECT_EQ(out.connect, net::error::timed_out) << out.connect.message();
+  EXPECT_EQ(out.client_icmp, 0u);
+  EXPECT_EQ(out.node_passive_opens, 0u);
+}
+
+TEST(iptables_proxier, cluster_policy_sends_the_same_syns_to_the_other_node) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // The control: Cluster DNATs to 10.244.1.10, which this node cannot route: an ICMP error
+  // answers the SYN at once, where Local dropped it silently.
+  auto out = connect_to_local_policy_service(scenario::proxy_preset::v1_6_5, false);
+  EXPECT_EQ(out.listing.find("KUBE-XLB-"), std::string::npos) << out.listing;
+  EXPECT_NE(out.listing.find("--to-destination 10.244.1.10:8080"), std::string::npos);
+  EXPECT_NE(out.connect, net::error::timed_out) << out.connect.message();
+  EXPECT_GE(out.client_icmp, 1u);
+}
+
 TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
@@ -352,6 +437,96 @@ TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   // The rule is back: the port serves although its held socket keeps a queued connection.
   EXPECT_TRUE(served_by_backend(lab, backend));
   EXPECT_EQ(lab.listener().recv_q, 1u);
+}
+
+// kubernetes#106713: endpoints added to a Service without any, under 1.6.5. The filter commit
+// removes the REJECT; until the nat commit adds the DNAT, a SYN meets neither and lands in the
+// held socket. nat_commit_delay_ms holds that gap open long enough to connect in it.
+TEST(iptables_proxier, between_the_filter_and_nat_commits_connections_land_in_the_held_socket) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto spec = spec_for(scenario::proxy_preset::v1_6_5);
+  spec.nat_commit_delay_ms = 1500; // generous: the test connects from this thread meanwhile
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec, one_service({}));
+  proxier->start();
+  {
+    tcp::socket refused(lab.io);
+    EXPECT_EQ(lab.connect(refused), net::error::connection_refused);
+  }
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.io.restart();
+  lab.io.run_for(200ms); // the sync timer: the filter section is committed, nat waits
+  auto filter = run_ok(lab.node, {"iptables", "-S"});
+  EXPECT_EQ(filter.find("REJECT"), std::string::npos) << filter;
+  EXPECT_EQ(proxier->rules_listing().find("DNAT"), std::string::npos);
+  send_and_close(lab, 30); // in the window: the kernel completes it on the held socket
+  ASSERT_EQ(wait_close_wait(lab, 1).size(), 1u);
+  EXPECT_EQ(lab.listener().recv_q, 1u);
+  lab.run_io(3s); // the nat commit
+  EXPECT_EQ(proxier->stats().rule_syncs, 2u);
+  EXPECT_EQ(proxier->stats().rule_sync_failures, 0u);
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  EXPECT_EQ(lab.listener().recv_q, 1u); // the one that fell in the gap stays, for good
+}
+
+TEST(iptables_proxier, without_a_held_port_the_same_gap_queues_nothing) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // The control: 1.24 holds no NodePort, so in the same gap the SYN meets no socket: RST.
+  nodeport_lab lab;
+  auto spec = spec_for(scenario::proxy_preset::v1_24);
+  spec.nat_commit_delay_ms = 1500;
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec, one_service({}));
+  proxier->start();
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.io.restart();
+  lab.io.run_for(200ms);
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-S"}).find("REJECT"), std::string::npos);
+  tcp::socket client(lab.io);
+  EXPECT_EQ(lab.connect(client), net::error::connection_refused);
+  EXPECT_TRUE(sockets_on_port(lab.node, node_port).empty());
+  lab.run_io(3s);
+  EXPECT_EQ(proxier->stats().rule_syncs, 2u);
+}
+
+// A restore the kernel refuses: another nftables user made KUBE-MARK-MASQ a base chain in the
+// node's `ip nat` table, which an iptables rule cannot jump to (EOPNOTSUPP at commit).
+TEST(iptables_proxier, a_failed_restore_reverts_the_ports_it_opened_and_goes_on) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  run_ok(lab.node, {"nft", "add", "table", "ip", "nat"});
+  run_ok(lab.node, {"nft", "add", "chain", "ip", "nat", "KUBE-MARK-MASQ",
+                    "{ type nat hook output priority 50; }"});
+  auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_5),
+                                       one_service({pod_endpoint()}));
+  EXPECT_NO_THROW(proxier->start()); // kube-proxy logged it and kept running
+  auto stats = proxier->stats();
+  EXPECT_EQ(stats.rule_syncs, 0u);
+  EXPECT_EQ(stats.rule_sync_failures, 1u);
+  ASSERT_EQ(stats.sync_errors.size(), 1u);
+  EXPECT_NE(stats.sync_errors[0].find("KUBE-MARK-MASQ"), std::string::npos) << stats.sync_errors[0];
+  // The port this sync opened is closed again (revertPorts), and no nat rule of ours is in.
+  EXPECT_TRUE(sockets_on_port(lab.node, node_port).empty());
+  EXPECT_EQ(proxier->rules_listing().find("KUBE-NODEPORTS"), std::string::npos);
+  // Filter was committed before nat failed (one commit per table).
+  EXPECT_NE(run_ok(lab.node, {"iptables", "-S"}).find("-N KUBE-SERVICES"), std::string::npos);
+
+  // The other user goes away; the next sync opens the port again and installs everything.
+  run_ok(lab.node, {"nft", "delete", "chain", "ip", "nat", "KUBE-MARK-MASQ"});
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.run_io();
+  EXPECT_EQ(proxier->stats().rule_syncs, 1u);
+  EXPECT_EQ(proxier->stats().rule_sync_failures, 1u);
+  EXPECT_EQ(lab.listener().state, "LISTEN");
+  EXPECT_TRUE(served_by_backend(lab, backend));
+  // One jump each from the built-in chains, although filter's were committed twice over.
+  auto filter = run_ok(lab.node, {"iptables", "-S", "OUTPUT"});
+  EXPECT_EQ(std::count(filter.begin(), filter.end(), '\n'), 2) << filter; // -P and one -A
+  proxier->stop();
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-S"}).find("KUBE-"), std::string::npos);
+  EXPECT_EQ(run_ok(lab.node, {"iptables", "-t", "nat", "-S"}).find("KUBE-"), std::string::npos);
 }
 
 using testing::report_probabilities; // tests/support/incident_report.hpp
