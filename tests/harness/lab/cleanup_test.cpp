@@ -15,8 +15,8 @@
 #include "harness/lab/process.hpp"
 #include "harness/lab/topology.hpp"
 #include "tests/harness/lab/ip_view.hpp"
-#include "tests/support/leftovers.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::lab {
@@ -180,13 +180,13 @@ TEST_P(lab_cleanup, leaves_no_namespace_process_or_link) {
   ::close(go_pipe[1]);
 
   std::vector<std::string> left;
-  EXPECT_TRUE(testing::eventually([&] { return (left = testing::holders_of(lab.inodes)).empty(); }))
+  EXPECT_TRUE(
+      testing::eventually([&] { return (left = testing::holders_of(lab.inodes)).empty(); }, 30s))
       << "still held:\n"
       << testing::lines(left);
-  EXPECT_TRUE(testing::eventually([&] {
-    return !testing::process_running(lab.sleeper, sleeper_start);
-  })) << "the grandchild sleep "
-      << lab.sleeper << " survived";
+  EXPECT_TRUE(testing::eventually(
+      [&] { return !testing::process_running(lab.sleeper, sleeper_start); }, 30s))
+      << "the grandchild sleep " << lab.sleeper << " survived";
   for (const auto& name : testing::named_namespaces()) {
     struct stat st {};
     if (::stat(("/run/netns/" + name).c_str(), &st) == 0) {
@@ -202,7 +202,9 @@ TEST_P(lab_cleanup, leaves_no_namespace_process_or_link) {
             witnessed.push_back(link.at("ifname"));
         return witnessed.empty();
       },
-      10s))
+      // A hang guard: the kernel frees namespaces in its cleanup_net work, one batch at a time
+      // and behind every other test's; under load (8 on 2 CPUs) that took over 10 s.
+      60s))
       << "the kernel still has these namespaces (their veth into the witness):\n"
       << testing::lines(witnessed);
   auto links = testing::current_links();
