@@ -13,10 +13,6 @@
 namespace backlog_lab::observer {
 namespace {
 
-constexpr std::string_view spaces =
-    "                                                                "
-    "                                                                ";
-
 // Length of the well-formed UTF-8 sequence starting at s[i] (a byte >= 0x80), 0 if there is none:
 // the Unicode standard's table 3-7, which is what the DFA of nlohmann's dump() accepts.
 std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
@@ -63,12 +59,7 @@ bool json_writer::valid_utf8(std::string_view s) noexcept {
 }
 
 void json_writer::indent(std::size_t depth) {
-  std::size_t n = 2 * depth;
-  while (n > spaces.size()) {
-    buf_->append(spaces);
-    n -= spaces.size();
-  }
-  buf_->append(spaces.substr(0, n));
+  buf_->append(2 * depth, ' ');
 }
 
 void json_writer::next_element() {

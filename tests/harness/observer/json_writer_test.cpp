@@ -135,7 +135,7 @@ TEST(json_writer, empty_and_nested_containers) {
   EXPECT_EQ(written(json::array()), "[]");
   EXPECT_EQ(written("top"), "\"top\"");
   EXPECT_EQ(written(7), "7");
-  // Deeper than the writer's run of spaces (128).
+  // Deep nesting: 160 spaces of indent at the bottom.
   json deep = 1;
   for (int i = 0; i < 80; ++i)
     deep = json::array({deep});
