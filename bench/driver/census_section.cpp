@@ -54,6 +54,7 @@ std::string http_get_metrics(const lab::netns& ns, std::uint16_t port) {
 /// A `backlog-lab observe` process's wall time and peak RSS.
 struct observe_cost {
   double wall_ms = 0;
+  double cpu_ms = 0; ///< user + system of /usr/bin/time and the tool (wait4 counts reaped children)
   double max_rss_kib = 0;
   int exit_status = 0;
 };
@@ -70,6 +71,7 @@ observe_cost run_observe(const compare_options& o, const std::string& ns_path,
   auto r = exec_in(nullptr, argv, false);
   observe_cost c;
   c.wall_ms = r.wall_ms;
+  c.cpu_ms = r.cpu_ms;
   c.exit_status = r.exit_status;
   std::ifstream in(rss_file);
   in >> c.max_rss_kib;
@@ -162,11 +164,13 @@ void run_census_section(const compare_options& o, compare_report& report) {
       auto time_text = [&] {
         auto c = run_observe(o, ns_path, {});
         report.add(section, "observe_text_process_ms", "ms", c.wall_ms);
+        report.add(section, "observe_text_cpu_ms", "ms", c.cpu_ms);
         report.add(section, "observe_text_max_rss_kib", "KiB", c.max_rss_kib);
       };
       auto time_json = [&] {
         auto c = run_observe(o, ns_path, {"--json"});
         report.add(section, "observe_json_process_ms", "ms", c.wall_ms);
+        report.add(section, "observe_json_cpu_ms", "ms", c.cpu_ms);
         report.add(section, "observe_json_max_rss_kib", "KiB", c.max_rss_kib);
         if (c.exit_status != 0)
           report.notes[section + ".observe_json"] =
@@ -231,6 +235,8 @@ void run_census_section(const compare_options& o, compare_report& report) {
         .ratio(section, "`backlog-lab observe --json` / `backlog-lab observe` (text), every socket",
                "observe_json_process_ms", "observe_text_process_ms")
         .at_most(1.5);
+    report.ratio(section, "`observe --json` / `observe` (text), CPU time", "observe_json_cpu_ms",
+                 "observe_text_cpu_ms");
     report
         .ratio(section, "`observe --json` / `observe` (text), peak RSS", "observe_json_max_rss_kib",
                "observe_text_max_rss_kib")
