@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "bench/driver/measure.hpp"
 #include "bench/driver/sections.hpp"
@@ -48,6 +51,33 @@ std::string http_get_metrics(const lab::netns& ns, std::uint16_t port) {
   return out;
 }
 
+/// A `backlog-lab observe` process's wall time and peak RSS.
+struct observe_cost {
+  double wall_ms = 0;
+  double cpu_ms = 0; ///< user + system of /usr/bin/time and the tool (wait4 counts reaped children)
+  double max_rss_kib = 0;
+  int exit_status = 0;
+};
+
+// Runs `backlog-lab observe --netns PATH [extra]` (stdout to /dev/null) under `/usr/bin/time -f
+// %M`, which reports the peak RSS of the tool alone (a process forked from this driver would
+// count the driver's own pages in its ru_maxrss until exec).
+observe_cost run_observe(const compare_options& o, const std::string& ns_path,
+                         const std::vector<std::string>& extra) {
+  const std::string rss_file = o.work_dir + "/observe.rss";
+  std::vector<std::string> argv{"/usr/bin/time", "-f",      "%M",      "-o",   rss_file,
+                                o.backlog_lab,   "observe", "--netns", ns_path};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = exec_in(nullptr, argv, false);
+  observe_cost c;
+  c.wall_ms = r.wall_ms;
+  c.cpu_ms = r.cpu_ms;
+  c.exit_status = r.exit_status;
+  std::ifstream in(rss_file);
+  in >> c.max_rss_kib;
+  return c;
+}
+
 } // namespace
 
 void run_census_section(const compare_options& o, compare_report& report) {
@@ -76,7 +106,11 @@ void run_census_section(const compare_options& o, compare_report& report) {
   report.add(section, "ss_sockets_listed", "sockets", ss_lines - 1);
 
   const bool observe = !o.backlog_lab.empty() && ::access(o.backlog_lab.c_str(), X_OK) == 0;
+  const bool timed = ::access("/usr/bin/time", X_OK) == 0;
   const std::string ns_path = farm.ns().proc_path();
+  // A namespace with no socket: `observe --json` of it against the farm's shows whether the
+  // streamed JSON's memory grows with the socket count.
+  lab::netns empty = lab::netns::create("census-empty");
   for (int run = 0; run < o.runs; ++run) {
     // Alternate who goes first, so neither always meets a warmer cache.
     auto time_ss = [&] {
@@ -123,6 +157,28 @@ void run_census_section(const compare_options& o, compare_report& report) {
       if (r.exit_status != 0)
         report.notes[section + ".observe"] =
             "backlog-lab observe exited " + std::to_string(r.exit_status);
+    }
+    if (observe && timed) {
+      // Every socket listed: as text (ss's columns, kept in memory to align them) and as the
+      // streamed JSON document (docs/observe-json.md), both to /dev/null.
+      auto time_text = [&] {
+        auto c = run_observe(o, ns_path, {});
+        report.add(section, "observe_text_process_ms", "ms", c.wall_ms);
+        report.add(section, "observe_text_cpu_ms", "ms", c.cpu_ms);
+        report.add(section, "observe_text_max_rss_kib", "KiB", c.max_rss_kib);
+      };
+      auto time_json = [&] {
+        auto c = run_observe(o, ns_path, {"--json"});
+        report.add(section, "observe_json_process_ms", "ms", c.wall_ms);
+        report.add(section, "observe_json_cpu_ms", "ms", c.cpu_ms);
+        report.add(section, "observe_json_max_rss_kib", "KiB", c.max_rss_kib);
+        if (c.exit_status != 0)
+          report.notes[section + ".observe_json"] =
+              "backlog-lab observe --json exited " + std::to_string(c.exit_status);
+      };
+      in_alternating_order(run, time_text, time_json);
+      auto none = run_observe(o, empty.proc_path(), {"--json"});
+      report.add(section, "observe_json_empty_max_rss_kib", "KiB", none.max_rss_kib);
     }
     if (o.verbose) std::cerr << "census run " << run + 1 << " done\n";
   }
@@ -174,6 +230,22 @@ void run_census_section(const compare_options& o, compare_report& report) {
   if (observe)
     report.ratio(section, "`backlog-lab observe --listeners` (process) / ss -tan",
                  "observe_listeners_process_ms", "ss_tan_ms");
+  if (observe && timed) {
+    report
+        .ratio(section, "`backlog-lab observe --json` / `backlog-lab observe` (text), every socket",
+               "observe_json_process_ms", "observe_text_process_ms")
+        .at_most(1.5);
+    report.ratio(section, "`observe --json` / `observe` (text), CPU time", "observe_json_cpu_ms",
+                 "observe_text_cpu_ms");
+    report
+        .ratio(section, "`observe --json` / `observe` (text), peak RSS", "observe_json_max_rss_kib",
+               "observe_text_max_rss_kib")
+        .at_most(1.0);
+    report
+        .ratio(section, "`observe --json` peak RSS, the farm / a namespace without sockets",
+               "observe_json_max_rss_kib", "observe_json_empty_max_rss_kib")
+        .at_most(1.25);
+  }
   report.ratio(section, "observer full census, cold / cat /proc/net/tcp{,6}",
                "observer_full_cold_ms", "proc_net_tcp_cat_ms");
   if (exporter)

@@ -51,6 +51,9 @@ int run_main(int argc, char** argv) {
   }
   try {
     return action ? action() : static_cast<int>(exit_code::bad_input);
+  } catch (const output_closed&) {
+    // `backlog-lab ... | head` with SIGPIPE ignored: end as quietly as SIGPIPE would have.
+    return static_cast<int>(exit_code::output_closed);
   } catch (const input_error& e) {
     std::cerr << "backlog-lab: " << printable(e.what(), message_bytes, true) << "\n";
   } catch (const lab_error& e) {

@@ -1,6 +1,7 @@
 #include "harness/cli/observe_command.hpp"
 
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -45,14 +46,53 @@ obs::counter_map tcp_counters_to_show(const obs::counter_map& all) {
   return shown;
 }
 
-json namespace_json(const std::string& source, const lab::netns* ns) {
-  json j{{"source", source}};
+// `observe --json` of a namespace, streamed: a first walk of the namespace gives the listeners
+// and totals, a second one the sockets as they are written (sorted keys put "listeners" and
+// "socket_count" before "sockets"), so memory does not grow with the socket count.
+void write_observe_json(const observe_options& o, const std::string& source, const lab::netns* ns,
+                        obs::census_reader& reader, const obs::census& summary,
+                        const std::optional<obs::counter_snapshot>& snap, std::ostream& out) {
+  // Checked before anything is written: dump() would have refused it at the end.
+  if (!obs::json_writer::valid_utf8(source))
+    throw input_error("--netns " + printable(source), "a path in UTF-8 (JSON strings are UTF-8)");
+  std::optional<std::uint64_t> inode;
   try {
-    j["inode"] = ns ? ns->inode() : lab::netns::current().inode();
+    inode = ns ? ns->inode() : lab::netns::current().inode();
   } catch (const lab_error&) {
-    j["inode"] = nullptr;
   }
-  return j;
+  // stdout itself: straight to the fd in 64 KiB writes (EPIPE is then ours to see).
+  const bool to_stdout = &out == &std::cout;
+  if (to_stdout) std::cout.flush();
+  std::optional<obs::json_writer> stream;
+  if (to_stdout)
+    stream.emplace(STDOUT_FILENO);
+  else
+    stream.emplace(out);
+  obs::json_writer& w = *stream;
+  w.begin_object();
+  w.key("census");
+  if (o.listeners_only)
+    obs::write_json(w, summary, false);
+  else
+    obs::write_json(w, summary, reader);
+  if (snap) {
+    w.key("counters");
+    obs::write_json(w, snap->values);
+  }
+  w.member("format_version", observe_json_format_version);
+  w.member("kernel", kernel_release());
+  w.key("namespace");
+  w.begin_object();
+  w.key("inode");
+  if (inode)
+    w.value(*inode);
+  else
+    w.null();
+  w.member("source", source);
+  w.end_object();
+  w.end_object();
+  w.text("\n");
+  w.finish();
 }
 
 int observe_namespace(const observe_options& o, std::ostream& out) {
@@ -69,17 +109,12 @@ int observe_namespace(const observe_options& o, std::ostream& out) {
   obs::census_reader reader(ns);
   std::optional<obs::counter_reader> counters;
   if (o.counters) counters.emplace(ns);
-  obs::census c = reader.read(obs::census_options{.summary_only = o.listeners_only});
+  obs::census c = reader.read(obs::census_options{.summary_only = o.listeners_only || o.json});
   std::optional<obs::counter_snapshot> snap;
   if (counters) snap = counters->read();
 
   if (o.json) {
-    json j{{"format_version", observe_json_format_version},
-           {"kernel", kernel_release()},
-           {"namespace", namespace_json(source, ns)},
-           {"census", obs::to_json(c, !o.listeners_only)}};
-    if (snap) j["counters"] = obs::to_json(snap->values);
-    out << j.dump(2) << '\n';
+    write_observe_json(o, source, ns, reader, c, snap, out);
     return static_cast<int>(exit_code::ok);
   }
   if (!o.listeners_only) {

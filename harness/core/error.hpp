@@ -13,6 +13,7 @@ enum class exit_code : int {
   expectations_failed = 1, ///< the run completed and at least one expectation failed
   bad_input = 2,           ///< bad flag, scenario file, sysctl, or a lab that could not be built
   interrupted = 130,       ///< stopped by SIGINT/SIGTERM after cleaning up
+  output_closed = 141, ///< stdout's reader went away (EPIPE): 128 + SIGPIPE, as a shell shows it
 };
 
 /// Bad user input: a flag, a scenario file or a value; says where and what was expected.
@@ -32,6 +33,13 @@ private:
 class lab_error : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
+};
+
+/// Our output's reader went away (a write gave EPIPE, SIGPIPE being ignored): the command ends
+/// quietly with exit_code::output_closed, as `cmd | head` expects of a command killed by SIGPIPE.
+class output_closed : public std::runtime_error {
+public:
+  output_closed() : std::runtime_error("the output's reader went away (EPIPE)") {}
 };
 
 /// `text` safe to print: control bytes escaped (\n, \t, \xNN; newlines kept when

@@ -42,7 +42,7 @@ int census_builder::owner_of(const tcp_socket& s) const noexcept {
   // kernel's lookup prefers the exact match too). With SO_REUSEPORT the first one wins.
   int wildcard = -1;
   for (std::int32_t i = port_head_[s.local.port]; i >= 0; i = next_[i]) {
-    const tcp_socket& l = *listen_sockets_[i];
+    const tcp_socket& l = listen_sockets_[i];
     if (l.family != s.family) continue;
     if (l.local.address == s.local.address) return i;
     if (wildcard < 0 && l.local.address.is_any()) wildcard = i;
@@ -50,33 +50,38 @@ int census_builder::owner_of(const tcp_socket& s) const noexcept {
   return wildcard;
 }
 
-void census_builder::summarize(std::span<const tcp_socket> sockets, census& out,
-                               bool list_unaccepted) {
+void census_builder::start(census& out, bool list_unaccepted) {
   out.totals = {};
-  out.socket_count = static_cast<std::uint32_t>(sockets.size());
+  out.socket_count = 0;
   out.unaccepted_close_wait = 0;
+  // Leave the port index clean from the previous census (touch only the ports it set).
+  for (const tcp_socket& l : listen_sockets_)
+    port_head_[l.local.port] = -1;
   listen_sockets_.clear();
   next_.clear();
   queue_keys_.clear();
   peer_index_.clear();
+  listeners_open_ = false;
+  list_unaccepted_ = list_unaccepted;
+}
 
-  for (const tcp_socket& s : sockets) {
-    ++out.totals[s.state];
-    if (s.state != tcp_state::listen) continue;
-    auto idx = static_cast<std::int32_t>(listen_sockets_.size());
-    listen_sockets_.push_back(&s);
-    next_.push_back(-1);
-    // Append at the tail so kernel order decides ties between equal listeners.
-    std::int32_t* link = &port_head_[s.local.port];
-    while (*link >= 0)
-      link = &next_[*link];
-    *link = idx;
-  }
+void census_builder::add_listener(const tcp_socket& s) {
+  auto idx = static_cast<std::int32_t>(listen_sockets_.size());
+  listen_sockets_.push_back(s);
+  next_.push_back(-1);
+  // Append at the tail so kernel order decides ties between equal listeners.
+  std::int32_t* link = &port_head_[s.local.port];
+  while (*link >= 0)
+    link = &next_[*link];
+  *link = idx;
+}
 
+void census_builder::open_listeners(census& out) {
+  listeners_open_ = true;
   // Reuse the previous census's listener objects (and their vectors' capacity).
   out.listeners.resize(listen_sockets_.size());
   for (std::size_t i = 0; i < listen_sockets_.size(); ++i) {
-    const tcp_socket& l = *listen_sockets_[i];
+    const tcp_socket& l = listen_sockets_[i];
     listener_summary& sum = out.listeners[i];
     auto queued = std::move(sum.queued);
     auto peers = std::move(sum.peers);
@@ -97,29 +102,41 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out,
     sum.full = l.recv_q > l.send_q;
     sum.drops = l.drops;
   }
+}
 
-  if (!listen_sockets_.empty()) {
-    for (const tcp_socket& s : sockets) {
-      if (s.state == tcp_state::listen) continue;
-      int owner = owner_of(s);
-      if (owner < 0) continue;
-      listener_summary& sum = out.listeners[owner];
-      ++sum.children[s.state];
-      if (s.inode != 0) {
-        ++sum.owned;
-      } else if (s.state == tcp_state::established) {
-        ++sum.unaccepted_established;
-        sum.unaccepted_established_bytes += s.recv_q;
-        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted);
-      } else if (s.state == tcp_state::close_wait) {
-        ++sum.unaccepted_close_wait;
-        sum.unaccepted_close_wait_bytes += s.recv_q;
-        add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted);
-      } else {
-        ++sum.kernel_only;
-      }
-    }
+void census_builder::add_child(const tcp_socket& s, census& out) {
+  int owner = owner_of(s);
+  if (owner < 0) return;
+  listener_summary& sum = out.listeners[owner];
+  ++sum.children[s.state];
+  if (s.inode != 0) {
+    ++sum.owned;
+  } else if (s.state == tcp_state::established) {
+    ++sum.unaccepted_established;
+    sum.unaccepted_established_bytes += s.recv_q;
+    add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted_);
+  } else if (s.state == tcp_state::close_wait) {
+    ++sum.unaccepted_close_wait;
+    sum.unaccepted_close_wait_bytes += s.recv_q;
+    add_unaccepted(sum, static_cast<std::uint32_t>(owner), s, list_unaccepted_);
+  } else {
+    ++sum.kernel_only;
   }
+}
+
+void census_builder::add(const tcp_socket& s, census& out) {
+  ++out.totals[s.state];
+  ++out.socket_count;
+  if (s.state == tcp_state::listen) {
+    add_listener(s);
+    return;
+  }
+  if (!listeners_open_) open_listeners(out);
+  if (!listen_sockets_.empty()) add_child(s, out);
+}
+
+void census_builder::finish(census& out) {
+  if (!listeners_open_) open_listeners(out);
 
   // Groups of un-accepted children by (state, Recv-Q), in that order, per listener.
   std::sort(queue_keys_.begin(), queue_keys_.end());
@@ -145,11 +162,18 @@ void census_builder::summarize(std::span<const tcp_socket> sockets, census& out,
                      return std::tie(a.local.port, a.local.address.family, a.local.address) <
                             std::tie(b.local.port, b.local.address.family, b.local.address);
                    });
+}
 
-  // Leave the port index clean for the next call (touch only the ports we set).
-  for (const tcp_socket* l : listen_sockets_)
-    port_head_[l->local.port] = -1;
-  listen_sockets_.clear();
+void census_builder::summarize(std::span<const tcp_socket> sockets, census& out,
+                               bool list_unaccepted) {
+  // Listeners first wherever they sit in `sockets`: a child can only be matched to a listener
+  // already known.
+  start(out, list_unaccepted);
+  for (const tcp_socket& s : sockets)
+    if (s.state == tcp_state::listen) add(s, out);
+  for (const tcp_socket& s : sockets)
+    if (s.state != tcp_state::listen) add(s, out);
+  finish(out);
 }
 
 census summarize(std::span<const tcp_socket> sockets) {
@@ -181,36 +205,59 @@ std::size_t sockets_in_use(const lab::netns& ns) {
   return total;
 }
 
+// A census is two requests in the kernel's own order (its dump walks the listening hash, then the
+// established one): the listeners with INET_DIAG_SKMEMINFO for their drops, then every other
+// state without extensions, so the many children keep the smallest messages. Neither walks the
+// other's table (inet_diag_dump_icsk skips a table no requested state lives in).
+dump_filter listener_filter() {
+  dump_filter f;
+  f.states = state_bit(tcp_state::listen);
+  f.meminfo = true;
+  return f;
+}
+
+dump_filter rest_filter() {
+  dump_filter f;
+  f.states = all_states_mask & ~state_bit(tcp_state::listen);
+  return f;
+}
+
 } // namespace
 
 census_reader::census_reader(const lab::netns* ns)
     : diag_(ns), ns_(ns ? ns->duplicate() : lab::netns::current()) {}
 
 void census_reader::read(census& out, census_options options) {
+  if (options.summary_only && options.threads <= 1) {
+    // Straight into the summary: nothing kept per socket.
+    out.sockets.clear();
+    builder_.start(out, options.list_unaccepted);
+    walk([this, &out](const tcp_socket& s) { builder_.add(s, out); });
+    builder_.finish(out);
+    return;
+  }
+
   std::vector<tcp_socket>& into = options.summary_only ? scratch_ : out.sockets;
   into.clear();
   // A first census into an empty list: size it once instead of growing it by doubling, which
   // at 100,000 sockets copied ~20 MB and faulted in pages that were dropped again at once.
   if (into.capacity() == 0) into.reserve(sockets_in_use(ns_) * 9 / 8 + 64);
-  // Two requests in the kernel's own order (its dump walks the listening hash, then the
-  // established one): the listeners with INET_DIAG_SKMEMINFO for their drops, then every other
-  // state without extensions, so the many children keep the smallest messages. Neither walks
-  // the other's table (inet_diag_dump_icsk skips a table no requested state lives in).
   auto append = [&into](const tcp_socket& s) { into.push_back(s); };
-  dump_filter listeners;
-  listeners.states = state_bit(tcp_state::listen);
-  listeners.meminfo = true;
-  diag_.dump(listeners, append);
-  dump_filter rest;
-  rest.states = all_states_mask & ~state_bit(tcp_state::listen);
   if (options.threads > 1) {
-    dump_split(into, rest);
+    diag_.dump(listener_filter(), append);
+    dump_split(into, rest_filter());
     choose_split(into);
   } else {
-    diag_.dump(rest, append);
+    walk(append);
   }
   if (options.summary_only) out.sockets.clear();
   builder_.summarize(into, out, options.list_unaccepted);
+}
+
+std::size_t census_reader::walk(socket_visitor visit) {
+  // read()'s order by construction: its single-threaded path is this walk.
+  std::size_t n = diag_.dump(listener_filter(), visit);
+  return n + diag_.dump(rest_filter(), visit);
 }
 
 void census_reader::dump_split(std::vector<tcp_socket>& into, const dump_filter& rest) {

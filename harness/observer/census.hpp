@@ -77,7 +77,9 @@ struct census {
 
 /// How much a census materialises.
 struct census_options {
-  bool summary_only = false; ///< skip census::sockets (totals and listeners only): cheaper
+  /// Skip census::sockets (totals and listeners only): cheaper, and with threads = 1 the sockets
+  /// stream into the summary, so memory does not grow with the namespace's socket count.
+  bool summary_only = false;
   /// 2: dump two halves of the namespace (split by local port) on two threads at once. The
   /// kernel's dump dominates a big census, so this nearly halves its wall time on an idle
   /// second core; it costs ~20% more CPU in all. 1 (default) stays on the calling thread.
@@ -85,8 +87,8 @@ struct census_options {
   bool list_unaccepted = false; ///< fill listener_summary::unaccepted_sockets
 };
 
-/// Builds listener summaries from a socket list; keeps its scratch space between calls so a
-/// steady-state census allocates nothing per socket.
+/// Builds listener summaries from a socket list or a stream of sockets; keeps its scratch space
+/// between calls so a steady-state census allocates nothing per socket.
 class census_builder {
 public:
   census_builder();
@@ -94,6 +96,14 @@ public:
   /// from `sockets` (out.sockets is left alone); with `list_unaccepted`, each listener's
   /// unaccepted_sockets too.
   void summarize(std::span<const tcp_socket> sockets, census& out, bool list_unaccepted = false);
+
+  /// The same summary from sockets met one at a time (nothing kept per socket but un-accepted
+  /// children): start(), add() for every socket, all LISTEN ones before any other, finish().
+  void start(census& out, bool list_unaccepted = false);
+  /// Counts `s` into the census `start` began.
+  void add(const tcp_socket& s, census& out);
+  /// Groups and sorts what add() collected; `out` is complete after it.
+  void finish(census& out);
 
 private:
   /// A peer address of one listener's un-accepted children (the key of peer_index_).
@@ -106,11 +116,16 @@ private:
     std::size_t operator()(const peer_key& k) const noexcept;
   };
   int owner_of(const tcp_socket& s) const noexcept;
+  void add_listener(const tcp_socket& s);
+  void open_listeners(census& out);
+  void add_child(const tcp_socket& s, census& out);
   void add_unaccepted(listener_summary& sum, std::uint32_t owner, const tcp_socket& s, bool list);
 
   std::vector<std::int32_t> port_head_; ///< per port: first listener index, -1 if none
   std::vector<std::int32_t> next_;      ///< per listener: next listener on the same port
-  std::vector<const tcp_socket*> listen_sockets_;
+  std::vector<tcp_socket> listen_sockets_;
+  bool listeners_open_ = false; ///< out.listeners holds a summary per listen_sockets_ entry
+  bool list_unaccepted_ = false;
   /// Un-accepted children packed as listener << 40 | state << 32 | Recv-Q: sorting plain
   /// integers groups them for listener_summary::queued several times faster than sorting
   /// structs (at 40,000 children the sorts were half of the aggregation).
@@ -135,6 +150,9 @@ public:
   census read(census_options options = {});
   /// Streams every socket to `visit` without building anything; returns the count.
   std::size_t for_each(socket_visitor visit) { return diag_.dump(visit); }
+  /// Streams every socket to `visit` in the order read() lists them in census::sockets (every
+  /// LISTEN socket, then every other state), keeping none; returns the count.
+  std::size_t walk(socket_visitor visit);
 
 private:
   void dump_split(std::vector<tcp_socket>& into, const dump_filter& rest);

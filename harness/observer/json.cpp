@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
+
 namespace backlog_lab::observer {
 
 using nlohmann::json;
@@ -18,93 +21,172 @@ std::string shutdown_marker(std::uint8_t shutdown) {
   return m;
 }
 
-json to_json(const state_counts& counts) {
-  json j = json::object();
-  for (std::uint8_t i = 1; i < tcp_state_slots; ++i) {
-    auto s = static_cast<tcp_state>(i);
-    if (counts[s]) j[std::string(state_name(s))] = counts[s];
+namespace {
+
+/// The states in the order of their names, as an object keyed by them lists them.
+const std::array<tcp_state, tcp_state_slots - 1>& states_by_name() {
+  static const auto order = [] {
+    std::array<tcp_state, tcp_state_slots - 1> a{};
+    for (std::uint8_t i = 1; i < tcp_state_slots; ++i)
+      a[i - 1] = static_cast<tcp_state>(i);
+    std::sort(a.begin(), a.end(),
+              [](tcp_state x, tcp_state y) { return state_name(x) < state_name(y); });
+    return a;
+  }();
+  return order;
+}
+
+/// The tree of what `write` writes: the text parsed back, so to_json and write_json agree.
+template <class Write> json parsed(Write write) {
+  std::string text;
+  {
+    json_writer w(text);
+    write(w);
+    w.finish();
   }
-  return j;
+  return json::parse(text);
+}
+
+// Keys in each object below are in byte order, as dump() prints a std::map-ordered object.
+template <class Walk>
+void write_census(json_writer& w, const census& c, bool with_sockets, Walk walk) {
+  w.begin_object();
+  w.key("listeners");
+  w.begin_array();
+  for (const auto& l : c.listeners)
+    write_json(w, l);
+  w.end_array();
+  w.member("socket_count", c.socket_count);
+  if (with_sockets) {
+    w.key("sockets");
+    w.begin_array();
+    walk([&w](const tcp_socket& s) { write_json(w, s); });
+    w.end_array();
+  }
+  w.key("totals");
+  write_json(w, c.totals);
+  w.member("unaccepted_close_wait", c.unaccepted_close_wait);
+  w.end_object();
+}
+
+} // namespace
+
+void write_json(json_writer& w, const state_counts& counts) {
+  w.begin_object();
+  for (tcp_state s : states_by_name())
+    if (counts[s]) w.member(state_name(s), counts[s]);
+  w.end_object();
+}
+
+void write_json(json_writer& w, const tcp_socket& s) {
+  // Each address formatted once (it is most of a socket's cost here).
+  const std::string local = s.local.address.to_string();
+  const std::string peer = s.remote.address.to_string();
+  w.begin_object();
+  w.member("family", family_name(s.family));
+  w.member("ifindex", s.ifindex);
+  w.member("inode", s.inode);
+  w.member("local", format_endpoint(s.local, s.v6only, local));
+  w.member("local_address", local);
+  w.member("local_port", s.local.port);
+  w.member("peer", format_endpoint(s.remote, s.v6only, peer));
+  w.member("peer_address", peer);
+  w.member("peer_port", s.remote.port);
+  w.member("recv_q", s.recv_q);
+  w.member("send_q", s.send_q);
+  w.member("shutdown", shutdown_marker(s.shutdown));
+  w.member("state", state_name(s.state));
+  w.member("uid", s.uid);
+  w.member("v6only", s.v6only);
+  w.end_object();
+}
+
+void write_json(json_writer& w, const listener_summary& l) {
+  w.begin_object();
+  w.member("accept_queue", l.accept_queue);
+  w.member("address", l.local.address.to_string());
+  w.member("backlog", l.backlog);
+  w.key("children");
+  write_json(w, l.children);
+  w.member("drops", l.drops);
+  w.member("family", family_name(l.local.address.family));
+  w.member("full", l.full);
+  w.member("inode", l.inode);
+  w.member("kernel_only", l.kernel_only);
+  w.member("local", format_endpoint(l.local, l.v6only));
+  w.member("owned", l.owned);
+  w.member("port", l.local.port);
+  w.member("uid", l.uid);
+  w.key("unaccepted");
+  w.begin_object();
+  w.member("bytes", l.unaccepted_bytes());
+  w.member("close_wait", l.unaccepted_close_wait);
+  w.member("close_wait_bytes", l.unaccepted_close_wait_bytes);
+  w.member("count", l.unaccepted());
+  w.member("established", l.unaccepted_established);
+  w.member("established_bytes", l.unaccepted_established_bytes);
+  w.key("peers");
+  w.begin_array();
+  for (const auto& p : l.peers) {
+    w.begin_object();
+    w.member("address", p.address.to_string());
+    w.member("bytes", p.bytes);
+    w.member("count", p.count);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("queued");
+  w.begin_array();
+  for (const auto& q : l.queued) {
+    w.begin_object();
+    w.member("count", q.count);
+    w.member("recv_q", q.recv_q);
+    w.member("state", state_name(q.state));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  w.member("v6only", l.v6only);
+  w.end_object();
+}
+
+void write_json(json_writer& w, const census& c, bool with_sockets) {
+  write_census(w, c, with_sockets, [&c](auto visit) {
+    for (const auto& s : c.sockets)
+      visit(s);
+  });
+}
+
+void write_json(json_writer& w, const census& summary, census_reader& sockets) {
+  write_census(w, summary, true, [&sockets](auto visit) { sockets.walk(visit); });
+}
+
+void write_json(json_writer& w, const counter_map& counters) {
+  // counter_map is a std::map of std::string: already in dump()'s key order.
+  w.begin_object();
+  for (const auto& [name, value] : counters)
+    w.member(name, value);
+  w.end_object();
+}
+
+json to_json(const state_counts& counts) {
+  return parsed([&](json_writer& w) { write_json(w, counts); });
 }
 
 json to_json(const tcp_socket& s) {
-  return json{
-      {"state", state_name(s.state)},
-      {"recv_q", s.recv_q},
-      {"send_q", s.send_q},
-      {"local", format_endpoint(s.local, s.v6only)},
-      {"peer", format_endpoint(s.remote, s.v6only)},
-      {"family", family_name(s.family)},
-      {"local_address", s.local.address.to_string()},
-      {"local_port", s.local.port},
-      {"peer_address", s.remote.address.to_string()},
-      {"peer_port", s.remote.port},
-      {"inode", s.inode},
-      {"uid", s.uid},
-      {"v6only", s.v6only},
-      {"shutdown", shutdown_marker(s.shutdown)},
-      {"ifindex", s.ifindex},
-  };
+  return parsed([&](json_writer& w) { write_json(w, s); });
 }
 
 json to_json(const listener_summary& l) {
-  json queued = json::array();
-  for (const auto& q : l.queued)
-    queued.push_back({{"state", state_name(q.state)}, {"recv_q", q.recv_q}, {"count", q.count}});
-  json peers = json::array();
-  for (const auto& p : l.peers)
-    peers.push_back({{"address", p.address.to_string()}, {"count", p.count}, {"bytes", p.bytes}});
-  return json{
-      {"local", format_endpoint(l.local, l.v6only)},
-      {"family", family_name(l.local.address.family)},
-      {"address", l.local.address.to_string()},
-      {"port", l.local.port},
-      {"v6only", l.v6only},
-      {"inode", l.inode},
-      {"uid", l.uid},
-      {"accept_queue", l.accept_queue},
-      {"backlog", l.backlog},
-      {"full", l.full},
-      {"drops", l.drops},
-      {"children", to_json(l.children)},
-      {"unaccepted",
-       {{"count", l.unaccepted()},
-        {"bytes", l.unaccepted_bytes()},
-        {"established", l.unaccepted_established},
-        {"established_bytes", l.unaccepted_established_bytes},
-        {"close_wait", l.unaccepted_close_wait},
-        {"close_wait_bytes", l.unaccepted_close_wait_bytes},
-        {"queued", std::move(queued)},
-        {"peers", std::move(peers)}}},
-      {"owned", l.owned},
-      {"kernel_only", l.kernel_only},
-  };
+  return parsed([&](json_writer& w) { write_json(w, l); });
 }
 
 json to_json(const census& c, bool with_sockets) {
-  json listeners = json::array();
-  for (const auto& l : c.listeners)
-    listeners.push_back(to_json(l));
-  json j{
-      {"socket_count", c.socket_count},
-      {"totals", to_json(c.totals)},
-      {"unaccepted_close_wait", c.unaccepted_close_wait},
-      {"listeners", std::move(listeners)},
-  };
-  if (with_sockets) {
-    json sockets = json::array();
-    for (const auto& s : c.sockets)
-      sockets.push_back(to_json(s));
-    j["sockets"] = std::move(sockets);
-  }
-  return j;
+  return parsed([&](json_writer& w) { write_json(w, c, with_sockets); });
 }
 
 json to_json(const counter_map& counters) {
-  json j = json::object();
-  for (const auto& [name, value] : counters)
-    j[name] = value;
-  return j;
+  return parsed([&](json_writer& w) { write_json(w, counters); });
 }
 
 json to_json(const timeline& t) {

@@ -65,6 +65,8 @@ struct tcp_socket {
 /// "addr:port" exactly as `ss -tan` prints a column: 127.0.0.1:80, [::1]:80, *:80 (dual-stack
 /// [::]), [::]:80 (v6only), [::ffff:198.51.100.1]:30720, 0.0.0.0:* (port 0 prints as *).
 std::string format_endpoint(const endpoint& e, bool v6only);
+/// The same with the address already formatted (`address_text` = e.address.to_string()).
+std::string format_endpoint(const endpoint& e, bool v6only, std::string_view address_text);
 
 class socket_visitor;
 

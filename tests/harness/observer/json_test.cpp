@@ -1,7 +1,12 @@
 // The JSON forms documented in docs/observe-json.md: every documented key is present.
+#include <algorithm>
 #include <gtest/gtest.h>
+#include <limits>
 
 #include "harness/observer/json.hpp"
+#include "tests/harness/observer/busy_namespace.hpp"
+#include "tests/harness/observer/tree_reference.hpp"
+#include "tests/support/support.hpp"
 
 namespace backlog_lab::observer {
 namespace {
@@ -55,6 +60,75 @@ TEST(observer_json, census_listener_and_socket_keys) {
   EXPECT_EQ(js["peer"], "[::ffff:198.51.100.1]:40001");
   EXPECT_EQ(js["shutdown"], "-->");
   EXPECT_FALSE(to_json(cs, false).contains("sockets"));
+}
+
+// The streamed census equals, byte for byte, the dump(2) of the tree it replaced (frozen in
+// tree_reference.hpp), on a real namespace holding every kind of socket a census reports.
+TEST(observer_json, streamed_census_equals_the_tree_reference_byte_for_byte) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  testing::busy_namespace busy;
+  census_reader reader(&busy.ns);
+  const census full = reader.read();
+  const census summary = reader.read({.summary_only = true});
+
+  // The namespace holds what it should, so the comparison covers it.
+  EXPECT_EQ(full.listeners.size(), 6u);
+  EXPECT_EQ(full.totals[tcp_state::time_wait], 1u);
+  EXPECT_EQ(full.unaccepted_close_wait, 2u);
+  const auto full_one = std::find_if(full.listeners.begin(), full.listeners.end(),
+                                     [&](const auto& l) { return l.local.port == busy.full_port; });
+  ASSERT_NE(full_one, full.listeners.end());
+  EXPECT_TRUE(full_one->full);
+  std::size_t v6only = 0, unaccepted_established = 0;
+  for (const auto& l : full.listeners) {
+    v6only += l.v6only;
+    unaccepted_established += l.unaccepted_established;
+  }
+  EXPECT_EQ(v6only, 2u); // [::] v6only, and [::1]: bind() to a non-mapped address sets it
+  EXPECT_EQ(unaccepted_established, 3u);
+
+  // The streamed summary is the summary of the kept list.
+  EXPECT_EQ(summary.listeners, full.listeners);
+  EXPECT_EQ(summary.totals, full.totals);
+  EXPECT_EQ(summary.socket_count, full.socket_count);
+  EXPECT_TRUE(summary.sockets.empty());
+
+  const std::string expected = reference::tree(full, true).dump(2);
+  std::string streamed;
+  {
+    json_writer w(streamed);
+    write_json(w, summary, reader); // the sockets from a second walk, none kept
+    w.finish();
+  }
+  EXPECT_EQ(streamed, expected);
+  std::string from_list;
+  {
+    json_writer w(from_list);
+    write_json(w, full, true);
+    w.finish();
+  }
+  EXPECT_EQ(from_list, expected);
+  // The trees other commands embed are the same document.
+  EXPECT_EQ(to_json(full, true).dump(2), expected);
+  EXPECT_EQ(to_json(full, false).dump(2), reference::tree(full, false).dump(2));
+  for (const auto& l : full.listeners)
+    EXPECT_EQ(to_json(l).dump(2), reference::tree(l).dump(2));
+  for (const auto& s : full.sockets)
+    EXPECT_EQ(to_json(s).dump(2), reference::tree(s).dump(2));
+}
+
+TEST(observer_json, counters_and_state_counts_equal_the_tree_reference) {
+  counter_map counters{{"TcpExtListenOverflows", 3},
+                       {"TcpActiveOpens", 0},
+                       {"Negative", -5},
+                       {"IpExtInOctets", std::numeric_limits<std::int64_t>::max()}};
+  EXPECT_EQ(to_json(counters).dump(2), reference::tree(counters).dump(2));
+  EXPECT_EQ(to_json(counter_map{}).dump(2), "{}");
+  state_counts counts;
+  for (std::uint8_t i = 1; i < tcp_state_slots; ++i)
+    counts[static_cast<tcp_state>(i)] = i * 7u;
+  EXPECT_EQ(to_json(counts).dump(2), reference::tree(counts).dump(2));
+  EXPECT_EQ(to_json(state_counts{}).dump(2), "{}");
 }
 
 TEST(observer_json, shutdown_markers_match_ss) {

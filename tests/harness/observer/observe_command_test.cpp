@@ -1,5 +1,6 @@
 // `backlog-lab observe`: options parsed in-process, and runs against lab namespaces.
 // (Lives with the observer tests: harness/cli/observe_command.cpp is owned with the observer.)
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,9 @@
 #include "harness/core/asio.hpp"
 #include "harness/lab/netns.hpp"
 #include "harness/lab/process.hpp"
+#include "harness/observer/census.hpp"
+#include "tests/harness/observer/busy_namespace.hpp"
+#include "tests/harness/observer/tree_reference.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::cli {
@@ -165,6 +169,44 @@ TEST(observe_run, listeners_only_skips_the_socket_list) {
   EXPECT_FALSE(j["census"].contains("sockets"));
   EXPECT_EQ(j["census"]["socket_count"], 5);
   EXPECT_EQ(j["census"]["listeners"][0]["accept_queue"], 2);
+}
+
+// `observe --json` streams its document (two walks of the namespace, nothing kept per socket);
+// on a quiet namespace it must print exactly what the tree it replaced printed.
+TEST(observe_run, streamed_json_equals_the_tree_it_replaced_byte_for_byte) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  testing::busy_namespace busy;
+  for (bool listeners_only : {false, true}) {
+    observe_options o;
+    o.netns_path = busy.ns.proc_path();
+    o.json = true;
+    o.listeners_only = listeners_only;
+    std::ostringstream out;
+    ASSERT_EQ(run_observe(o, out), 0);
+
+    utsname u{};
+    ASSERT_EQ(::uname(&u), 0);
+    const auto c = observer::census_reader(&busy.ns).read();
+    nlohmann::json reference{{"format_version", 1},
+                             {"kernel", u.release},
+                             {"namespace", {{"source", o.netns_path}, {"inode", busy.ns.inode()}}},
+                             {"census", observer::reference::tree(c, !listeners_only)}};
+    EXPECT_EQ(out.str(), reference.dump(2) + "\n") << "listeners_only " << listeners_only;
+  }
+}
+
+TEST(observe_run, json_with_counters_parses_and_lists_them_in_order) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  small_lab lab;
+  observe_options o;
+  o.netns_path = lab.ns.proc_path();
+  o.json = true;
+  o.counters = true;
+  std::ostringstream out;
+  ASSERT_EQ(run_observe(o, out), 0);
+  const auto j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(out.str(), j.dump(2) + "\n"); // keys in dump()'s order everywhere
+  EXPECT_GT(j.at("counters").size(), 10u);
 }
 
 } // namespace
