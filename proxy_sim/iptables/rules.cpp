@@ -312,6 +312,28 @@ restore_plan render_sync(const std::vector<service_endpoints>& services,
   return plan;
 }
 
+std::string restore_input(const std::string& rendered) {
+  std::string out;
+  out.reserve(rendered.size() + 16);
+  bool listed = false;
+  std::size_t start = 0;
+  while (start < rendered.size()) {
+    std::size_t end = rendered.find('\n', start);
+    end = end == std::string::npos ? rendered.size() : end + 1;
+    std::string_view line(rendered.data() + start, end - start);
+    if (line.starts_with("*")) listed = false;
+    // After any -I (inserts into built-in chains that may not exist yet, which a -S before them
+    // would keep from being created), before the first other command.
+    if (!listed && line.starts_with("-") && !line.starts_with("-I ")) {
+      out += "-S\n";
+      listed = true;
+    }
+    out += line;
+    start = end;
+  }
+  return out;
+}
+
 std::string render_teardown(const restore_plan& installed, const rule_options& options,
                             bool linked) {
   table_text nat, filter;
