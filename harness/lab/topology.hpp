@@ -15,11 +15,11 @@ namespace backlog_lab::lab {
 struct nodeport_plan {
   size_t client_addresses = 1; ///< addresses on the clients' link, 1..245
   size_t pods = 0;             ///< pod namespaces, 0..max_pods
-  /// Stand-ins for endpoints on other nodes: pod index -> how many remote addresses it answers
-  /// for. Each gets an aligned block of 198.19.0.0/16 (its count rounded up to a power of two).
-  std::map<size_t, size_t> remote_addresses;
   /// Sysctls per role: "clients", "node", "pods" (every pod namespace); other roles are errors.
   std::map<std::string, sysctl_map> sysctls_by_role;
+  /// Stand-ins for endpoints on other nodes: pod index -> how many remote addresses it answers
+  /// for. Each gets an aligned block of 198.19.0.0/16 (its count rounded up to a power of two).
+  std::map<size_t, size_t> remote_addresses = {};
 };
 
 /// A built set of namespaces, held by this object only (anonymous netns fds): destroying it, or

@@ -43,7 +43,8 @@ std::string tool_says(const lab::command_result& result, std::chrono::millisecon
 // The line of `text` that iptables-restore names in "line N failed", for the error message.
 std::string failing_line(const std::string& err, const std::string& text) {
   std::smatch m;
-  if (!std::regex_search(err, m, std::regex("line ([0-9]+) failed"))) return {};
+  // "line 18 failed" (legacy), "line 18: CHAIN_DEL failed (...)" (nf_tables).
+  if (!std::regex_search(err, m, std::regex("line ([0-9]+)(: [A-Z_]+)? failed"))) return {};
   std::size_t wanted = std::stoul(m[1]), n = 1, start = 0;
   while (n < wanted && start != std::string::npos) {
     start = text.find('\n', start);
@@ -115,10 +116,12 @@ public:
   proxier_stats stats() const override { return stats_; }
 
   std::string rules_listing() const override {
-    auto result = lab::run_command(&node_, {"iptables", "-t", "nat", "-S"}, {}, tool_timeout);
+    // Listing costs about what installing did: the same guard.
+    const auto timeout = restore_timeout(installed_.text);
+    auto result = lab::run_command(&node_, {"iptables", "-t", "nat", "-S"}, {}, timeout);
     if (result.exit_status != 0 || result.timed_out)
       throw lab_error("iptables -t nat -S in namespace '" + node_.name() +
-                      "' failed: " + tool_says(result, tool_timeout, 0));
+                      "' failed: " + tool_says(result, timeout, 0));
     return result.out;
   }
 
