@@ -63,8 +63,8 @@ int compare_main(int argc, char** argv) {
     auto comma = only.find(',', at);
     if (comma == std::string::npos) comma = only.size();
     std::string s = only.substr(at, comma - at);
-    static const std::set<std::string> known = {"census",   "doctor", "memory",   "load",
-                                                "openloop", "proxy",  "sync", "reproduce"};
+    static const std::set<std::string> known = {"census",   "doctor", "memory", "load",
+                                                "openloop", "proxy",  "sync",   "reproduce"};
     if (!s.empty() && !known.count(s))
       throw input_error("--only",
                         "sections among census,doctor,memory,load,openloop,proxy,sync,reproduce");

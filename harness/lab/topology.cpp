@@ -13,8 +13,8 @@ namespace {
 
 constexpr size_t pods_per_subnet = 240; // .10 .. .249 of a /24
 constexpr size_t small_subnet_pods = 2 * pods_per_subnet;
-constexpr uint32_t large_subnet = 0xC6120000u;  // 198.18.0.0/16, pods from 480 on
-constexpr uint32_t remote_base = 0xC6130000u;   // 198.19.0.0/16, remote endpoints
+constexpr uint32_t large_subnet = 0xC6120000u; // 198.18.0.0/16, pods from 480 on
+constexpr uint32_t remote_base = 0xC6130000u;  // 198.19.0.0/16, remote endpoints
 static_assert(topology::max_pods == scenario::limits::max_backends &&
                   topology::max_client_addresses == scenario::limits::max_client_addresses &&
                   topology::max_remote_addresses == scenario::limits::max_remote_endpoints,
@@ -83,7 +83,8 @@ topology topology::build_nodeport(const nodeport_plan& plan) {
   node.create_bridge(bridge());
   node.add_address(bridge(), "203.0.113.1/24");
   if (plan.pods > pods_per_subnet) node.add_address(bridge(), "192.0.2.1/24");
-  if (plan.pods > small_subnet_pods) node.add_address(bridge(), pod_gateway(small_subnet_pods) + "/16");
+  if (plan.pods > small_subnet_pods)
+    node.add_address(bridge(), pod_gateway(small_subnet_pods) + "/16");
   node.set_link_up(bridge());
 
   node.create_veth(node_link(), t.clients_, clients_link());

@@ -98,11 +98,18 @@ struct table_text {
     rules.push_back("-A " + std::string(chain) + " " + spec);
   }
   std::string render(std::string_view table) const {
-    std::string out = "*" + std::string(table) + "\n";
+    // Sized once: at 10,000 Services this is ~80,000 lines (docs/proxy-iptables.md#sync-cost).
+    std::size_t size = table.size() + 9;
     for (const auto* lines : {&chains, &rules, &deletions})
       for (const auto& line : *lines)
-        out += line + "\n";
-    return out + "COMMIT\n";
+        size += line.size() + 1;
+    std::string out;
+    out.reserve(size);
+    out.append("*").append(table).append("\n");
+    for (const auto* lines : {&chains, &rules, &deletions})
+      for (const auto& line : *lines)
+        out.append(line).push_back('\n');
+    return out.append("COMMIT\n");
   }
 };
 
@@ -308,7 +315,8 @@ restore_plan render_sync(const std::vector<service_endpoints>& services,
     nat.deletions.push_back("-X " + chain);
   }
 
-  plan.text = filter.render("filter") + nat.render("nat");
+  plan.text = filter.render("filter");
+  plan.text += nat.render("nat");
   return plan;
 }
 

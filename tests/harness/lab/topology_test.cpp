@@ -10,8 +10,8 @@
 #include "harness/lab/sysctl.hpp"
 #include "harness/lab/topology.hpp"
 #include "tests/harness/lab/ip_view.hpp"
-#include "tests/support/leftovers.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::lab {

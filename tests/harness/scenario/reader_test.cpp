@@ -318,15 +318,16 @@ TEST(reader, remote_endpoints_are_a_count_and_a_stand_in_checked_with_their_path
   EXPECT_EQ(s.services.at(0).remote.count, 40u);
   EXPECT_EQ(s.services.at(0).remote.stand_in, "pod-a");
   EXPECT_EQ(parse_scenario(minimal, "min.json").services.at(0).remote.count, 0u);
-  auto msg = error_of(
-      with(ep, ep + ", \"remote_endpoints\": {\"count\": 1, \"stand_in\": \"pod-b\"}"));
+  auto msg =
+      error_of(with(ep, ep + ", \"remote_endpoints\": {\"count\": 1, \"stand_in\": \"pod-b\"}"));
   EXPECT_NE(msg.find("bad.json: /services/0/remote_endpoints/stand_in: the name of a backend in "
                      "/backends; 'pod-b' is not one"),
             std::string::npos)
       << msg;
   msg = error_of(with(ep, ep + ", \"remote_endpoints\": {\"count\": 0, \"stand_in\": \"pod-a\"}"));
-  EXPECT_NE(msg.find("bad.json: /services/0/remote_endpoints/count: expected an integer in [1, 65536]"),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find("bad.json: /services/0/remote_endpoints/count: expected an integer in [1, 65536]"),
+      std::string::npos)
       << msg;
   msg = error_of(with(ep, ep + ", \"remote_endpoints\": {\"stand_in\": \"pod-a\"}"));
   EXPECT_NE(msg.find("/services/0/remote_endpoints/count: required field 'count'"),
@@ -334,13 +335,15 @@ TEST(reader, remote_endpoints_are_a_count_and_a_stand_in_checked_with_their_path
       << msg;
   // Two services sharing one stand-in: 40,000 addresses round up to 65,536, which is all there
   // is; another stand-in's block then does not fit.
-  std::string two = with(ep, ep + ", \"remote_endpoints\": {\"count\": 40000, \"stand_in\": \"pod-a\"}");
+  std::string two =
+      with(ep, ep + ", \"remote_endpoints\": {\"count\": 40000, \"stand_in\": \"pod-a\"}");
   s = parse_scenario(two, "fits.json");
   EXPECT_EQ(s.services.at(0).remote.count, 40000u);
   std::string second = R"(, {"name": "default/api:http", "node_port": 30081, )"
                        R"("remote_endpoints": {"count": 1, "stand_in": "pod-b"}}])";
   two.replace(two.find("}],\n  \"clients\""), 2, "}" + second);
-  two.replace(two.find("[{\"name\": \"pod-a\"}]"), 19, "[{\"name\": \"pod-a\"}, {\"name\": \"pod-b\"}]");
+  two.replace(two.find("[{\"name\": \"pod-a\"}]"), 19,
+              "[{\"name\": \"pod-a\"}, {\"name\": \"pod-b\"}]");
   msg = error_of(two);
   EXPECT_NE(msg.find("bad.json: /services: at most 65536 remote endpoint addresses"),
             std::string::npos)
