@@ -179,7 +179,7 @@ TEST(exec, outside_targets_need_allow_external) {
   // Never contacted: the run is refused before any client starts.
   auto s = scenario::parse_scenario(
       R"({"name": "ext", "duration_ms": 300,
-          "clients": [{"name": "c", "target": "198.18.0.1:80", "rate_per_s": 1}]})",
+          "clients": [{"name": "c", "target": "100.64.0.1:80", "rate_per_s": 1}]})",
       "ext.json");
   try {
     run_scenario(s);
