@@ -41,9 +41,10 @@ void check_plan(const nodeport_plan& plan) {
                           std::to_string(plan.client_addresses),
                       "1 to " + std::to_string(topology::max_client_addresses));
   if (plan.pods > topology::max_pods)
-    throw input_error("nodeport topology: pods " + std::to_string(plan.pods),
-                      "at most " + std::to_string(topology::max_pods) +
-                          " (each costs file descriptors; see harness/lab/topology.hpp)");
+    throw input_error(
+        "nodeport topology: pods " + std::to_string(plan.pods),
+        "at most " + std::to_string(topology::max_pods) +
+            " (one bridge port each, and a bridge has 1,024; see harness/lab/topology.hpp)");
   size_t blocks = 0;
   for (const auto& [pod, count] : plan.remote_addresses) {
     if (pod >= plan.pods || count == 0)

@@ -54,9 +54,11 @@ struct nodeport_plan {
 /// net.ipv4.neigh.default.* keys: ARP settings are per link (net.ipv4.neigh.cbr0.*), to be
 /// written after build_nodeport. A dual-stack [::] listener still takes IPv4 clients.
 ///
-/// What bounds a lab is file descriptors, not addresses: this process holds 1 per namespace, and
-/// the runner 2 more per pod (its counter files) and 1 per listener, of a limit of 20,000 here
-/// (`ulimit -n`); see limits in harness/scenario/model.hpp and docs/scenario-format.md.
+/// What bounds a lab is the bridge, not addresses: a Linux bridge takes at most 1,024 ports
+/// (BR_MAX_PORTS in net/bridge/br_private.h; enslaving the 1,024th pod fails with EXFULL on 6.18),
+/// so 1,023 pods. File descriptors come next: this process holds 1 per namespace, the runner 2
+/// more per pod (its counter files) and 1 per listener, of a limit of 20,000 here (`ulimit -n`);
+/// see limits in harness/scenario/model.hpp and docs/scenario-format.md.
 ///
 /// build_nodeport returns once every link is operational (see rtnl_socket::wait_operational).
 /// Measured on 6.18, 2 cores: ~3 ms for 1 pod, ~30 ms for 20, ~150 ms for 120, ~0.8 s for 480;
@@ -125,8 +127,8 @@ public:
   /// Pod `i`'s gateway (the bridge address of its subnet).
   static std::string pod_gateway(size_t i);
 
-  /// Largest number of pods build_nodeport accepts (file descriptors, see above).
-  static constexpr size_t max_pods = 3000;
+  /// Largest number of pods build_nodeport accepts (the bridge's ports, see above).
+  static constexpr size_t max_pods = 1023;
   /// Addresses of the remote range (198.19.0.0/16).
   static constexpr size_t max_remote_addresses = 65536;
   /// Largest number of client addresses build_nodeport accepts.

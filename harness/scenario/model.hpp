@@ -127,11 +127,11 @@ struct loss_spec {
 };
 
 /// What one lab holds, set by its address plan (harness/lab/topology.hpp checks they agree):
-/// pods get two /24s of 240 addresses and then 198.18.0.0/16 (bounded by the process's file
-/// descriptors, not by addresses), clients one /24 less the node's and routers', remote
+/// pods get two /24s of 240 addresses and then 198.18.0.0/16 (bounded by the bridge's 1,024
+/// ports, not by addresses), clients one /24 less the node's and routers', remote
 /// endpoints 198.19.0.0/16 (each stand-in's share rounded up to a power of two).
 struct limits {
-  static constexpr std::size_t max_backends = 3000;
+  static constexpr std::size_t max_backends = 1023;
   static constexpr std::size_t max_client_addresses = 245;
   static constexpr std::size_t max_remote_endpoints = 65536;
 };

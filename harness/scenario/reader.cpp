@@ -482,9 +482,10 @@ void check_references(const scenario& s, const std::string& source) {
   std::set<std::string> backends, services, groups;
   // The lab's address plan bounds what it can hold; say so here, before anything is built.
   if (s.backends.size() > limits::max_backends)
-    fail("/backends", "at most " + std::to_string(limits::max_backends) +
-                          " backends (the lab's pod addresses); there are " +
-                          std::to_string(s.backends.size()));
+    fail("/backends",
+         "at most " + std::to_string(limits::max_backends) +
+             " backends (one port each on the node's bridge, which holds 1,024); there are " +
+             std::to_string(s.backends.size()));
   size_t client_addresses = 0;
   for (const auto& c : s.clients)
     client_addresses += c.arrival == arrival::heartbeat ? c.checkers : 1;
