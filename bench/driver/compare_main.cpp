@@ -31,7 +31,7 @@ std::string utc_now() {
 int compare_main(int argc, char** argv) {
   CLI::App app{"backlog-lab vs ss, wrk, haproxy: ratios with their spread"};
   compare_options o;
-  std::string only = "census,doctor,memory,load,openloop,proxy,reproduce";
+  std::string only = "census,doctor,memory,load,openloop,proxy,sync,reproduce";
   std::string json_path;
   std::string markdown_path;
   std::string command;
@@ -63,11 +63,11 @@ int compare_main(int argc, char** argv) {
     auto comma = only.find(',', at);
     if (comma == std::string::npos) comma = only.size();
     std::string s = only.substr(at, comma - at);
-    static const std::set<std::string> known = {"census",   "doctor", "memory",   "load",
-                                                "openloop", "proxy",  "reproduce"};
+    static const std::set<std::string> known = {"census",   "doctor", "memory", "load",
+                                                "openloop", "proxy",  "sync",   "reproduce"};
     if (!s.empty() && !known.count(s))
       throw input_error("--only",
-                        "sections among census,doctor,memory,load,openloop,proxy,reproduce");
+                        "sections among census,doctor,memory,load,openloop,proxy,sync,reproduce");
     if (!s.empty()) sections.insert(s);
     at = comma + 1;
   }
@@ -115,6 +115,7 @@ int compare_main(int argc, char** argv) {
     sections.insert("traffic");
     run("traffic", [&] { run_traffic_sections(o, load, open_loop, proxy, report); });
   }
+  run("sync", [&] { run_sync_section(o, report); });
   run("reproduce", [&] { run_reproduce_section(o, report); });
 
   double wall_s = ms_since(started) / 1000.0;

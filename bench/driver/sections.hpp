@@ -34,6 +34,9 @@ void run_traffic_sections(const compare_options& o, bool load, bool open_loop, b
                           compare_report& report);
 /// memory: RSS per open client connection, measured in a fresh process per run.
 void run_memory_section(const compare_options& o, compare_report& report);
+/// sync: proxy_sim's iptables rule sync vs `iptables-restore --noflush < FILE` of the same text,
+/// 10,000 Services, install and full rewrite.
+void run_sync_section(const compare_options& o, compare_report& report);
 /// reproduce: wall time from start to verdict of `backlog-lab run` scenarios.
 void run_reproduce_section(const compare_options& o, compare_report& report);
 

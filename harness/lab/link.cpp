@@ -296,6 +296,22 @@ void rtnl_socket::add_route(const std::string& destination, const std::string& g
   execute("adding route " + destination + " via " + gateway);
 }
 
+void rtnl_socket::add_local_route(const std::string& destination, const std::string& link) {
+  ipv4_prefix dst = parse_cidr(destination, false);
+  unsigned index = link_index(link);
+  nlmsghdr* nlh = start(RTM_NEWROUTE, static_cast<uint16_t>(NLM_F_CREATE | NLM_F_EXCL));
+  auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+  rtm->rtm_family = AF_INET;
+  rtm->rtm_dst_len = dst.length;
+  rtm->rtm_table = RT_TABLE_LOCAL;
+  rtm->rtm_protocol = RTPROT_BOOT;
+  rtm->rtm_scope = RT_SCOPE_HOST;
+  rtm->rtm_type = RTN_LOCAL;
+  mnl_attr_put(nlh, RTA_DST, sizeof dst.addr, &dst.addr);
+  mnl_attr_put_u32(nlh, RTA_OIF, index);
+  execute("adding local route " + destination + " on link '" + link + "'");
+}
+
 namespace {
 void put_neighbour(nlmsghdr* nlh, unsigned index, const ipv4_prefix& p, uint16_t state) {
   auto* ndm = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));

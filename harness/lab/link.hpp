@@ -53,6 +53,10 @@ public:
   /// Adds (or with `replace`, replaces) an IPv4 route to `destination` (CIDR or "default") via
   /// `gateway`.
   void add_route(const std::string& destination, const std::string& gateway, bool replace = false);
+  /// Adds a `local` route for `destination` (CIDR) on `link` in the local table, as `ip route
+  /// add local CIDR dev LINK`: every address in it is this namespace's own (AnyIP), so a
+  /// listener on 0.0.0.0 accepts connections to any of them.
+  void add_local_route(const std::string& destination, const std::string& link);
   /// Pins the neighbour entry of `address` on `link` to `mac` (NUD_PERMANENT): no ARP is sent for
   /// it any more, so packets to it go out even when nobody answers there.
   void pin_neighbour(const std::string& link, const std::string& address, const std::string& mac);

@@ -1,5 +1,7 @@
 #include "harness/lab/topology.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <cstdio>
 
 #include "harness/core/error.hpp"
@@ -10,9 +12,19 @@ namespace backlog_lab::lab {
 namespace {
 
 constexpr size_t pods_per_subnet = 240; // .10 .. .249 of a /24
+constexpr size_t small_subnet_pods = 2 * pods_per_subnet;
+constexpr uint32_t large_subnet = 0xC6120000u; // 198.18.0.0/16, pods from 480 on
+constexpr uint32_t remote_base = 0xC6130000u;  // 198.19.0.0/16, remote endpoints
 static_assert(topology::max_pods == scenario::limits::max_backends &&
-                  topology::max_client_addresses == scenario::limits::max_client_addresses,
+                  topology::max_client_addresses == scenario::limits::max_client_addresses &&
+                  topology::max_remote_addresses == scenario::limits::max_remote_endpoints,
               "the scenario reader checks the lab's limits");
+static_assert(small_subnet_pods + topology::max_pods + 10 < 65535, "pods fit in 198.18.0.0/16");
+
+std::string dotted(uint32_t v) {
+  return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 255) + "." +
+         std::to_string((v >> 8) & 255) + "." + std::to_string(v & 255);
+}
 
 const sysctl_map& role_sysctls(const nodeport_plan& plan, const std::string& role) {
   static const sysctl_map none;
@@ -29,8 +41,22 @@ void check_plan(const nodeport_plan& plan) {
                           std::to_string(plan.client_addresses),
                       "1 to " + std::to_string(topology::max_client_addresses));
   if (plan.pods > topology::max_pods)
-    throw input_error("nodeport topology: pods " + std::to_string(plan.pods),
-                      "at most " + std::to_string(topology::max_pods));
+    throw input_error(
+        "nodeport topology: pods " + std::to_string(plan.pods),
+        "at most " + std::to_string(topology::max_pods) +
+            " (one bridge port each, and a bridge has 1,024; see harness/lab/topology.hpp)");
+  size_t blocks = 0;
+  for (const auto& [pod, count] : plan.remote_addresses) {
+    if (pod >= plan.pods || count == 0)
+      throw input_error("nodeport topology: remote addresses for pod " + std::to_string(pod),
+                        "a stand-in among the pods, answering for at least one address");
+    blocks += std::bit_ceil(count);
+  }
+  if (blocks > topology::max_remote_addresses)
+    throw input_error("nodeport topology: remote addresses (" + std::to_string(blocks) +
+                          " once each stand-in's share is rounded up to a power of two)",
+                      "at most " + std::to_string(topology::max_remote_addresses) +
+                          " (198.19.0.0/16)");
 }
 
 // Lab defaults first, then the role's sysctls (which may override them), before any link exists.
@@ -58,6 +84,8 @@ topology topology::build_nodeport(const nodeport_plan& plan) {
   node.create_bridge(bridge());
   node.add_address(bridge(), "203.0.113.1/24");
   if (plan.pods > pods_per_subnet) node.add_address(bridge(), "192.0.2.1/24");
+  if (plan.pods > small_subnet_pods)
+    node.add_address(bridge(), pod_gateway(small_subnet_pods) + "/16");
   node.set_link_up(bridge());
 
   node.create_veth(node_link(), t.clients_, clients_link());
@@ -82,7 +110,7 @@ topology topology::build_nodeport(const nodeport_plan& plan) {
     node.set_master(node_pod_link(i), bridge());
     node.set_link_up(node_pod_link(i));
     rtnl_socket pod(pod_ns);
-    pod.add_address(pod_link(i), t.pod_address(i) + "/24");
+    pod.add_address(pod_link(i), t.pod_address(i) + (i < small_subnet_pods ? "/24" : "/16"));
     pod.set_link_up(pod_link(i));
     pod.add_route("default", pod_gateway(i));
     pod.wait_operational(pod_link(i));
@@ -94,6 +122,22 @@ topology topology::build_nodeport(const nodeport_plan& plan) {
   for (size_t i = 0; i < plan.pods; ++i)
     node.wait_operational(node_pod_link(i));
   if (plan.pods > 0) node.wait_operational(bridge());
+
+  // Remote endpoints: largest blocks first, so every block lands aligned with no gaps.
+  std::vector<std::pair<size_t, size_t>> stand_ins(plan.remote_addresses.begin(),
+                                                   plan.remote_addresses.end());
+  std::stable_sort(stand_ins.begin(), stand_ins.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  uint32_t next = remote_base;
+  for (const auto& [pod, count] : stand_ins) {
+    size_t size = std::bit_ceil(count);
+    remote_block block{next, 32u - static_cast<unsigned>(std::countr_zero(size)), count};
+    next += static_cast<uint32_t>(size);
+    t.remote_.emplace(pod, block);
+    std::string range = t.remote_range(pod);
+    node.add_route(range, t.pod_address(pod));
+    rtnl_socket(t.pods_[pod]).add_local_route(range, pod_link(pod));
+  }
   return t;
 }
 
@@ -114,11 +158,29 @@ std::string topology::client_address(size_t k) const {
 std::string topology::pod_address(size_t i) const {
   pod(i); // range check
   if (i < pods_per_subnet) return "203.0.113." + std::to_string(10 + i);
-  return "192.0.2." + std::to_string(10 + i - pods_per_subnet);
+  if (i < small_subnet_pods) return "192.0.2." + std::to_string(10 + i - pods_per_subnet);
+  return dotted(large_subnet + 10 + static_cast<uint32_t>(i - small_subnet_pods));
 }
 
 std::string topology::pod_gateway(size_t i) {
-  return i < pods_per_subnet ? "203.0.113.1" : "192.0.2.1";
+  if (i < pods_per_subnet) return "203.0.113.1";
+  if (i < small_subnet_pods) return "192.0.2.1";
+  return dotted(large_subnet + 1);
+}
+
+std::string topology::remote_range(size_t i) const {
+  auto it = remote_.find(i);
+  if (it == remote_.end())
+    throw input_error("remote range of pod " + std::to_string(i), "a stand-in pod");
+  return dotted(it->second.base) + "/" + std::to_string(it->second.prefix);
+}
+
+std::string topology::remote_address(size_t i, size_t k) const {
+  auto it = remote_.find(i);
+  if (it == remote_.end() || k >= it->second.count)
+    throw input_error("remote address " + std::to_string(k) + " of pod " + std::to_string(i),
+                      "a stand-in pod and an index below its count");
+  return dotted(it->second.base + static_cast<uint32_t>(k));
 }
 
 std::string topology::pod_mac(size_t i) {

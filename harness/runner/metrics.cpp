@@ -218,6 +218,13 @@ expect::metric_map collect_metrics(const run_result& r) {
     m["proxy.dial_gave_up"] = static_cast<double>(r.proxy->dial_gave_up);
     m["proxy.rule_syncs"] = static_cast<double>(r.proxy->rule_syncs);
     m["proxy.rule_sync_failures"] = static_cast<double>(r.proxy->rule_sync_failures);
+    // kube-proxy's own sync time: the window in which the rules are half old, half new.
+    if (!r.proxy->rule_sync_ms.empty()) {
+      const auto& ms = r.proxy->rule_sync_ms;
+      m["proxy.rule_sync_ms.install"] = ms.front();
+      m["proxy.rule_sync_ms.last"] = ms.back();
+      m["proxy.rule_sync_ms.max"] = *std::max_element(ms.begin(), ms.end());
+    }
   }
   for (const auto& [index, packets] : r.loss_dropped)
     m["loss." + std::to_string(index) + ".dropped"] = static_cast<double>(packets);

@@ -40,12 +40,13 @@ uint64_t choose_seed(const scenario::scenario& s, const run_options& o) {
   return std::random_device{}() ^ static_cast<uint64_t>(clock::now().time_since_epoch().count());
 }
 
-// The lab's own networks (lab/topology.hpp): clients, pods (two subnets), and loopback.
+// The lab's own networks (lab/topology.hpp): clients, pods (three subnets), remote endpoints
+// (198.19.0.0/16, with 198.18.0.0/16 one /15), and loopback.
 bool inside_lab(const net::ip::address& a) {
   if (!a.is_v4()) return a.is_loopback();
   auto v = a.to_v4().to_uint();
   return (v >> 8) == (0xC6336400u >> 8) || (v >> 8) == (0xCB007100u >> 8) ||
-         (v >> 8) == (0xC0000200u >> 8) || (v >> 24) == 127;
+         (v >> 8) == (0xC0000200u >> 8) || (v >> 17) == (0xC6120000u >> 17) || (v >> 24) == 127;
 }
 
 tcp::endpoint parse_target(const std::string& text, const std::string& where) {
@@ -114,18 +115,43 @@ private:
     throw input_error(s_.source, "a backend named '" + name + "'");
   }
 
-  std::vector<tcp::endpoint> endpoints_of(const std::vector<std::string>& names) const {
+  // The local pods `names`, then the service's remote endpoints (which timeline events keep).
+  std::vector<tcp::endpoint> endpoints_of(const std::vector<std::string>& names,
+                                          const scenario::service_spec& svc) const {
     std::vector<tcp::endpoint> out;
     for (const auto& n : names) {
       size_t i = backend_index(n);
       out.emplace_back(net::ip::make_address(topology_.pod_address(i)), s_.backends[i].port);
     }
+    if (svc.remote.count > 0) {
+      size_t pod = backend_index(svc.remote.stand_in);
+      size_t first = remote_first_.at(&svc - s_.services.data());
+      for (size_t k = 0; k < svc.remote.count; ++k)
+        out.emplace_back(net::ip::make_address(topology_.remote_address(pod, first + k)),
+                         s_.backends[pod].port);
+    }
     return out;
+  }
+
+  const scenario::service_spec& service_named(const std::string& name) const {
+    for (const auto& svc : s_.services)
+      if (svc.name == name) return svc;
+    throw input_error(s_.source, "a service named '" + name + "'");
   }
 
   void build_lab() {
     lab::nodeport_plan plan;
     plan.pods = s_.backends.size();
+    // Each service's remote endpoints take the next addresses of its stand-in's block.
+    for (const auto& svc : s_.services) {
+      size_t first = 0;
+      if (svc.remote.count > 0) {
+        size_t& taken = plan.remote_addresses[backend_index(svc.remote.stand_in)];
+        first = taken;
+        taken += svc.remote.count;
+      }
+      remote_first_.push_back(first);
+    }
     size_t next = 0;
     for (const auto& g : s_.clients) {
       size_t n = g.arrival == scenario::arrival::heartbeat ? g.checkers : 1;
@@ -191,7 +217,8 @@ private:
       std::vector<uint16_t> ports;
       for (const auto& svc : s_.services) {
         ports.push_back(svc.node_port);
-        if (!svc.endpoints.empty()) result_.endpoint_intervals[svc.name].push_back({0, -1});
+        if (!svc.endpoints.empty() || svc.remote.count > 0)
+          result_.endpoint_intervals[svc.name].push_back({0, -1});
       }
       exec_proxy_.emplace(s_.proxy->exec, where("/proxy/exec"), "proxy", "proxy", topology_.node(),
                           base_values(), options_.logs_dir);
@@ -205,13 +232,14 @@ private:
         se.node_port = svc.node_port;
         se.port = svc.port;
         se.cluster_ip = svc.cluster_ip;
-        se.endpoints = endpoints_of(svc.endpoints);
+        se.endpoints = endpoints_of(svc.endpoints, svc);
+        bool has_endpoints = !se.endpoints.empty();
         se.external_policy_local = svc.external_traffic_policy == scenario::traffic_policy::local;
         for (uint32_t i = 0; i < svc.other_node_endpoints; ++i)
           se.other_node_endpoints.emplace_back(
               net::ip::make_address_v4("10.244.1." + std::to_string(10 + i)), svc.port);
         services.push_back(std::move(se));
-        if (!svc.endpoints.empty()) result_.endpoint_intervals[svc.name].push_back({0, -1});
+        if (has_endpoints) result_.endpoint_intervals[svc.name].push_back({0, -1});
       }
       proxier_ = proxy_sim::make_proxier(io_, topology_.node(), *s_.proxy, std::move(services),
                                          result_.seed);
@@ -308,7 +336,7 @@ private:
       if (!options_.allow_external && !inside_lab(t.address()))
         throw input_error(where(at + "/target"),
                           "an address inside the lab (198.51.100.0/24, 203.0.113.0/24, "
-                          "192.0.2.0/24, 127.0.0.0/8), got " +
+                          "192.0.2.0/24, 198.18.0.0/15, 127.0.0.0/8), got " +
                               spec.target + "; a target outside the lab needs --allow-external");
       return t;
     }
@@ -363,7 +391,8 @@ private:
     event_record rec{now_ms(), std::string(scenario::name_of(e.action)), e.target, {}};
     const action a = e.action;
     if (a == action::set_endpoints) {
-      if (proxier_) proxier_->update_endpoints(e.target, endpoints_of(e.endpoints));
+      if (proxier_)
+        proxier_->update_endpoints(e.target, endpoints_of(e.endpoints, service_named(e.target)));
       if (exec_proxy_) {
         auto values = exec_proxy_->values();
         values.lists["service." + e.target + ".endpoints"] = endpoint_items(e.endpoints);
@@ -374,8 +403,9 @@ private:
                                          : 0);
       auto& intervals = result_.endpoint_intervals[e.target];
       bool open = !intervals.empty() && intervals.back().second < 0;
-      if (e.endpoints.empty() && open) intervals.back().second = effective;
-      if (!e.endpoints.empty() && !open) intervals.push_back({effective, -1});
+      bool any = !e.endpoints.empty() || service_named(e.target).remote.count > 0;
+      if (!any && open) intervals.back().second = effective;
+      if (any && !open) intervals.push_back({effective, -1});
       for (const auto& n : e.endpoints)
         rec.note += (rec.note.empty() ? "" : ",") + n;
       rec.note = "[" + rec.note + "]";
@@ -627,6 +657,7 @@ private:
   lab::netns host_ = lab::netns::current(); // where clients of outside targets run
   lab::topology topology_;
   std::vector<size_t> first_address_;
+  std::vector<size_t> remote_first_; ///< per service: its first address in its stand-in's block
   std::vector<std::optional<backends::backend>> backends_; // empty for exec backends
   std::map<size_t, exec_actor> exec_backends_;             // by backend index
   std::optional<exec_actor> exec_proxy_;

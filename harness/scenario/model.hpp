@@ -36,6 +36,14 @@ struct backend_spec {
   exec_spec exec;                         ///< exec: the program (it must listen on `port`)
 };
 
+/// Endpoints on other nodes: `count` addresses in the lab's remote range (198.19.0.0/16), all
+/// routed from the node to one stand-in pod that answers for every one of them
+/// (docs/scenario-format.md#remote-endpoints).
+struct remote_endpoints_spec {
+  uint32_t count = 0;   ///< endpoints; 0 = none
+  std::string stand_in; ///< the backend whose pod answers (on its port) for these addresses
+};
+
 /// A Kubernetes Service of type NodePort or LoadBalancer.
 struct service_spec {
   std::string name; ///< "namespace/name:port", as kube-proxy's comments show
@@ -49,6 +57,7 @@ struct service_spec {
   /// Ready endpoints on other nodes (outside the lab, at 10.244.1.10 + i): they make the Service
   /// one "with endpoints" in the rules but are never local (docs/proxy-iptables.md).
   uint32_t other_node_endpoints = 0;
+  remote_endpoints_spec remote; ///< endpoints on other nodes, after the local ones
 };
 
 /// The kube-proxy simulator (proxy_sim/).
@@ -125,10 +134,13 @@ struct loss_spec {
 };
 
 /// What one lab holds, set by its address plan (harness/lab/topology.hpp checks they agree):
-/// pods get two /24s of 240 addresses, clients one /24 less the node's and routers'.
+/// pods get two /24s of 240 addresses and then 198.18.0.0/16 (bounded by the bridge's 1,024
+/// ports, not by addresses), clients one /24 less the node's and routers', remote
+/// endpoints 198.19.0.0/16 (each stand-in's share rounded up to a power of two).
 struct limits {
-  static constexpr std::size_t max_backends = 480;
+  static constexpr std::size_t max_backends = 1023;
   static constexpr std::size_t max_client_addresses = 245;
+  static constexpr std::size_t max_remote_endpoints = 65536;
 };
 
 /// A whole scenario file.

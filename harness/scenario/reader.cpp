@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -299,6 +300,13 @@ service_spec read_service(const json& v, const pointer& p, const std::string& so
   r.choice("external_traffic_policy", s.external_traffic_policy);
   // One /24 of another node's pod range holds them (10.244.1.10 to .249).
   r.integer("other_node_endpoints", s.other_node_endpoints, 0, 240);
+  if (const json* remote = r.find("remote_endpoints")) {
+    object_reader rr(*remote, r.at("remote_endpoints"), source);
+    rr.integer("count", s.remote.count, 1, static_cast<long long>(limits::max_remote_endpoints),
+               true);
+    rr.name("stand_in", s.remote.stand_in);
+    rr.finish();
+  }
   r.finish();
   return s;
 }
@@ -478,9 +486,10 @@ void check_references(const scenario& s, const std::string& source) {
   std::set<std::string> backends, services, groups;
   // The lab's address plan bounds what it can hold; say so here, before anything is built.
   if (s.backends.size() > limits::max_backends)
-    fail("/backends", "at most " + std::to_string(limits::max_backends) +
-                          " backends (the lab's pod addresses); there are " +
-                          std::to_string(s.backends.size()));
+    fail("/backends",
+         "at most " + std::to_string(limits::max_backends) +
+             " backends (one port each on the node's bridge, which holds 1,024); there are " +
+             std::to_string(s.backends.size()));
   size_t client_addresses = 0;
   for (const auto& c : s.clients)
     client_addresses += c.arrival == arrival::heartbeat ? c.checkers : 1;
@@ -505,7 +514,22 @@ void check_references(const scenario& s, const std::string& source) {
       if (!backends.count(svc.endpoints[k]))
         fail(at + "/endpoints/" + std::to_string(k),
              "the name of a backend in /backends; '" + svc.endpoints[k] + "' is not one");
+    if (svc.remote.count > 0 && !backends.count(svc.remote.stand_in))
+      fail(at + "/remote_endpoints/stand_in",
+           "the name of a backend in /backends; '" + svc.remote.stand_in + "' is not one");
   }
+  // Each stand-in answers for one aligned block of the remote range (lab/topology.hpp).
+  std::map<std::string, size_t> remote_by_stand_in;
+  for (const auto& svc : s.services)
+    if (svc.remote.count > 0) remote_by_stand_in[svc.remote.stand_in] += svc.remote.count;
+  size_t remote_block_total = 0;
+  for (const auto& [stand_in, count] : remote_by_stand_in)
+    remote_block_total += std::bit_ceil(count);
+  if (remote_block_total > limits::max_remote_endpoints)
+    fail("/services", "at most " + std::to_string(limits::max_remote_endpoints) +
+                          " remote endpoint addresses (198.19.0.0/16; each stand-in's total "
+                          "rounded up to a power of two); these services need " +
+                          std::to_string(remote_block_total));
   for (size_t i = 0; i < s.clients.size(); ++i) {
     const auto& c = s.clients[i];
     std::string at = "/clients/" + std::to_string(i);

@@ -16,13 +16,39 @@
 namespace backlog_lab::proxy_sim {
 namespace {
 
+// Hang guards, not targets: a restore takes ~30 us per line on 2 cores (10,000 Services with one
+// endpoint each, 65,000 lines: ~2-3 s); a loaded machine may take several times that.
 constexpr auto tool_timeout = std::chrono::seconds(10);
+constexpr auto restore_time_per_line = std::chrono::microseconds(500);
+
+std::chrono::milliseconds restore_timeout(const std::string& text) {
+  auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  return tool_timeout + std::chrono::duration_cast<std::chrono::milliseconds>(
+                            restore_time_per_line * static_cast<long>(lines));
+}
+
+// What the tool said, or why there is nothing: a killed tool has often written nothing yet.
+std::string tool_says(const lab::command_result& result, std::chrono::milliseconds timeout,
+                      std::size_t lines) {
+  std::string err = result.err;
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' '))
+    err.pop_back();
+  std::string why;
+  if (result.timed_out)
+    why = "killed after " + std::to_string(timeout.count()) + " ms (the limit for " +
+          std::to_string(lines) + " lines of input)";
+  else if (result.exit_status != 0)
+    why = "exit status " + std::to_string(result.exit_status);
+  if (err.empty()) return why + "; nothing on stderr";
+  return why + "; stderr: " + err;
+}
 
 // The input line iptables-restore names in "line N failed" (a parse error) or "line N:
 // RULE_APPEND failed" (the nf_tables variant's commit error); 0 if it names none.
 std::size_t failing_line_number(const std::string& err) {
   std::smatch m;
-  if (!std::regex_search(err, m, std::regex("line ([0-9]+)(:| failed)"))) return 0;
+  // "line 18 failed" (legacy), "line 18: CHAIN_DEL failed (...)" (nf_tables).
+  if (!std::regex_search(err, m, std::regex("line ([0-9]+)(: [A-Z_]+)? failed"))) return 0;
   return std::stoul(m[1]);
 }
 
@@ -103,10 +129,12 @@ public:
   proxier_stats stats() const override { return stats_; }
 
   std::string rules_listing() const override {
-    auto result = lab::run_command(&node_, {"iptables", "-t", "nat", "-S"}, {}, tool_timeout);
+    // Listing costs about what installing did: the same guard.
+    const auto timeout = restore_timeout(installed_.text);
+    auto result = lab::run_command(&node_, {"iptables", "-t", "nat", "-S"}, {}, timeout);
     if (result.exit_status != 0 || result.timed_out)
       throw lab_error("iptables -t nat -S in namespace '" + node_.name() +
-                      "' failed: " + result.err);
+                      "' failed: " + tool_says(result, timeout, 0));
     return result.out;
   }
 
@@ -168,9 +196,12 @@ private:
       auto error = apply(text);
       if (!error.empty()) {
         // Lines before the nat section are filter's, committed at its COMMIT.
+        // Lines of the input as restored: restore_input adds one per table.
+        const std::string filter_input = iptables::restore_input(text.substr(0, nat_at));
         std::size_t line = failing_line_number(error);
         bool filter_committed =
-            line > static_cast<std::size_t>(std::count(text.begin(), text.begin() + nat_at, '\n'));
+            line >
+            static_cast<std::size_t>(std::count(filter_input.begin(), filter_input.end(), '\n'));
         if (filter_committed) note_filter_committed(plan);
         return sync_failed(error, opened);
       }
@@ -243,14 +274,19 @@ private:
   }
 
   // --noflush: only the chains we declare are flushed, as kube-proxy did, so rules others put
-  // in the node's tables (the topology's, a test's) survive our syncs. Returns the error, or
-  // an empty string.
-  std::string apply(const std::string& text) const {
-    auto result = lab::run_command(&node_, {"iptables-restore", "--noflush"}, text, tool_timeout);
+  // in the node's tables (the topology's, a test's) survive our syncs. `rendered` goes in as
+  // iptables::restore_input makes it (one listing line per table:
+  // docs/proxy-iptables.md#sync-cost), so a failing line number counts that input's lines. Returns
+  // the error, or an empty string.
+  std::string apply(const std::string& rendered) const {
+    const std::string text = iptables::restore_input(rendered);
+    const auto timeout = restore_timeout(text);
+    auto result = lab::run_command(&node_, {"iptables-restore", "--noflush"}, text, timeout);
     if (result.exit_status == 0 && !result.timed_out) return {};
     std::string line = failing_line(result.err, text);
-    return "iptables-restore in namespace '" + node_.name() + "' failed" +
-           (result.timed_out ? " (timed out)" : "") + ": " + result.err +
+    auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    return "iptables-restore in namespace '" + node_.name() +
+           "' failed: " + tool_says(result, timeout, lines) +
            (line.empty() ? "" : " [input: " + line + "]");
   }
 

@@ -116,11 +116,18 @@ struct table_text {
     rules.push_back("-A " + std::string(chain) + " " + spec);
   }
   std::string render(std::string_view table) const {
-    std::string out = "*" + std::string(table) + "\n";
+    // Sized once: at 10,000 Services this is ~80,000 lines (docs/proxy-iptables.md#sync-cost).
+    std::size_t size = table.size() + 9;
     for (const auto* lines : {&chains, &rules, &deletions})
       for (const auto& line : *lines)
-        out += line + "\n";
-    return out + "COMMIT\n";
+        size += line.size() + 1;
+    std::string out;
+    out.reserve(size);
+    out.append("*").append(table).append("\n");
+    for (const auto* lines : {&chains, &rules, &deletions})
+      for (const auto& line : *lines)
+        out.append(line).push_back('\n');
+    return out.append("COMMIT\n");
   }
 };
 
@@ -404,8 +411,31 @@ restore_plan render_sync(const std::vector<service_endpoints>& services,
     nat.deletions.push_back("-X " + chain);
   }
 
-  plan.text = filter.render("filter") + nat.render("nat");
+  plan.text = filter.render("filter");
+  plan.text += nat.render("nat");
   return plan;
+}
+
+std::string restore_input(const std::string& rendered) {
+  std::string out;
+  out.reserve(rendered.size() + 16);
+  bool listed = false;
+  std::size_t start = 0;
+  while (start < rendered.size()) {
+    std::size_t end = rendered.find('\n', start);
+    end = end == std::string::npos ? rendered.size() : end + 1;
+    std::string_view line(rendered.data() + start, end - start);
+    if (line.starts_with("*")) listed = false;
+    // After any -I (inserts into built-in chains that may not exist yet, which a -S before them
+    // would keep from being created), before the first other command.
+    if (!listed && line.starts_with("-") && !line.starts_with("-I ")) {
+      out += "-S\n";
+      listed = true;
+    }
+    out += line;
+    start = end;
+  }
+  return out;
 }
 
 std::string render_teardown(const restore_plan& installed, const rule_options& options,

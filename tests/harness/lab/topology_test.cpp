@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,8 +10,8 @@
 #include "harness/lab/sysctl.hpp"
 #include "harness/lab/topology.hpp"
 #include "tests/harness/lab/ip_view.hpp"
-#include "tests/support/leftovers.hpp"
 #include "tests/harness/lab/tcp_util.hpp"
+#include "tests/support/leftovers.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::lab {
@@ -200,6 +201,62 @@ TEST(topology, second_pod_subnet_beyond_240_pods) {
   }
 }
 
+TEST(topology, third_pod_subnet_beyond_480_pods) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  topology t = topology::build_nodeport({1, 482, {}});
+  EXPECT_EQ(t.pod_address(479), "192.0.2.249");
+  EXPECT_EQ(t.pod_address(480), "198.18.0.10");
+  EXPECT_EQ(t.pod_address(481), "198.18.0.11");
+  EXPECT_EQ(inet_addresses(find_link(ip_json(t.node(), {"addr", "show"}), "cbr0")),
+            (std::vector<std::string>{"203.0.113.1/24", "192.0.2.1/24", "198.18.0.1/16"}));
+  EXPECT_EQ(routes(t.pod(481))["default"], "198.18.0.1@bl-pod481");
+  for (size_t i : {size_t{0}, size_t{479}, size_t{481}}) {
+    unique_fd listener = testing::tcp_listen(t.pod(i), "0.0.0.0", 8080);
+    unique_fd c = testing::tcp_connect_start(t.clients(), "", t.pod_address(i), 8080);
+    EXPECT_EQ(testing::tcp_connect_finish(c, 5s), 0) << "pod " << i;
+  }
+}
+
+TEST(topology, remote_ranges_are_routed_to_their_stand_ins_which_answer_for_every_address) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  // Pod 1 stands in for 5 addresses (a /29, first as the larger block), pod 2 for 2 (a /31).
+  topology t = topology::build_nodeport({1, 3, {}, {{1, 5}, {2, 2}}});
+  EXPECT_EQ(t.remote_range(1), "198.19.0.0/29");
+  EXPECT_EQ(t.remote_range(2), "198.19.0.8/31");
+  EXPECT_EQ(t.remote_address(1, 4), "198.19.0.4");
+  EXPECT_EQ(t.remote_address(2, 1), "198.19.0.9");
+  EXPECT_THROW(t.remote_address(1, 5), input_error);
+  EXPECT_THROW(t.remote_range(0), input_error);
+  // What `ip route` shows: the node routes each block via its stand-in's pod address...
+  auto node_routes = routes(t.node());
+  EXPECT_EQ(node_routes["198.19.0.0/29"], t.pod_address(1) + "@cbr0");
+  EXPECT_EQ(node_routes["198.19.0.8/31"], t.pod_address(2) + "@cbr0");
+  // ...and the stand-in holds the block as local (AnyIP), `ip route show table local`.
+  auto local = ip_json(t.pod(1), {"route", "show", "table", "local"});
+  bool found = false;
+  for (const auto& r : local)
+    found = found || (r.value("type", "") == "local" && r.value("dst", "") == "198.19.0.0/29");
+  EXPECT_TRUE(found) << local.dump();
+  // A connection to any address of the block reaches the stand-in's listener, and the stand-in
+  // sees the address the client dialled.
+  unique_fd listener = testing::tcp_listen(t.pod(1), "0.0.0.0", 8080);
+  for (const char* address : {"198.19.0.0", "198.19.0.4"}) {
+    unique_fd c = testing::tcp_connect_start(t.clients(), "", address, 8080);
+    ASSERT_EQ(testing::tcp_connect_finish(c, 5s), 0) << address;
+    unique_fd served = testing::tcp_accept(listener, 5s);
+    ASSERT_GE(served.get(), 0);
+    sockaddr_in local_address{};
+    socklen_t size = sizeof local_address;
+    ASSERT_EQ(::getsockname(served.get(), reinterpret_cast<sockaddr*>(&local_address), &size), 0);
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &local_address.sin_addr, text, sizeof text);
+    EXPECT_STREQ(text, address);
+  }
+  // An address of pod 2's block reaches pod 2, where nothing listens: refused, not pod 1's.
+  unique_fd other = testing::tcp_connect_start(t.clients(), "", "198.19.0.9", 8080);
+  EXPECT_EQ(testing::tcp_connect_finish(other, 5s), ECONNREFUSED);
+}
+
 TEST(topology, bad_plans_are_clear_errors_and_leave_nothing) {
   BACKLOG_LAB_REQUIRE_LAB();
   auto our_namespaces = [] {
@@ -227,7 +284,9 @@ TEST(topology, bad_plans_are_clear_errors_and_leave_nothing) {
   }
   EXPECT_THROW(topology::build_nodeport({1, 0, {{"proxy", {}}}}), input_error);
   EXPECT_THROW(topology::build_nodeport({0, 0, {}}), input_error);
-  EXPECT_THROW(topology::build_nodeport({1, 481, {}}), input_error);
+  EXPECT_THROW(topology::build_nodeport({1, topology::max_pods + 1, {}}), input_error);
+  EXPECT_THROW(topology::build_nodeport({1, 2, {}, {{2, 1}}}), input_error); // no pod 2
+  EXPECT_THROW(topology::build_nodeport({1, 2, {}, {{0, 40'000}, {1, 1}}}), input_error);
   EXPECT_THROW(topology::build_nodeport({246, 0, {}}), input_error);
   EXPECT_EQ(our_namespaces(), before);
   for (const auto& name : testing::current_links())

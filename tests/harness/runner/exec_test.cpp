@@ -241,7 +241,7 @@ TEST(exec, outside_targets_need_allow_external) {
   // Never contacted: the run is refused before any client starts.
   auto s = scenario::parse_scenario(
       R"({"name": "ext", "duration_ms": 300,
-          "clients": [{"name": "c", "target": "198.18.0.1:80", "rate_per_s": 1}]})",
+          "clients": [{"name": "c", "target": "100.64.0.1:80", "rate_per_s": 1}]})",
       "ext.json");
   try {
     run_scenario(s);
@@ -256,19 +256,20 @@ TEST(exec, outside_targets_are_dialled_from_the_host) {
   REQUIRE_PROGRAMS("nginx");
   // The "host" and the "real target" are namespaces this test makes, joined by a veth pair:
   // backlog-lab runs in the first as it would on a user's lab VM, nginx in the second as on a
-  // real node. Nothing leaves this machine; 198.18.0.0/30 is a benchmarking range (RFC 2544).
+  // real node. Nothing leaves this machine; 100.64.0.0/30 (shared address space, RFC 6598) is
+  // outside the lab's networks.
   auto host = lab::netns::create("outside-host");
   auto node = lab::netns::create("outside-node");
   lab::create_veth(host, "to-node", node, "eth0");
-  lab::add_address(host, "to-node", "198.18.0.1/30");
-  lab::add_address(node, "eth0", "198.18.0.2/30");
+  lab::add_address(host, "to-node", "100.64.0.1/30");
+  lab::add_address(node, "eth0", "100.64.0.2/30");
   lab::set_link_up(host, "to-node");
   lab::set_link_up(node, "eth0");
   // A relative log path is taken from nginx's prefix.
   const std::filesystem::path dir =
       testing::nginx_test_prefix("bl-outside", {.workers = 1,
                                                 .worker_connections = 256,
-                                                .listen = "198.18.0.2:8080",
+                                                .listen = "100.64.0.2:8080",
                                                 .peer_log = "peers.log"});
   const auto peer_log = dir / "peers.log";
   struct removed_at_end {
@@ -277,7 +278,7 @@ TEST(exec, outside_targets_are_dialled_from_the_host) {
   } cleanup{dir};
   auto s = scenario::parse_scenario(
       R"({"name": "outside", "duration_ms": 1200, "drain_ms": 1000,
-          "clients": [{"name": "users", "target": "198.18.0.2:8080", "rate_per_s": 40,
+          "clients": [{"name": "users", "target": "100.64.0.2:8080", "rate_per_s": 40,
                        "request_bytes": 120, "stop_ms": 1000}]})",
       "outside.json");
   run_result r;
@@ -285,7 +286,7 @@ TEST(exec, outside_targets_are_dialled_from_the_host) {
     lab::program nginx = lab::program::start(
         &node,
         {"nginx", {"nginx", "-p", dir.string(), "-c", (dir / "nginx.conf").string()}, {}, {}, {}});
-    ASSERT_EQ(lab::wait_until_accepting(nginx, node, "198.18.0.2", 8080, std::chrono::seconds(5)),
+    ASSERT_EQ(lab::wait_until_accepting(nginx, node, "100.64.0.2", 8080, std::chrono::seconds(5)),
               lab::readiness::ready)
         << nginx.last_lines(true);
     lab::netns_scope in(host);
@@ -302,7 +303,7 @@ TEST(exec, outside_targets_are_dialled_from_the_host) {
   std::uint64_t lines = 0, from_host = 0;
   while (std::getline(log, line)) {
     ++lines;
-    from_host += line == "198.18.0.1";
+    from_host += line == "100.64.0.1";
   }
   EXPECT_EQ(from_host, c.counts[clients::outcome::answered]);
   EXPECT_EQ(lines, from_host); // wait_until_accepting's probe sends no request: nginx logs none

@@ -238,7 +238,7 @@ TEST(reader, the_labs_limits_are_checked_in_the_reader_at_their_path) {
     backends += (i ? ", " : "") + std::string("{\"name\": \"pod-") + std::to_string(i) + "\"}";
   auto msg = error_of(with("\"backends\": [{\"name\": \"pod-a\"}]",
                            "\"backends\": [" + backends + ", {\"name\": \"pod-a\"}]"));
-  EXPECT_NE(msg.find("bad.json: /backends: at most 480 backends"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad.json: /backends: at most 1023 backends"), std::string::npos) << msg;
   const std::string load =
       R"({"name": "load", "target_service": "default/web:http", "rate_per_s": 10})";
   const std::string checkers = R"({"name": "hc-N", "target_service": "default/web:http", )"
@@ -340,6 +340,46 @@ TEST(reader, nat_commit_delay_is_bounded) {
   auto msg = error_of(
       with("\"mode\": \"userspace\"", "\"mode\": \"iptables\", \"nat_commit_delay_ms\": 60001"));
   EXPECT_NE(msg.find("bad.json: /proxy/nat_commit_delay_ms"), std::string::npos) << msg;
+}
+
+TEST(reader, remote_endpoints_are_a_count_and_a_stand_in_checked_with_their_paths) {
+  const std::string ep = "\"endpoints\": [\"pod-a\"]";
+  scenario s = parse_scenario(
+      with(ep, ep + ", \"remote_endpoints\": {\"count\": 40, \"stand_in\": \"pod-a\"}"),
+      "remote.json");
+  EXPECT_EQ(s.services.at(0).remote.count, 40u);
+  EXPECT_EQ(s.services.at(0).remote.stand_in, "pod-a");
+  EXPECT_EQ(parse_scenario(minimal, "min.json").services.at(0).remote.count, 0u);
+  auto msg =
+      error_of(with(ep, ep + ", \"remote_endpoints\": {\"count\": 1, \"stand_in\": \"pod-b\"}"));
+  EXPECT_NE(msg.find("bad.json: /services/0/remote_endpoints/stand_in: the name of a backend in "
+                     "/backends; 'pod-b' is not one"),
+            std::string::npos)
+      << msg;
+  msg = error_of(with(ep, ep + ", \"remote_endpoints\": {\"count\": 0, \"stand_in\": \"pod-a\"}"));
+  EXPECT_NE(
+      msg.find("bad.json: /services/0/remote_endpoints/count: expected an integer in [1, 65536]"),
+      std::string::npos)
+      << msg;
+  msg = error_of(with(ep, ep + ", \"remote_endpoints\": {\"stand_in\": \"pod-a\"}"));
+  EXPECT_NE(msg.find("/services/0/remote_endpoints/count: required field 'count'"),
+            std::string::npos)
+      << msg;
+  // Two services sharing one stand-in: 40,000 addresses round up to 65,536, which is all there
+  // is; another stand-in's block then does not fit.
+  std::string two =
+      with(ep, ep + ", \"remote_endpoints\": {\"count\": 40000, \"stand_in\": \"pod-a\"}");
+  s = parse_scenario(two, "fits.json");
+  EXPECT_EQ(s.services.at(0).remote.count, 40000u);
+  std::string second = R"(, {"name": "default/api:http", "node_port": 30081, )"
+                       R"("remote_endpoints": {"count": 1, "stand_in": "pod-b"}}])";
+  two.replace(two.find("}],\n  \"clients\""), 2, "}" + second);
+  two.replace(two.find("[{\"name\": \"pod-a\"}]"), 19,
+              "[{\"name\": \"pod-a\"}, {\"name\": \"pod-b\"}]");
+  msg = error_of(two);
+  EXPECT_NE(msg.find("bad.json: /services: at most 65536 remote endpoint addresses"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(printable, escapes_control_bytes_and_bounds_length) {

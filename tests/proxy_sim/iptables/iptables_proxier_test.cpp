@@ -564,6 +564,31 @@ TEST(iptables_proxier, forty_endpoints_list_the_report_probabilities) {
   EXPECT_EQ(sockets_on_port(node, node_port).at(0).send_q, 4096u);
 }
 
+TEST(iptables_proxier, a_restore_the_kernel_refuses_names_its_reason_and_line) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto node = lab::netns::create("node");
+  net::io_context io{1};
+  auto proxier = make_iptables_proxier(io, node, spec_for(scenario::proxy_preset::v1_24),
+                                       one_service({pod_endpoint()}));
+  proxier->start();
+  // Someone else's rule jumps to the endpoint's chain: the sync that drops the endpoint cannot
+  // delete its chain, and the kernel says why.
+  const std::string sep = iptables::endpoint_chain_name(service_name, "tcp", "203.0.113.10:8080");
+  run_ok(node, {"iptables", "-t", "nat", "-A", "OUTPUT", "-p", "udp", "-j", sep});
+  proxier->update_endpoints(service_name, {});
+  try {
+    io.run_for(30s);
+    FAIL() << "expected the sync to fail";
+  } catch (const lab_error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("iptables-restore (sync) in namespace"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("failed: exit status"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("stderr: iptables-restore"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[input: -X " + sep + "]"), std::string::npos) << msg;
+  }
+  run_ok(node, {"iptables", "-t", "nat", "-D", "OUTPUT", "-p", "udp", "-j", sep});
+}
+
 TEST(iptables_proxier, the_mode_dispatch_refuses_an_exec_proxy) {
   lab::netns node = lab::netns::current();
   net::io_context io{1};

@@ -372,3 +372,25 @@ TEST(validate_services, rejects_what_the_rules_cannot_carry) {
 
 } // namespace
 } // namespace backlog_lab::proxy_sim::iptables
+
+namespace backlog_lab::proxy_sim::iptables {
+namespace {
+
+TEST(restore_input, lists_each_table_once_after_its_inserts_and_before_its_other_commands) {
+  const std::string rendered = "*filter\n:KUBE-SERVICES - [0:0]\n-I OUTPUT -j KUBE-SERVICES\n"
+                               "COMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n"
+                               "-I PREROUTING -j KUBE-SERVICES\n-A KUBE-SVC-X -j ACCEPT\n"
+                               "-A KUBE-SERVICES -j KUBE-SVC-X\n-X KUBE-SEP-Y\nCOMMIT\n";
+  EXPECT_EQ(restore_input(rendered),
+            "*filter\n:KUBE-SERVICES - [0:0]\n-I OUTPUT -j KUBE-SERVICES\nCOMMIT\n*nat\n"
+            ":KUBE-SERVICES - [0:0]\n:KUBE-SVC-X - [0:0]\n-I PREROUTING -j KUBE-SERVICES\n-S\n"
+            "-A KUBE-SVC-X -j ACCEPT\n-A KUBE-SERVICES -j KUBE-SVC-X\n-X KUBE-SEP-Y\nCOMMIT\n");
+  // A teardown: deletions from built-in chains come after the listing too.
+  EXPECT_EQ(restore_input("*nat\n:KUBE-SERVICES - [0:0]\n-D PREROUTING -j KUBE-SERVICES\n"
+                          "-X KUBE-SERVICES\nCOMMIT\n"),
+            "*nat\n:KUBE-SERVICES - [0:0]\n-S\n-D PREROUTING -j KUBE-SERVICES\n"
+            "-X KUBE-SERVICES\nCOMMIT\n");
+}
+
+} // namespace
+} // namespace backlog_lab::proxy_sim::iptables
