@@ -286,7 +286,7 @@ private:
       values.values["target_port"] = target.port() ? std::to_string(target.port()) : "";
       auto& a = exec_clients_
                     .emplace(g, exec_actor(spec.exec, where(at + "/exec"), "client", spec.name,
-                                           external ? host_ : topology_.clients(),
+                                           external ? host() : topology_.clients(),
                                            std::move(values), options_.logs_dir))
                     .first->second;
       if (spec.listen_port) a.ready_when_accepting(address, {spec.listen_port});
@@ -319,7 +319,7 @@ private:
       result_.client_node_port[spec.name] = node_port;
       result_.client_service[spec.name] = spec.target.empty() ? spec.target_service : "";
       // Local ports let the report match queued connections with what their client sent.
-      groups_.emplace_back(io_, external ? host_ : topology_.clients(), spec, target, addresses,
+      groups_.emplace_back(io_, external ? host() : topology_.clients(), spec, target, addresses,
                            result_.seed + 1 + g, run_start_,
                            clients::group_options{.record_local_port = true});
       if (!started_by_event.count(spec.name)) groups_.back().start();
@@ -358,6 +358,13 @@ private:
   // (docs/your-software.md).
   bool dials_from_host(size_t g, const tcp::endpoint& target) const {
     return !s_.clients[g].target.empty() && target.port() && !inside_lab(target.address());
+  }
+
+  // The namespace backlog-lab was started in (this thread's: labs are built from it). Opened only
+  // for a run that dials outside: a handle on it is one more namespace the run holds.
+  const lab::netns& host() {
+    if (!host_) host_ = lab::netns::current();
+    return *host_;
   }
 
   void play() {
@@ -654,7 +661,7 @@ private:
   const run_options& options_;
   run_result result_;
   net::io_context io_{1};
-  lab::netns host_ = lab::netns::current(); // where clients of outside targets run
+  std::optional<lab::netns> host_; // where clients of outside targets run, once one does
   lab::topology topology_;
   std::vector<size_t> first_address_;
   std::vector<size_t> remote_first_; ///< per service: its first address in its stand-in's block
