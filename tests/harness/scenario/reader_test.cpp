@@ -311,7 +311,8 @@ TEST(reader, service_type_is_node_port_or_load_balancer) {
 }
 
 TEST(reader, external_traffic_policy_and_other_node_endpoints) {
-  const auto& plain = parse_scenario(minimal, "min.json").services.at(0);
+  const scenario minimal_scenario = parse_scenario(minimal, "min.json");
+  const auto& plain = minimal_scenario.services.at(0);
   EXPECT_EQ(plain.external_traffic_policy, traffic_policy::cluster);
   EXPECT_EQ(plain.other_node_endpoints, 0u);
   scenario s = parse_scenario(with("\"node_port\": 30080",
