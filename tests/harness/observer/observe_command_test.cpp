@@ -104,6 +104,14 @@ struct small_lab {
   }
 };
 
+// What `observe` printed with `o`; empty (and a failure) unless it exited 0.
+std::string observe_output(const observe_options& o) {
+  std::ostringstream out;
+  int code = run_observe(o, out);
+  EXPECT_EQ(code, 0);
+  return code == 0 ? out.str() : std::string();
+}
+
 TEST(observe_run, json_of_another_namespace_by_path) {
   BACKLOG_LAB_REQUIRE_LAB();
   small_lab lab;
@@ -111,9 +119,9 @@ TEST(observe_run, json_of_another_namespace_by_path) {
   o.netns_path = lab.ns.proc_path();
   o.json = true;
   o.counters = true;
-  std::ostringstream out;
-  ASSERT_EQ(run_observe(o, out), 0);
-  auto j = nlohmann::json::parse(out.str());
+  const std::string printed = observe_output(o);
+  ASSERT_FALSE(printed.empty());
+  auto j = nlohmann::json::parse(printed);
   EXPECT_EQ(j["namespace"]["inode"], lab.ns.inode());
   const auto& listeners = j["census"]["listeners"];
   ASSERT_EQ(listeners.size(), 1u);
@@ -145,9 +153,9 @@ TEST(observe_run, text_of_a_process_namespace_by_pid) {
   observe_options o;
   o.pid = child.pid();
   o.extended = true;
-  std::ostringstream out;
-  ASSERT_EQ(run_observe(o, out), 0);
-  const std::string text = out.str();
+  const std::string printed = observe_output(o);
+  ASSERT_FALSE(printed.empty());
+  const std::string text = printed;
   const std::string port = std::to_string(lab.acceptor.local_endpoint().port());
   EXPECT_NE(text.find("LISTEN     2      1      127.0.0.1:" + port), std::string::npos) << text;
   EXPECT_NE(text.find("CLOSE-WAIT 10     0      127.0.0.1:" + port), std::string::npos) << text;
@@ -163,9 +171,9 @@ TEST(observe_run, listeners_only_skips_the_socket_list) {
   o.netns_path = lab.ns.proc_path();
   o.listeners_only = true;
   o.json = true;
-  std::ostringstream out;
-  ASSERT_EQ(run_observe(o, out), 0);
-  auto j = nlohmann::json::parse(out.str());
+  const std::string printed = observe_output(o);
+  ASSERT_FALSE(printed.empty());
+  auto j = nlohmann::json::parse(printed);
   EXPECT_FALSE(j["census"].contains("sockets"));
   EXPECT_EQ(j["census"]["socket_count"], 5);
   EXPECT_EQ(j["census"]["listeners"][0]["accept_queue"], 2);
@@ -181,8 +189,8 @@ TEST(observe_run, streamed_json_equals_the_tree_it_replaced_byte_for_byte) {
     o.netns_path = busy.ns.proc_path();
     o.json = true;
     o.listeners_only = listeners_only;
-    std::ostringstream out;
-    ASSERT_EQ(run_observe(o, out), 0);
+    const std::string printed = observe_output(o);
+    ASSERT_FALSE(printed.empty());
 
     utsname u{};
     ASSERT_EQ(::uname(&u), 0);
@@ -191,7 +199,7 @@ TEST(observe_run, streamed_json_equals_the_tree_it_replaced_byte_for_byte) {
                              {"kernel", u.release},
                              {"namespace", {{"source", o.netns_path}, {"inode", busy.ns.inode()}}},
                              {"census", observer::reference::tree(c, !listeners_only)}};
-    EXPECT_EQ(out.str(), reference.dump(2) + "\n") << "listeners_only " << listeners_only;
+    EXPECT_EQ(printed, reference.dump(2) + "\n") << "listeners_only " << listeners_only;
   }
 }
 
@@ -202,10 +210,10 @@ TEST(observe_run, json_with_counters_parses_and_lists_them_in_order) {
   o.netns_path = lab.ns.proc_path();
   o.json = true;
   o.counters = true;
-  std::ostringstream out;
-  ASSERT_EQ(run_observe(o, out), 0);
-  const auto j = nlohmann::json::parse(out.str());
-  EXPECT_EQ(out.str(), j.dump(2) + "\n"); // keys in dump()'s order everywhere
+  const std::string printed = observe_output(o);
+  ASSERT_FALSE(printed.empty());
+  const auto j = nlohmann::json::parse(printed);
+  EXPECT_EQ(printed, j.dump(2) + "\n"); // keys in dump()'s order everywhere
   EXPECT_GT(j.at("counters").size(), 10u);
 }
 
