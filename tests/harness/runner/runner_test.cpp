@@ -113,7 +113,11 @@ TEST(runner, userspace_frozen_backends_fill_the_nodeport_and_its_control_does_no
   BACKLOG_LAB_REQUIRE_LAB();
   run_result frozen = run_scenario(scenario::load_scenario("userspace-frozen-backends"));
   EXPECT_TRUE(frozen.passed()) << failures(frozen);
-  EXPECT_EQ(metric(frozen, "listener.node.30080.accept_queue_peak"), 129);
+  // backlog + 1; the lockless listener lets handshakes completing at the same moment on other
+  // CPUs each pass the full check before one is queued (130 once, on 2 CPUs, in CI).
+  EXPECT_GE(metric(frozen, "listener.node.30080.accept_queue_peak"), 129);
+  EXPECT_LE(metric(frozen, "listener.node.30080.accept_queue_peak"),
+            128 + std::thread::hardware_concurrency());
   EXPECT_GT(metric(frozen, "clients.web.connect_ms.p99"), 900);
 
   // Same load, healthy backends: the queue and drop expectations must fail, which shows they
