@@ -1,7 +1,9 @@
 #include "harness/exporter/collector.hpp"
 
 #include <algorithm>
+#include <future>
 #include <set>
+#include <thread>
 
 #include "harness/core/error.hpp"
 #include "harness/exporter/exposition.hpp"
@@ -214,6 +216,12 @@ collector::~collector() = default;
 
 std::string collector::collect() {
   auto start = std::chrono::steady_clock::now();
+  // Owners: one pass over /proc/*/fd, run beside the census on the cores the machine has spare
+  // (docs/performance.md, "Exporter"); it lists every socket descriptor, and the listeners'
+  // holders are picked once the census has named them.
+  auto socket_fds = std::async(std::launch::async, [] {
+    return obs::list_socket_fds(std::max(2U, std::thread::hardware_concurrency()) - 1);
+  });
   if (!target_.all_netns) {
     readings_.resize(1);
     readings_[0].entry = single_;
@@ -224,12 +232,11 @@ std::string collector::collect() {
   } else {
     read_namespaces(obs::list_network_namespaces());
   }
-  // Owners: one pass over /proc/*/fd for the listeners of every namespace read.
   std::vector<std::uint32_t> inodes;
   for (const auto& r : readings_)
     for (const auto& l : r.census.listeners)
       inodes.push_back(l.inode);
-  const obs::owner_map owners = obs::find_owners(inodes);
+  const obs::owner_map owners = obs::owners_among(socket_fds.get(), inodes);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return render(readings_, seconds, namespace_errors_, owners);
 }

@@ -5,10 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <system_error>
+#include <thread>
 #include <unordered_set>
 
 namespace backlog_lab::observer {
@@ -99,59 +103,125 @@ std::string cgroup_of(pid_t pid) {
   return systemd.empty() ? first : systemd;
 }
 
-owner_map find_owners(std::span<const std::uint32_t> inodes) {
-  owner_map owners;
-  std::unordered_set<std::uint32_t> wanted;
-  for (std::uint32_t ino : inodes)
-    if (ino != 0) wanted.insert(ino);
-  if (wanted.empty()) return owners;
+namespace {
 
+// The numeric entries of /proc: every process (thread group) of the pid namespace.
+std::vector<pid_t> list_pids() {
+  std::vector<pid_t> pids;
   DIR* proc = ::opendir("/proc");
-  if (!proc) return owners;
-  char path[64];
-  char link[64];
+  if (!proc) return pids;
   while (dirent* pe = ::readdir(proc)) {
     if (pe->d_name[0] < '1' || pe->d_name[0] > '9') continue;
     char* end = nullptr;
     long pid = std::strtol(pe->d_name, &end, 10);
-    if (*end != '\0') continue;
-    std::snprintf(path, sizeof path, "/proc/%ld/fd", pid);
-    int dfd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) continue;
-    DIR* fds = ::fdopendir(dfd);
-    if (!fds) {
-      ::close(dfd);
-      continue;
-    }
-    socket_holder proto; // comm and cgroup read once per process, on its first match
-    bool described = false;
-    while (dirent* fe = ::readdir(fds)) {
-      if (fe->d_name[0] < '0' || fe->d_name[0] > '9') continue;
-      ssize_t n = ::readlinkat(dfd, fe->d_name, link, sizeof link - 1);
-      // "socket:[12345]"
-      if (n < 9 || std::memcmp(link, "socket:[", 8) != 0) continue;
-      link[n] = '\0';
-      auto ino = static_cast<std::uint32_t>(std::strtoul(link + 8, nullptr, 10));
-      if (!wanted.count(ino)) continue;
-      if (!described) {
-        proto.pid = static_cast<pid_t>(pid);
-        proto.comm = comm_of(proto.pid);
-        proto.cgroup = cgroup_of(proto.pid);
-        proto.ids = parse_cgroup_ids(proto.cgroup);
-        described = true;
-      }
-      socket_holder h = proto;
-      h.fd = std::atoi(fe->d_name);
-      owners[ino].push_back(std::move(h));
-    }
-    ::closedir(fds);
+    if (*end == '\0') pids.push_back(static_cast<pid_t>(pid));
   }
   ::closedir(proc);
+  return pids;
+}
+
+// The socket descriptors of one process whose inode is in `wanted` (every one if null), appended
+// to `out`. A process that exits or cannot be read (permissions) contributes nothing.
+void scan_process(pid_t pid, const std::unordered_set<std::uint32_t>* wanted,
+                  std::vector<socket_fd>& out) {
+  char path[64];
+  char link[64];
+  std::snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
+  int dfd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  DIR* fds = ::fdopendir(dfd);
+  if (!fds) {
+    ::close(dfd);
+    return;
+  }
+  while (dirent* fe = ::readdir(fds)) {
+    if (fe->d_name[0] < '0' || fe->d_name[0] > '9') continue;
+    ssize_t n = ::readlinkat(dfd, fe->d_name, link, sizeof link - 1);
+    // "socket:[12345]"
+    if (n < 9 || std::memcmp(link, "socket:[", 8) != 0) continue;
+    link[n] = '\0';
+    auto ino = static_cast<std::uint32_t>(std::strtoul(link + 8, nullptr, 10));
+    if (wanted && !wanted->count(ino)) continue;
+    out.push_back({ino, pid, std::atoi(fe->d_name)});
+  }
+  ::closedir(fds);
+}
+
+std::vector<socket_fd> scan(const std::unordered_set<std::uint32_t>* wanted, unsigned threads) {
+  const std::vector<pid_t> pids = list_pids();
+  threads = std::clamp(threads, 1U, 16U);
+  if (threads == 1 || pids.size() < 2) {
+    std::vector<socket_fd> out;
+    for (pid_t pid : pids)
+      scan_process(pid, wanted, out);
+    return out;
+  }
+  // Work is taken a process at a time: one process with most of the descriptors (a proxy's
+  // workers) cannot leave the other threads idle behind a static split.
+  std::atomic<std::size_t> next{0};
+  std::vector<std::vector<socket_fd>> parts(threads);
+  auto work = [&](std::vector<socket_fd>& out) {
+    for (std::size_t i = next++; i < pids.size(); i = next++)
+      scan_process(pids[i], wanted, out);
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) {
+      try {
+        pool.emplace_back(work, std::ref(parts[t]));
+      } catch (const std::system_error&) {
+        break; // no thread to spare (RLIMIT_NPROC, memory): fewer threads do the same work
+      }
+    }
+    work(parts[0]);
+  }
+  std::vector<socket_fd> out = std::move(parts[0]);
+  for (unsigned t = 1; t < threads; ++t)
+    out.insert(out.end(), parts[t].begin(), parts[t].end());
+  return out;
+}
+
+} // namespace
+
+std::vector<socket_fd> list_socket_fds(unsigned threads) {
+  return scan(nullptr, threads);
+}
+
+owner_map owners_among(std::span<const socket_fd> fds, std::span<const std::uint32_t> inodes) {
+  owner_map owners;
+  std::unordered_set<std::uint32_t> wanted;
+  for (std::uint32_t ino : inodes)
+    if (ino != 0) wanted.insert(ino);
+  // comm and cgroup read once per process, on its first match.
+  std::unordered_map<pid_t, socket_holder> described;
+  for (const socket_fd& s : fds) {
+    if (!wanted.count(s.inode)) continue;
+    auto [it, fresh] = described.try_emplace(s.pid);
+    socket_holder& proto = it->second;
+    if (fresh) {
+      proto.pid = s.pid;
+      proto.comm = comm_of(s.pid);
+      proto.cgroup = cgroup_of(s.pid);
+      proto.ids = parse_cgroup_ids(proto.cgroup);
+    }
+    socket_holder h = proto;
+    h.fd = s.fd;
+    owners[s.inode].push_back(std::move(h));
+  }
   for (auto& [ino, holders] : owners)
     std::sort(holders.begin(), holders.end(), [](const socket_holder& a, const socket_holder& b) {
       return a.pid != b.pid ? a.pid < b.pid : a.fd < b.fd;
     });
   return owners;
+}
+
+owner_map find_owners(std::span<const std::uint32_t> inodes, unsigned threads) {
+  std::unordered_set<std::uint32_t> wanted;
+  for (std::uint32_t ino : inodes)
+    if (ino != 0) wanted.insert(ino);
+  if (wanted.empty()) return {};
+  const std::vector<socket_fd> fds = scan(&wanted, threads);
+  return owners_among(fds, inodes);
 }
 
 std::string format_holders(const std::vector<socket_holder>& holders) {

@@ -46,9 +46,26 @@ struct socket_holder {
 /// Socket inode -> the processes holding it (a socket shared across fork has several).
 using owner_map = std::unordered_map<std::uint32_t, std::vector<socket_holder>>;
 
-/// One pass over /proc/*/fd resolving only `inodes` (0s ignored); holders are sorted by pid,
-/// then fd. Processes that vanish or cannot be read (permissions) are skipped.
-owner_map find_owners(std::span<const std::uint32_t> inodes);
+/// One descriptor of one process that refers to a socket.
+struct socket_fd {
+  std::uint32_t inode = 0; ///< the socket's inode (sock_diag's idiag_inode)
+  pid_t pid = 0;
+  int fd = -1;
+};
+
+/// One pass over /proc/*/fd listing every socket descriptor of every process, split over
+/// `threads` threads (a process at a time). Lets the pass run beside a census that has not yet
+/// named the inodes it wants; owners_among() picks them afterwards.
+std::vector<socket_fd> list_socket_fds(unsigned threads = 1);
+
+/// The holders of `inodes` (0s ignored) among `fds`, each with its comm and cgroup; holders are
+/// sorted by pid, then fd.
+owner_map owners_among(std::span<const socket_fd> fds, std::span<const std::uint32_t> inodes);
+
+/// One pass over /proc/*/fd resolving only `inodes` (0s ignored), over `threads` threads;
+/// holders are sorted by pid, then fd. Processes that vanish or cannot be read (permissions) are
+/// skipped.
+owner_map find_owners(std::span<const std::uint32_t> inodes, unsigned threads = 1);
 
 /// "comm(pid=P,fd=F)" for each holder, comma-separated, as `ss -p` names them.
 std::string format_holders(const std::vector<socket_holder>& holders);

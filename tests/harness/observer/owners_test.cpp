@@ -1,7 +1,10 @@
 // Listener owners: the cgroup parser on real-shaped paths, and find_owners against `ss -tlpn`
 // for a real nginx (master + 2 workers sharing one listener) in a lab namespace.
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -128,10 +131,44 @@ TEST(find_owners, nginx_master_and_workers_as_ss_names_them) {
       EXPECT_EQ(h.cgroup, cgroup_of(h.pid));
     }
     EXPECT_EQ(ours, ss_users(ns, 8080));
+    // The pass split over threads (the exporter's) finds the same holders in the same order.
+    EXPECT_EQ(format_holders(find_owners(inodes, 2).at(c.listeners[0].inode)),
+              format_holders(holders));
     auto tree = nginx.processes();
     EXPECT_EQ(pids, std::set<pid_t>(tree.begin(), tree.end()));
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(list_socket_fds, names_our_sockets_by_inode_pid_and_fd_and_skips_pipes) {
+  int sv[2];
+  int pipe_fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  auto inode_of = [](int fd) {
+    struct stat st {};
+    EXPECT_EQ(::fstat(fd, &st), 0);
+    return static_cast<std::uint32_t>(st.st_ino);
+  };
+  const std::uint32_t socket_inode = inode_of(sv[0]);
+  const std::uint32_t pipe_inode = inode_of(pipe_fds[0]);
+  for (unsigned threads : {1U, 3U}) {
+    auto fds = list_socket_fds(threads);
+    auto ours = [&](std::uint32_t inode, int fd) {
+      return std::any_of(fds.begin(), fds.end(), [&](const socket_fd& s) {
+        return s.inode == inode && s.pid == ::getpid() && s.fd == fd;
+      });
+    };
+    EXPECT_TRUE(ours(socket_inode, sv[0])) << threads << " threads";
+    EXPECT_FALSE(ours(pipe_inode, pipe_fds[0])) << threads << " threads";
+    std::vector<std::uint32_t> inodes{socket_inode};
+    owner_map owners = owners_among(fds, inodes);
+    ASSERT_EQ(owners.size(), 1u);
+    EXPECT_EQ(owners.at(socket_inode).front().pid, ::getpid());
+    EXPECT_EQ(owners.at(socket_inode).front().fd, sv[0]);
+  }
+  for (int fd : {sv[0], sv[1], pipe_fds[0], pipe_fds[1]})
+    ::close(fd);
 }
 
 TEST(find_owners, unknown_and_zero_inodes_resolve_to_nothing) {
