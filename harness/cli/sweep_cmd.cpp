@@ -13,6 +13,7 @@
 #include "harness/cli/signals.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/netns.hpp"
+#include "harness/runner/descriptor_budget.hpp"
 #include "harness/sweep/merge.hpp"
 #include "harness/sweep/progress.hpp"
 #include "harness/sweep/report.hpp"
@@ -145,6 +146,17 @@ int execute_sweep(const sweep_options& o) {
 
   lab::ensure_privileges();
   lab::raise_fd_limit();
+  // A cell too big for the descriptor limit is found before the first cell runs, as a bad
+  // --set is (each run checks again before building its lab).
+  std::uint64_t available = runner::available_descriptors();
+  for (const auto& c : plan.cells) {
+    try {
+      runner::check_descriptor_budget(c.scenario, available);
+    } catch (const input_error& e) {
+      if (c.label().empty()) throw;
+      throw input_error(c.label() + ": " + e.where(), e.expected());
+    }
+  }
   scoped_stop_signals stop;
   sweep::sweep_options so;
   so.repeat = o.repeat;

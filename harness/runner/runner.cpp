@@ -15,6 +15,7 @@
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
 #include "harness/observer/sampler.hpp"
+#include "harness/runner/descriptor_budget.hpp"
 #include "harness/runner/exec_actor.hpp"
 #include "harness/runner/packet_loss.hpp"
 #include "proxy_sim/proxier.hpp"
@@ -699,6 +700,9 @@ bool run_result::passed() const {
 }
 
 run_result run_scenario(const scenario::scenario& s, const run_options& options) {
+  // Before anything is built, as a sysctl the kernel lacks would be: a lab too big for this
+  // process's descriptor limit is refused whole rather than failing half-built with EMFILE.
+  check_descriptor_budget(s, available_descriptors());
   scenario_run run(s, options);
   return run.execute();
 }

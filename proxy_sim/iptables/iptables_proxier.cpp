@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -46,10 +45,25 @@ std::string tool_says(const lab::command_result& result, std::chrono::millisecon
 // The input line iptables-restore names in "line N failed" (a parse error) or "line N:
 // RULE_APPEND failed" (the nf_tables variant's commit error); 0 if it names none.
 std::size_t failing_line_number(const std::string& err) {
-  std::smatch m;
-  // "line 18 failed" (legacy), "line 18: CHAIN_DEL failed (...)" (nf_tables).
-  if (!std::regex_search(err, m, std::regex("line ([0-9]+)(: [A-Z_]+)? failed"))) return 0;
-  return std::stoul(m[1]);
+  // "line 18 failed" (legacy), "line 18: CHAIN_DEL failed (...)" (nf_tables). Plain search
+  // rather than std::regex, whose recursive matcher can overflow the stack on long input.
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  auto is_op = [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; };
+  for (auto at = err.find("line "); at != std::string::npos; at = err.find("line ", at + 1)) {
+    std::size_t i = at + 5, digits = i;
+    while (i < err.size() && is_digit(err[i]))
+      ++i;
+    if (i == digits || i - digits > 9) continue; // none, or more than any ruleset has lines
+    std::size_t number_end = i;
+    if (err.compare(i, 2, ": ") == 0 && i + 2 < err.size() && is_op(err[i + 2])) {
+      i += 2;
+      while (i < err.size() && is_op(err[i]))
+        ++i;
+    }
+    if (err.compare(i, 7, " failed") == 0)
+      return std::stoul(err.substr(digits, number_end - digits));
+  }
+  return 0;
 }
 
 // That line of `text`, for the error message.

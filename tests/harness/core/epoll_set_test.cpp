@@ -97,6 +97,41 @@ TEST_F(epoll_set_test,
   EXPECT_EQ(new_watcher.seen.size(), 1u);
 }
 
+/// On its first event, forgets another registration (as a proxier closing both sockets of a
+/// session does on one socket's event) and frees that registration's slot for someone else.
+struct forgetting_watcher final : fd_watcher {
+  epoll_set* set = nullptr;
+  epoll_set::token other = 0;
+  int* delivered = nullptr;
+  void on_events(std::uint32_t) override {
+    ++*delivered;
+    set->forget(other);
+  }
+};
+
+TEST_F(epoll_set_test, a_registration_forgotten_earlier_in_a_batch_gets_no_later_event_of_it) {
+  // Both sockets are ready before the set looks, so one epoll_wait() returns both events; the
+  // first handled forgets the other, whose watcher may then be freed (the proxier's sessions
+  // are freed at the batch's end, the client groups' slots reused): its event, still in the
+  // batch, must be dropped.
+  socket_pair a, b;
+  int delivered = 0;
+  forgetting_watcher wa, wb;
+  wa.set = wb.set = set.get();
+  wa.delivered = wb.delivered = &delivered;
+  auto ta = set->add(a.watched.get(), EPOLLIN | EPOLLET, &wa);
+  auto tb = set->add(b.watched.get(), EPOLLIN | EPOLLET, &wb);
+  ASSERT_NE(ta, 0u);
+  ASSERT_NE(tb, 0u);
+  wa.other = tb;
+  wb.other = ta;
+  poke(a.peer);
+  poke(b.peer);
+  set->start();
+  settle();
+  EXPECT_EQ(delivered, 1) << "an event reached a watcher forgotten earlier in the same batch";
+}
+
 TEST_F(epoll_set_test, an_empty_set_lets_the_io_context_return_and_wakes_for_a_new_socket) {
   set->start();
   counting_watcher refused;

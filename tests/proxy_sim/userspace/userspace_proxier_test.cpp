@@ -544,6 +544,12 @@ INSTANTIATE_TEST_SUITE_P(userspace_proxier, close_behaviour, ::testing::Values(f
 TEST_F(proxier_lab, running_out_of_descriptors_pauses_accepting_then_recovers) {
   test_backend a(io, ns, "a", backend_mode::greet_and_close);
   auto& proxy = start(userspace_spec(), {a.endpoint()});
+  // One connection while descriptors are plentiful: besides showing the path works, it lets
+  // UBSan's vptr check see the watchers' types first. That check probes memory through a
+  // pipe(2) the first time it meets a type, and with no descriptor left it reports a live
+  // object as "not an object of type 'fd_watcher'" (docs/fuzzing.md).
+  EXPECT_EQ(fetch(io, ns)->answered_by(), "a");
+  ASSERT_EQ(proxy.stats().accepted, 1u);
   run_for(io, 20ms); // the backend's accept waits in epoll (a first accept() would fail too)
   auto client = spawn_client(io, ns, {net::ip::make_address("127.0.0.1"), node_port});
   // Take every descriptor this process may still open: the handshake completes in the kernel,
@@ -560,12 +566,12 @@ TEST_F(proxier_lab, running_out_of_descriptors_pauses_accepting_then_recovers) {
   run_for(io, 30ms);
   // Paused between tries (50 ms), not spinning on a listener that stays readable.
   EXPECT_LT(proxy.detail().accept_errors, 10u);
-  EXPECT_EQ(proxy.stats().accepted, 0u);
+  EXPECT_EQ(proxy.stats().accepted, 1u);
   EXPECT_FALSE(client->finished);
   filler.clear();
   ASSERT_TRUE(run_until(io, [&] { return client->finished; }));
   EXPECT_EQ(client->answered_by(), "a");
-  EXPECT_EQ(proxy.stats().accepted, 1u);
+  EXPECT_EQ(proxy.stats().accepted, 2u);
 }
 
 TEST_F(proxier_lab, a_client_that_reads_late_gets_every_byte_of_a_large_response) {
