@@ -21,13 +21,19 @@ int node_port_backlog(const scenario::proxy_spec& spec, const lab::netns& ns) {
 }
 
 void listen_node_port(tcp::acceptor& acceptor, const lab::netns& ns, std::uint16_t port,
-                      int backlog, const std::string& what) {
+                      int backlog, const std::string& what, node_port_socket shape) {
   try {
     lab::netns_scope in(ns); // the socket belongs to `ns` for good
-    acceptor.open(tcp::v6());
-    acceptor.set_option(net::ip::v6_only(false));
-    acceptor.set_option(net::socket_base::reuse_address(true));
-    acceptor.bind(tcp::endpoint(net::ip::address_v6::any(), port));
+    if (shape == node_port_socket::ipv4) {
+      acceptor.open(tcp::v4());
+      acceptor.set_option(net::socket_base::reuse_address(true));
+      acceptor.bind(tcp::endpoint(net::ip::address_v4::any(), port));
+    } else {
+      acceptor.open(tcp::v6());
+      acceptor.set_option(net::ip::v6_only(false));
+      acceptor.set_option(net::socket_base::reuse_address(true));
+      acceptor.bind(tcp::endpoint(net::ip::address_v6::any(), port));
+    }
     acceptor.listen(backlog);
   } catch (const boost::system::system_error& e) {
     throw lab_error(what + ": " + e.what());

@@ -1,5 +1,7 @@
 // The named metrics of a run (docs/metrics.md): flat names so expectations, sweeps and CI can
 // address any number the run measured.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <set>
 
@@ -32,6 +34,7 @@ void add_listener(expect::metric_map& m, const std::string& role,
   std::string p = "listener." + role + "." + std::to_string(l.local.port) + ".";
   m[p + "accept_queue"] = l.accept_queue;
   m[p + "backlog"] = l.backlog;
+  m[p + "ipv4"] = l.local.address.family == AF_INET ? 1 : 0; // 0.0.0.0:N, not *:N / [::]:N
   m[p + "full"] = l.full ? 1 : 0;
   m[p + "drops"] = l.drops;
   m[p + "children_unaccepted"] = l.unaccepted();

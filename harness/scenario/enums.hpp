@@ -34,6 +34,7 @@ enum class proxy_mode : std::uint8_t { iptables, userspace, exec };
 enum class proxy_preset : std::uint8_t {
   v1_5,   ///< no NodePort REJECT: traffic of a service without endpoints reaches the held port
   v1_6_5, ///< REJECT in filter KUBE-SERVICES, jumped from INPUT and OUTPUT
+  v1_20,  ///< REJECT in KUBE-EXTERNAL-SERVICES, KUBE-XLB, ports held per IP family (0.0.0.0:N)
   v1_24,  ///< no port holding; REJECT in KUBE-EXTERNAL-SERVICES (1.10 layout)
 };
 
@@ -108,9 +109,10 @@ template <> struct enum_names<proxy_mode> {
        {proxy_mode::exec, "exec"}}};
 };
 template <> struct enum_names<proxy_preset> {
-  static constexpr std::array<std::pair<proxy_preset, std::string_view>, 3> table{
+  static constexpr std::array<std::pair<proxy_preset, std::string_view>, 4> table{
       {{proxy_preset::v1_5, "1.5"},
        {proxy_preset::v1_6_5, "1.6.5"},
+       {proxy_preset::v1_20, "1.20"},
        {proxy_preset::v1_24, "1.24"}}};
 };
 template <> struct enum_names<traffic_policy> {

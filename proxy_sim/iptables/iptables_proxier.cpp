@@ -153,9 +153,9 @@ public:
   }
 
 private:
-  // The NodePorts not yet held, each opened as `[::]:node_port` (dual stack, like Go's
-  // net.Listen("tcp", ":N")) before the rules are restored, as syncProxyRules() did (#108496,
-  // item 1). Returns the ports this call opened.
+  // The NodePorts not yet held, each opened in the release's shape (`[::]:node_port` dual stack
+  // like Go's net.Listen("tcp", ":N"), or 1.20's "tcp4" `0.0.0.0:node_port`) before the rules
+  // are restored, as syncProxyRules() did (#108496, item 1). Returns the ports this call opened.
   std::vector<uint16_t> hold_node_ports() {
     std::vector<uint16_t> opened;
     if (!iptables::holds_node_ports(options_.version)) return opened;
@@ -166,7 +166,8 @@ private:
       // Held and never accept()ed: that is the point.
       listen_node_port(socket, node_, s.node_port, backlog,
                        "holding NodePort " + std::to_string(s.node_port) + " of \"" + s.service +
-                           "\" in namespace '" + node_.name() + "'");
+                           "\" in namespace '" + node_.name() + "'",
+                       iptables::held_socket_shape(options_.version));
       held_.emplace(s.node_port, std::move(socket));
       opened.push_back(s.node_port);
     }

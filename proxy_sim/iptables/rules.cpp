@@ -68,6 +68,18 @@ std::vector<std::string> nat_jumps() {
           "POSTROUTING " + comment(postrouting_comment) + " -j " + std::string(postrouting_chain)};
 }
 
+// 1.10 (#56164) on: NodePort REJECTs in filter KUBE-EXTERNAL-SERVICES, and a Service without
+// endpoints gets no nat jumps at all.
+bool external_services_layout(preset version) {
+  return version == preset::v1_20 || version == preset::v1_24;
+}
+
+// The later proxier's KUBE-EXT/KUBE-SVL chains and filter DROP for externalTrafficPolicy Local,
+// instead of KUBE-XLB and kubelet's KUBE-MARK-DROP.
+bool ext_chain_layout(preset version) {
+  return version == preset::v1_24;
+}
+
 std::vector<std::string> filter_jumps(const rule_options& options) {
   std::string to_services = comment(portals_comment) + " -j " + std::string(services_chain);
   std::vector<std::string> jumps;
@@ -83,6 +95,7 @@ std::vector<std::string> filter_jumps(const rule_options& options) {
     return with({"OUTPUT " + to_services});
   case preset::v1_6_5: // #43972: "applies to both INPUT and OUTPUT chains"
     return with({"INPUT " + to_services, "OUTPUT " + to_services});
+  case preset::v1_20:
   case preset::v1_24: // #56164 (1.10) and #60306: external REJECTs in their own chain, NEW only
     return with({"INPUT -m conntrack --ctstate NEW " + comment(external_portals_comment) + " -j " +
                      std::string(external_services_chain),
@@ -94,7 +107,8 @@ std::vector<std::string> filter_jumps(const rule_options& options) {
 
 std::set<std::string> base_filter_chains(const rule_options& options) {
   std::set<std::string> chains{std::string(services_chain)};
-  if (options.version == preset::v1_24) chains.insert(std::string(external_services_chain));
+  if (external_services_layout(options.version))
+    chains.insert(std::string(external_services_chain));
   if (options.mark_drop_chains) chains.insert(std::string(firewall_chain));
   return chains;
 }
@@ -160,21 +174,18 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
   const bool has_local_endpoints = !s.endpoints.empty();
   // 1.5 and 1.6 always wrote the ClusterIP and NodePort jumps; later releases only with
   // endpoints (else the filter REJECT alone speaks for the service).
-  const bool write_jumps = has_endpoints || options.version != preset::v1_24;
+  const bool write_jumps = has_endpoints || !external_services_layout(options.version);
   if (write_jumps) {
     nat.declare(svc_chain);
     nat_chains.insert(svc_chain);
   }
   // externalTrafficPolicy Local: NodePort traffic goes through the service's KUBE-XLB chain
-  // (1.5/1.6 proxier, declared whenever the policy is Local) or KUBE-EXT chain (later proxier,
-  // only while the Service has endpoints).
+  // (up to 1.23; 1.5/1.6 declared it whenever the policy is Local, 1.20 with the NodePort jump
+  // only while the Service has endpoints) or KUBE-EXT chain (later proxier, with endpoints).
   std::string external_chain;
-  if (s.external_policy_local) {
-    if (options.version != preset::v1_24)
-      external_chain = "KUBE-XLB-" + chain_hash(s.service + "tcp");
-    else if (has_endpoints)
-      external_chain = "KUBE-EXT-" + chain_hash(s.service + "tcp");
-  }
+  if (s.external_policy_local && write_jumps)
+    external_chain = (ext_chain_layout(options.version) ? "KUBE-EXT-" : "KUBE-XLB-") +
+                     chain_hash(s.service + "tcp");
   if (!external_chain.empty()) {
     nat.declare(external_chain);
     nat_chains.insert(external_chain);
@@ -203,7 +214,7 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
       nat.add(node_ports_chain, match + " -j " + external_chain);
     }
     const std::string_view filter_chain =
-        options.version == preset::v1_24 ? external_services_chain : services_chain;
+        external_services_layout(options.version) ? external_services_chain : services_chain;
     const std::string node_port_match =
         " -m addrtype --dst-type LOCAL -m tcp --dport " + std::to_string(s.node_port);
     // #43415 (1.6.0) added this REJECT; 1.5 had none, which is the incident.
@@ -212,7 +223,7 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
                                    node_port_match +
                                    " -j REJECT --reject-with icmp-port-unreachable");
     // The later proxier drops in filter what has no local endpoint to go to.
-    if (options.version == preset::v1_24 && s.external_policy_local && has_endpoints &&
+    if (ext_chain_layout(options.version) && s.external_policy_local && has_endpoints &&
         !has_local_endpoints)
       filter.add(filter_chain, "-p tcp " + comment(s.service + " has no local endpoints") +
                                    node_port_match + " -j DROP");
@@ -227,11 +238,16 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
     nat_chains.insert(sep_chains.back());
   }
   const std::string recent_mask = " --mask 255.255.255.255 --rsource";
-  if (options.client_ip_affinity)
-    for (const auto& sep : sep_chains)
-      nat.add(svc_chain, comment(s.service) + " -m recent --rcheck --seconds " +
-                             std::to_string(options.affinity_timeout_s) + " --reap --name " + sep +
-                             recent_mask + " -j " + sep);
+  // ClientIP affinity: before a chain's balancing rules, one `recent --rcheck` rule per endpoint
+  // it balances over (the Service's chain over all, KUBE-XLB / KUBE-SVL over the local ones).
+  auto write_affinity = [&](const std::string& chain, const std::vector<std::string>& seps) {
+    if (!options.client_ip_affinity) return;
+    for (const auto& sep : seps)
+      nat.add(chain, comment(s.service) + " -m recent --rcheck --seconds " +
+                         std::to_string(options.affinity_timeout_s) + " --reap --name " + sep +
+                         recent_mask + " -j " + sep);
+  };
+  write_affinity(svc_chain, sep_chains);
   write_balancing(nat, svc_chain, sep_chains, [&](std::size_t) { return s.service; });
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& ep = all[i];
@@ -248,12 +264,13 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
 
   const std::vector<std::string> local_seps(sep_chains.begin(),
                                             sep_chains.begin() + s.endpoints.size());
-  if (options.version != preset::v1_24) {
+  if (!ext_chain_layout(options.version)) {
     // pkg/proxy/iptables/proxier.go (1.5-era): "Blackhole all traffic since there are no local
     // endpoints", through kubelet's KUBE-MARK-DROP and KUBE-FIREWALL.
     if (local_seps.empty())
       nat.add(external_chain, comment(s.service + " has no local endpoints") + " -j " +
                                   std::string(mark_drop_chain));
+    write_affinity(external_chain, local_seps);
     write_balancing(nat, external_chain, local_seps, [&](std::size_t i) {
       return "Balancing rule " + std::to_string(i) + " for " + s.service;
     });
@@ -272,6 +289,7 @@ void write_service(const service_endpoints& s, const rule_options& options, tabl
   nat.declare(local_chain);
   nat_chains.insert(local_chain);
   nat.add(external_chain, "-j " + local_chain);
+  write_affinity(local_chain, local_seps);
   write_balancing(nat, local_chain, local_seps, [&](std::size_t) { return s.service; });
 }
 
@@ -312,6 +330,12 @@ bool holds_node_ports(preset version) {
   return version != preset::v1_24;
 }
 
+node_port_socket held_socket_shape(preset version) {
+  // 1.5/1.6: LocalPort without a family, net.Listen("tcp", ":N"). 1.20: LocalPort.IPFamily set
+  // from the ClusterIP's family, net.Listen("tcp4", ":N") (docs/proxy-iptables.md#port-holding).
+  return version == preset::v1_20 ? node_port_socket::ipv4 : node_port_socket::dual_stack;
+}
+
 rule_options make_rule_options(const scenario::proxy_spec& spec,
                                const std::vector<service_endpoints>& services) {
   rule_options options;
@@ -323,7 +347,7 @@ rule_options make_rule_options(const scenario::proxy_spec& spec,
     throw input_error("/proxy/affinity_timeout_s", "seconds in 1..86400");
   options.affinity_timeout_s = spec.affinity_timeout_s;
   options.mark_drop_chains =
-      spec.preset != preset::v1_24 &&
+      !ext_chain_layout(spec.preset) &&
       std::any_of(services.begin(), services.end(),
                   [](const service_endpoints& s) { return s.external_policy_local; });
   return options;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/scenario/model.hpp"
+#include "proxy_sim/node_port.hpp"
 #include "proxy_sim/proxier.hpp"
 
 namespace backlog_lab::proxy_sim::iptables {
@@ -35,6 +36,9 @@ using preset = scenario::proxy_preset;
 
 /// Whether the release held every NodePort with a listening socket (all before 1.24).
 bool holds_node_ports(preset version);
+
+/// The shape of a held NodePort socket in that release: dual stack (`*:N`) or IPv4 (`0.0.0.0:N`).
+node_port_socket held_socket_shape(preset version);
 
 /// What shapes the rules besides the services.
 struct rule_options {

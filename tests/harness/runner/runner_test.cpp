@@ -243,6 +243,33 @@ TEST(runner, restore_race_piles_close_wait_and_its_controls_do_not) {
   }
 }
 
+TEST(runner, restore_race_under_1_20_holds_ipv4_and_fails_under_the_other_presets) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto s = scenario::load_scenario("kube-proxy-1.20-restore-race");
+  run_result race = run_scenario(s, {.seed = 4});
+  EXPECT_TRUE(race.passed()) << failures(race);
+  EXPECT_EQ(metric(race, "listener.node.30080.ipv4"), 1);
+
+  // 1.6.5 races the same way but holds the port dual stack (*:30080); 1.24 holds none.
+  auto dual = s;
+  dual.proxy->preset = scenario::proxy_preset::v1_6_5;
+  run_result r = run_scenario(dual, {.seed = 4});
+  const auto* shape = find_expectation(r, "listener.node.30080.ipv4");
+  ASSERT_NE(shape, nullptr);
+  EXPECT_FALSE(shape->passed) << "the 1.6.5 socket listed as 0.0.0.0:30080";
+  EXPECT_EQ(metric(r, "listener.node.30080.ipv4"), 0);
+
+  auto fixed = s;
+  fixed.proxy->preset = scenario::proxy_preset::v1_24;
+  r = run_scenario(fixed, {.seed = 4});
+  for (const char* m : {"listener.node.30080.ipv4", "census.node.CLOSE-WAIT",
+                        "max:listener.node.*.close_wait_unaccepted"}) {
+    const auto* e = find_expectation(r, m);
+    ASSERT_NE(e, nullptr) << m;
+    EXPECT_FALSE(e->passed) << m << " held under 1.24";
+  }
+}
+
 TEST(runner, a_sysctl_the_kernel_lacks_stops_the_run_and_names_it) {
   BACKLOG_LAB_REQUIRE_LAB();
   auto s = scenario::parse_scenario(R"({"name": "x", "duration_ms": 100,

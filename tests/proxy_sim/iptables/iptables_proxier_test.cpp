@@ -302,6 +302,37 @@ TEST(iptables_proxier, v1_6_5_without_endpoints_rejects_and_nothing_queues) {
   EXPECT_EQ(sockets_on_port(lab.node, node_port).size(), 1u);
 }
 
+TEST(iptables_proxier, v1_20_holds_the_port_as_ipv4_and_rejects_in_external_services) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  for (auto version : {scenario::proxy_preset::v1_20, scenario::proxy_preset::v1_6_5}) {
+    SCOPED_TRACE(version == scenario::proxy_preset::v1_20 ? "1.20" : "1.6.5");
+    nodeport_lab lab;
+    auto proxier = make_iptables_proxier(lab.io, lab.node, spec_for(version), one_service({}));
+    proxier->start();
+    // What `ss` itself prints: net.Listen("tcp4", ":N") is 0.0.0.0:N, "tcp" is *:N.
+    const std::string listed = run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"});
+    auto held = lab.listener();
+    EXPECT_EQ(held.state, "LISTEN");
+    if (version == scenario::proxy_preset::v1_20) {
+      EXPECT_EQ(held.local, "0.0.0.0:30720");
+      EXPECT_NE(listed.find("0.0.0.0:30720"), std::string::npos) << listed;
+      auto filter = run_ok(lab.node, {"iptables", "-S"});
+      EXPECT_TRUE(has_line(filter, "-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment \"" +
+                                       service_name +
+                                       " has no endpoints\" -m addrtype --dst-type LOCAL -m tcp "
+                                       "--dport 30720 -j REJECT --reject-with "
+                                       "icmp-port-unreachable"))
+          << filter;
+    } else {
+      EXPECT_EQ(held.local, "*:30720");
+      EXPECT_EQ(listed.find("0.0.0.0:30720"), std::string::npos) << listed;
+    }
+    tcp::socket client(lab.io);
+    EXPECT_EQ(lab.connect(client), net::error::connection_refused);
+    EXPECT_EQ(lab.listener().recv_q, 0u); // the REJECT keeps it empty
+  }
+}
+
 TEST(iptables_proxier, v1_24_holds_no_port) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;

@@ -270,6 +270,71 @@ TEST(render_sync, v1_24_rejects_in_external_services_and_skips_empty_service_cha
   EXPECT_TRUE(holds_node_ports(preset::v1_6_5));
 }
 
+TEST(render_sync, v1_20_rejects_in_external_services_holds_ipv4_and_keeps_kube_xlb) {
+  auto s = service_with(0);
+  rule_options options;
+  options.version = preset::v1_20;
+  auto plan = render_sync({s}, options);
+  auto filter = lines_of(table(plan.text, "filter"));
+  EXPECT_TRUE(contains(filter, "-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "
+                               "\"backend/web:http has no endpoints\" -m addrtype --dst-type "
+                               "LOCAL -m tcp --dport 30720 -j REJECT --reject-with "
+                               "icmp-port-unreachable"));
+  EXPECT_TRUE(lines_starting(plan.text, "-A KUBE-NODEPORTS").empty());
+  EXPECT_TRUE(holds_node_ports(preset::v1_20));
+  EXPECT_EQ(held_socket_shape(preset::v1_20), node_port_socket::ipv4);
+  EXPECT_EQ(held_socket_shape(preset::v1_6_5), node_port_socket::dual_stack);
+  EXPECT_EQ(held_socket_shape(preset::v1_5), node_port_socket::dual_stack);
+
+  // externalTrafficPolicy Local without a local endpoint: KUBE-XLB and KUBE-MARK-DROP (the
+  // pre-1.24 proxier), not KUBE-EXT and a filter DROP.
+  auto local = service_with(0);
+  local.external_policy_local = true;
+  local.other_node_endpoints = {{net::ip::make_address_v4("10.244.1.10"), 8080}};
+  options.mark_drop_chains = true;
+  auto text = render_sync({local}, options).text;
+  const std::string xlb = "KUBE-XLB-" + chain_hash(local.service + "tcp");
+  EXPECT_TRUE(contains(lines_of(text), "-A KUBE-NODEPORTS -p tcp -m comment --comment "
+                                       "\"backend/web:http\" -m tcp --dport 30720 -j " +
+                                           xlb))
+      << text;
+  EXPECT_TRUE(contains(lines_of(text), "-A " + xlb +
+                                           " -m comment --comment \"backend/web:http has no "
+                                           "local endpoints\" -j KUBE-MARK-DROP"))
+      << text;
+  EXPECT_EQ(text.find("KUBE-EXT-"), std::string::npos) << text;
+  EXPECT_EQ(text.find("has no local endpoints\" -m addrtype"), std::string::npos) << text;
+}
+
+TEST(render_sync, client_ip_affinity_also_in_the_local_policy_chains) {
+  auto s = service_with(2);
+  s.external_policy_local = true;
+  rule_options options;
+  options.client_ip_affinity = true;
+  for (preset version : {preset::v1_6_5, preset::v1_24}) {
+    options.version = version;
+    auto text = render_sync({s}, options).text;
+    // KUBE-XLB (up to 1.23) or KUBE-SVL (later) balances over the local endpoints, and its
+    // affinity rules come first, as writeServiceToEndpointRules / the XLB code wrote them.
+    const std::string chain =
+        (version == preset::v1_24 ? "KUBE-SVL-" : "KUBE-XLB-") + chain_hash(s.service + "tcp");
+    auto rules = lines_starting(text, "-A " + chain + " ");
+    auto first = std::find_if(rules.begin(), rules.end(), [](const std::string& r) {
+      return r.find("--rcheck") != std::string::npos ||
+             r.find("--probability") != std::string::npos;
+    });
+    ASSERT_NE(first, rules.end()) << text;
+    EXPECT_NE(first->find("-m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-"),
+              std::string::npos)
+        << *first;
+    EXPECT_EQ(
+        std::count_if(rules.begin(), rules.end(),
+                      [](const std::string& r) { return r.find("--rcheck") != std::string::npos; }),
+        2)
+        << text;
+  }
+}
+
 TEST(render_sync, masquerade_all_and_client_ip_affinity) {
   auto s = service_with(2);
   s.cluster_ip = "192.0.2.10";
