@@ -140,7 +140,7 @@ struct listed_table {
 };
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == ','))
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.pop_back();
   std::size_t b = s.find_first_not_of(" \t");
   return b == std::string::npos ? "" : s.substr(b);
@@ -304,6 +304,33 @@ TEST_P(nftables_proxier_test, endpoint_changes_are_applied_in_one_transaction_ea
             std::string::npos)
       << listing;
   EXPECT_EQ(proxier->stats().rule_sync_failures, 0u) << proxier->stats().sync_errors.front();
+}
+
+TEST_P(nftables_proxier_test, affinity_sets_and_a_local_policy_are_accepted_by_the_kernel) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto services = one_service({pod_endpoint()});
+  service_endpoints local;
+  local.service = "backend/local-only:http";
+  local.node_port = 30721;
+  local.cluster_ip = "10.96.18.21";
+  local.external_policy_local = true;
+  local.other_node_endpoints = {{net::ip::make_address_v4("10.244.1.10"), 8080}};
+  services.push_back(local);
+  auto spec = spec_for(GetParam());
+  spec.session_affinity = scenario::session_affinity::client_ip;
+  spec.affinity_timeout_s = 600;
+  auto proxier = make_nftables_proxier(lab.io, lab.node, spec, services);
+  proxier->start();
+  auto options = nftables::make_rule_options(spec);
+  auto listing = proxier->rules_listing();
+  expect_listing_matches(listing, nftables::render_sync(services, options));
+  const std::string set =
+      "set affinity-" + nftables::endpoint_chain_base(service_name, pod_endpoint());
+  EXPECT_NE(listing.find(set), std::string::npos) << listing;
+  EXPECT_NE(listing.find("timeout 10m"), std::string::npos) << listing;
+  EXPECT_TRUE(served_by_backend(lab, backend));
 }
 
 INSTANTIATE_TEST_SUITE_P(presets, nftables_proxier_test,
