@@ -56,7 +56,7 @@ public:
   virtual std::string rules_listing() const { return {}; }
 };
 
-/// Builds the proxier for `spec.mode` ("userspace" or "iptables") in namespace `node`.
+/// Builds the proxier for `spec.mode` ("userspace", "iptables" or "nftables") in namespace `node`.
 /// `seed` drives random choices (the userspace proxier's endpoint order).
 std::unique_ptr<proxier> make_proxier(net::io_context& io, const lab::netns& node,
                                       const scenario::proxy_spec& spec,

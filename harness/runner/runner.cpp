@@ -406,9 +406,11 @@ private:
         values.lists["service." + e.target + ".endpoints"] = endpoint_items(e.endpoints);
         exec_proxy_->reload(values);
       }
-      double effective = now_ms() + (s_.proxy && s_.proxy->mode == scenario::proxy_mode::iptables
-                                         ? s_.proxy->sync_delay_ms
-                                         : 0);
+      double effective =
+          now_ms() + (s_.proxy && (s_.proxy->mode == scenario::proxy_mode::iptables ||
+                                   s_.proxy->mode == scenario::proxy_mode::nftables)
+                          ? s_.proxy->sync_delay_ms
+                          : 0);
       auto& intervals = result_.endpoint_intervals[e.target];
       bool open = !intervals.empty() && intervals.back().second < 0;
       bool any = !e.endpoints.empty() || service_named(e.target).remote.count > 0;

@@ -28,7 +28,7 @@ enum class tcp_flag_set : std::uint8_t { any, syn, syn_ack, ack, fin, rst };
 enum class backend_kind : std::uint8_t { http, grpc_preface, echo, sink, exec };
 
 /// Who proxies the NodePorts: proxy_sim in one of kube-proxy's modes, or the user's program.
-enum class proxy_mode : std::uint8_t { iptables, userspace, exec };
+enum class proxy_mode : std::uint8_t { iptables, userspace, exec, nftables };
 
 /// Which kube-proxy release's behaviour to reproduce (docs/reference/kube-proxy.md section 4).
 enum class proxy_preset : std::uint8_t {
@@ -36,6 +36,8 @@ enum class proxy_preset : std::uint8_t {
   v1_6_5, ///< REJECT in filter KUBE-SERVICES, jumped from INPUT and OUTPUT
   v1_20,  ///< REJECT in KUBE-EXTERNAL-SERVICES, KUBE-XLB, ports held per IP family (0.0.0.0:N)
   v1_24,  ///< no port holding; REJECT in KUBE-EXTERNAL-SERVICES (1.10 layout)
+  v1_29,  ///< nftables mode, alpha layout (docs/proxy-nftables.md)
+  v1_33,  ///< nftables mode, GA layout (docs/proxy-nftables.md)
 };
 
 /// A Service's externalTrafficPolicy: NodePort traffic to any endpoint, or to this node's only.
@@ -103,17 +105,20 @@ template <> struct enum_names<backend_kind> {
        {backend_kind::exec, "exec"}}};
 };
 template <> struct enum_names<proxy_mode> {
-  static constexpr std::array<std::pair<proxy_mode, std::string_view>, 3> table{
+  static constexpr std::array<std::pair<proxy_mode, std::string_view>, 4> table{
       {{proxy_mode::iptables, "iptables"},
        {proxy_mode::userspace, "userspace"},
-       {proxy_mode::exec, "exec"}}};
+       {proxy_mode::exec, "exec"},
+       {proxy_mode::nftables, "nftables"}}};
 };
 template <> struct enum_names<proxy_preset> {
-  static constexpr std::array<std::pair<proxy_preset, std::string_view>, 4> table{
+  static constexpr std::array<std::pair<proxy_preset, std::string_view>, 6> table{
       {{proxy_preset::v1_5, "1.5"},
        {proxy_preset::v1_6_5, "1.6.5"},
        {proxy_preset::v1_20, "1.20"},
-       {proxy_preset::v1_24, "1.24"}}};
+       {proxy_preset::v1_24, "1.24"},
+       {proxy_preset::v1_29, "1.29"},
+       {proxy_preset::v1_33, "1.33"}}};
 };
 template <> struct enum_names<traffic_policy> {
   static constexpr std::array<std::pair<traffic_policy, std::string_view>, 2> table{

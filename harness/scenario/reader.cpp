@@ -316,6 +316,13 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
   proxy_spec x;
   r.choice("mode", x.mode, true);
   r.choice("preset", x.preset);
+  // nftables mode exists from 1.29 on, iptables mode's presets end before it.
+  const bool nft_preset = x.preset == proxy_preset::v1_29 || x.preset == proxy_preset::v1_33;
+  if (x.mode == proxy_mode::nftables && !nft_preset)
+    r.fail(r.at("preset"), "expected \"1.29\" or \"1.33\" for mode \"nftables\"");
+  if (x.mode == proxy_mode::iptables && nft_preset)
+    r.fail(r.at("preset"),
+           "expected \"1.5\", \"1.6.5\", \"1.20\" or \"1.24\" for mode \"iptables\"");
   r.integer("backlog", x.backlog, -1, 65535);
   r.integer("sync_delay_ms", x.sync_delay_ms, 0, max_ms);
   r.integer("nat_commit_delay_ms", x.nat_commit_delay_ms, 0, 60000);

@@ -101,6 +101,9 @@ std::vector<std::string> filter_jumps(const rule_options& options) {
                      std::string(external_services_chain),
                  "FORWARD -m conntrack --ctstate NEW " + to_services,
                  "OUTPUT -m conntrack --ctstate NEW " + to_services});
+  case preset::v1_29: // nftables mode's presets: the reader refuses them for iptables mode
+  case preset::v1_33:
+    break;
   }
   return jumps;
 }

@@ -23,12 +23,12 @@ runner::run_result make_run() {
   r.wall = {{"lab", 120}, {"timeline", 2000}, {"teardown", 30}};
   r.events = {{0, "start-clients", "web", ""}, {500, "set-endpoints", "default/web:http", "none"}};
   // A node listener that filled, a pod listener that queued a little, one that stayed empty.
-  runner::listener_track full{"node", 30720, 128, 129, 1500, 1000.0, {{1000, 2500}}, {}};
+  runner::listener_track full{"node", 30720, 128, 129, 1500, 1000.0, {{1000, 2500}}, {}, {}};
   full.samples = {{0, 0}, {500, 64}, {1000, 129}, {2500, 3}};
   // Its own drops (sk_drops): 30 in the second second, 10 more in the third.
   full.drop_samples = {{0, {{"drops", 0}}}, {1500, {{"drops", 30}}}, {2500, {{"drops", 40}}}};
-  runner::listener_track pod{"web", 8080, 4096, 2, 0, std::nullopt, {}, {{100, 2}, {200, 0}}};
-  runner::listener_track idle{"node", 31000, 128, 0, 0, std::nullopt, {}, {}};
+  runner::listener_track pod{"web", 8080, 4096, 2, 0, std::nullopt, {}, {{100, 2}, {200, 0}}, {}};
+  runner::listener_track idle{"node", 31000, 128, 0, 0, std::nullopt, {}, {}, {}};
   r.listeners = {full, pod, idle};
   // ListenDrops since the start: 10 in the second second, 30 in the third.
   for (int t = 0; t <= 3000; t += 100)

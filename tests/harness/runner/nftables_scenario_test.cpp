@@ -1,0 +1,53 @@
+// The shipped incident-2018-03-kube-proxy-nftables scenario, and its control: the same run
+// with kube-proxy 1.5's iptables mode fails what the scenario claims.
+#include <gtest/gtest.h>
+
+#include "harness/lab/process.hpp"
+#include "harness/runner/runner.hpp"
+#include "harness/scenario/reader.hpp"
+#include "tests/support/support.hpp"
+
+namespace backlog_lab::runner {
+namespace {
+
+std::string failures(const run_result& r) {
+  std::string out;
+  for (const auto& e : r.expectations)
+    if (!e.passed)
+      out += e.spec.metric + " measured " + (e.measured ? std::to_string(*e.measured) : "-") + " " +
+             e.note + "\n";
+  return out;
+}
+
+const expect::expectation_result* find_expectation(const run_result& r, const std::string& metric) {
+  for (const auto& e : r.expectations)
+    if (e.spec.metric == metric) return &e;
+  return nullptr;
+}
+
+TEST(runner, nftables_mode_piles_nothing_up_and_iptables_1_5_fails_its_claims) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
+  auto s = scenario::load_scenario("incident-2018-03-kube-proxy-nftables");
+  ASSERT_TRUE(s.proxy);
+  EXPECT_EQ(s.proxy->mode, scenario::proxy_mode::nftables);
+  run_result r = run_scenario(s, {.seed = 6});
+  EXPECT_TRUE(r.passed()) << failures(r);
+  EXPECT_EQ(r.metrics.at("proxy.rule_sync_failures"), 0);
+  EXPECT_GE(r.metrics.at("proxy.rule_syncs"), 3); // the install and the two rollouts
+
+  // The same run under kube-proxy 1.5 (iptables mode, NodePorts held, no REJECT).
+  auto old = s;
+  old.proxy->mode = scenario::proxy_mode::iptables;
+  old.proxy->preset = scenario::proxy_preset::v1_5;
+  run_result held = run_scenario(old, {.seed = 6});
+  for (const char* m : {"node.listeners", "census.node.CLOSE-WAIT", "node.unaccepted_total",
+                        "clients.tengine-a.refused"}) {
+    const auto* e = find_expectation(held, m);
+    ASSERT_NE(e, nullptr) << m;
+    EXPECT_FALSE(e->passed) << m << " held under 1.5: " << (e->measured ? *e->measured : -1);
+  }
+}
+
+} // namespace
+} // namespace backlog_lab::runner

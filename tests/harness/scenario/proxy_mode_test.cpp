@@ -1,0 +1,51 @@
+// The reader's check that a preset belongs to the proxy mode (nftables: 1.29, 1.33).
+#include <gtest/gtest.h>
+
+#include "harness/core/error.hpp"
+#include "harness/scenario/reader.hpp"
+
+namespace backlog_lab::scenario {
+namespace {
+
+std::string with_proxy(const std::string& proxy) {
+  return R"({"name": "t", "duration_ms": 1000, "proxy": )" + proxy + R"(,
+  "backends": [{"name": "pod-a"}],
+  "services": [{"name": "default/web:http", "node_port": 30080, "endpoints": ["pod-a"]}]})";
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_scenario(text, "bad.json");
+  } catch (const input_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for: " << text;
+  return {};
+}
+
+TEST(reader, nftables_mode_takes_the_nftables_presets) {
+  for (const auto& [name, preset] :
+       {std::pair{"1.29", proxy_preset::v1_29}, std::pair{"1.33", proxy_preset::v1_33}}) {
+    auto s = parse_scenario(
+        with_proxy(std::string(R"({"mode": "nftables", "preset": ")") + name + "\"}"), "t.json");
+    EXPECT_EQ(s.proxy->mode, proxy_mode::nftables);
+    EXPECT_EQ(s.proxy->preset, preset);
+  }
+  auto msg = error_of(with_proxy(R"({"mode": "nftables", "preset": "1.24"})"));
+  EXPECT_NE(
+      msg.find("bad.json: /proxy/preset: expected \"1.29\" or \"1.33\" for mode \"nftables\""),
+      std::string::npos)
+      << msg;
+  // No preset: iptables mode's default (1.5) is not one of them; the file must say which.
+  msg = error_of(with_proxy(R"({"mode": "nftables"})"));
+  EXPECT_NE(msg.find("/proxy/preset"), std::string::npos) << msg;
+  msg = error_of(with_proxy(R"({"mode": "iptables", "preset": "1.33"})"));
+  EXPECT_NE(msg.find("bad.json: /proxy/preset: expected \"1.5\", \"1.6.5\", \"1.20\" or \"1.24\" "
+                     "for mode "
+                     "\"iptables\""),
+            std::string::npos)
+      << msg;
+}
+
+} // namespace
+} // namespace backlog_lab::scenario
