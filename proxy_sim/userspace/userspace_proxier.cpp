@@ -14,6 +14,7 @@
 #include "harness/core/error.hpp"
 #include "harness/lab/socket_pool.hpp"
 #include "harness/lab/sysctl.hpp"
+#include "proxy_sim/connect.hpp"
 #include "proxy_sim/node_port.hpp"
 #include "proxy_sim/userspace/copy_session.hpp"
 #include "proxy_sim/userspace/round_robin.hpp"
@@ -329,21 +330,7 @@ private:
   error_code start_connect(unique_fd& out, const tcp::endpoint& endpoint) {
     out = pool_.take(endpoint.protocol().family());
     if (!out) return errno_code(errno);
-    if (::connect(out.get(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0)
-      return {};
-    int err = errno;
-    if (err != EINPROGRESS && err != EINTR) return errno_code(err);
-    // Over loopback and veth the handshake usually completes inside that connect() (the SYN,
-    // SYN-ACK and ACK run in softirq before it returns), but the call already said EINPROGRESS.
-    // A second connect() reports the outcome (0, or the error such as ECONNREFUSED) or EALREADY
-    // while it is still pending: one syscall instead of a readiness wait, a dial timer and an
-    // SO_ERROR check.
-    if (::connect(out.get(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0)
-      return {};
-    err = errno;
-    if (err == EALREADY || err == EINPROGRESS || err == EINTR) return net::error::in_progress;
-    if (err == EISCONN) return {};
-    return errno_code(err);
+    return proxy_sim::start_connect(out.get(), endpoint);
   }
 
   /// The try's timeout closes the socket (which ends the wait) unless the try ended first.
@@ -356,14 +343,6 @@ private:
       error_code ignored;
       s->dial.close(ignored);
     });
-  }
-
-  /// SO_ERROR once a non-blocking connect() reports writable.
-  static error_code connect_result(int fd) {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    return errno_code(err);
   }
 
   net::io_context& io_;
