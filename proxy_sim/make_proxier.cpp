@@ -15,7 +15,7 @@ std::unique_ptr<proxier> make_proxier(net::io_context& io, const lab::netns& nod
   case scenario::proxy_mode::iptables:
     return make_iptables_proxier(io, node, spec, std::move(services));
   case scenario::proxy_mode::nftables:
-    return make_nftables_proxier(io, node, spec, std::move(services));
+    return make_nftables_proxier(io, node, spec, std::move(services), seed);
   case scenario::proxy_mode::exec:
     break;
   }

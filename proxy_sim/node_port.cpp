@@ -24,10 +24,13 @@ void listen_node_port(tcp::acceptor& acceptor, const lab::netns& ns, std::uint16
                       int backlog, const std::string& what, node_port_socket shape) {
   try {
     lab::netns_scope in(ns); // the socket belongs to `ns` for good
-    if (shape == node_port_socket::ipv4) {
+    if (shape != node_port_socket::dual_stack) {
       acceptor.open(tcp::v4());
       acceptor.set_option(net::socket_base::reuse_address(true));
-      acceptor.bind(tcp::endpoint(net::ip::address_v4::any(), port));
+      acceptor.bind(tcp::endpoint(shape == node_port_socket::loopback
+                                      ? net::ip::address_v4::loopback()
+                                      : net::ip::address_v4::any(),
+                                  port));
     } else {
       acceptor.open(tcp::v6());
       acceptor.set_option(net::ip::v6_only(false));

@@ -26,10 +26,12 @@ struct service_endpoints {
 
 /// Counters a proxier keeps about its own work (the kernel's view comes from the observer).
 struct proxier_stats {
-  uint64_t accepted = 0;      ///< userspace: connections accepted from NodePorts
-  uint64_t dial_attempts = 0; ///< userspace: backend connect() attempts
-  uint64_t dial_failures = 0; ///< userspace: attempts that failed or timed out
-  uint64_t dial_gave_up = 0;  ///< userspace: inbound connections closed after all tries failed
+  // "userspace": the userspace mode, or nftables 1.37's localhost NodePort proxy.
+  uint64_t accepted = 0;        ///< userspace: connections accepted from NodePorts
+  uint64_t dial_attempts = 0;   ///< userspace: backend connect() attempts
+  uint64_t dial_failures = 0;   ///< userspace: attempts that failed or timed out
+  uint64_t dial_gave_up = 0;    ///< userspace: inbound connections closed after all tries failed
+  uint64_t listen_failures = 0; ///< localhost proxy: NodePorts it could not listen on
   uint64_t bytes_to_backend = 0;
   uint64_t bytes_to_client = 0;
   uint64_t rule_syncs = 0;              ///< iptables: times the rules were rewritten

@@ -124,6 +124,7 @@ json to_json(const runner::run_result& r) {
                   {"dial_attempts", r.proxy->dial_attempts},
                   {"dial_failures", r.proxy->dial_failures},
                   {"dial_gave_up", r.proxy->dial_gave_up},
+                  {"listen_failures", r.proxy->listen_failures},
                   {"rule_syncs", r.proxy->rule_syncs},
                   {"rule_sync_failures", r.proxy->rule_sync_failures},
                   {"sync_errors", r.proxy->sync_errors},

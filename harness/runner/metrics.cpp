@@ -219,6 +219,7 @@ expect::metric_map collect_metrics(const run_result& r) {
     m["proxy.dial_attempts"] = static_cast<double>(r.proxy->dial_attempts);
     m["proxy.dial_failures"] = static_cast<double>(r.proxy->dial_failures);
     m["proxy.dial_gave_up"] = static_cast<double>(r.proxy->dial_gave_up);
+    m["proxy.listen_failures"] = static_cast<double>(r.proxy->listen_failures);
     m["proxy.rule_syncs"] = static_cast<double>(r.proxy->rule_syncs);
     m["proxy.rule_sync_failures"] = static_cast<double>(r.proxy->rule_sync_failures);
     // kube-proxy's own sync time: the window in which the rules are half old, half new.

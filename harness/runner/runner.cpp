@@ -278,7 +278,7 @@ private:
         throw input_error(where(at + "/listen_port"),
                           "no listen_port on an exec client whose target is outside the lab: it "
                           "runs in the host's namespace, where the lab's clients cannot reach it");
-      std::string address = external ? "" : topology_.client_address(first_address_[g]);
+      std::string address = external ? "" : client_source(g, 0);
       values.values["address"] = address;
       values.values["listen_port"] = std::to_string(spec.listen_port);
       values.values["target"] =
@@ -287,8 +287,8 @@ private:
       values.values["target_port"] = target.port() ? std::to_string(target.port()) : "";
       auto& a = exec_clients_
                     .emplace(g, exec_actor(spec.exec, where(at + "/exec"), "client", spec.name,
-                                           external ? host() : topology_.clients(),
-                                           std::move(values), options_.logs_dir))
+                                           client_namespace(g, external), std::move(values),
+                                           options_.logs_dir))
                     .first->second;
       if (spec.listen_port) a.ready_when_accepting(address, {spec.listen_port});
       a.start();
@@ -314,13 +314,13 @@ private:
       std::vector<std::string> addresses;
       size_t n = external ? 0 : spec.arrival == scenario::arrival::heartbeat ? spec.checkers : 1;
       for (size_t k = 0; k < n; ++k)
-        addresses.push_back(topology_.client_address(first_address_[g] + k));
+        addresses.push_back(client_source(g, k));
       if (external) result_.external_clients.insert(spec.name);
       result_.client_addresses[spec.name] = addresses;
       result_.client_node_port[spec.name] = node_port;
       result_.client_service[spec.name] = spec.target.empty() ? spec.target_service : "";
       // Local ports let the report match queued connections with what their client sent.
-      groups_.emplace_back(io_, external ? host() : topology_.clients(), spec, target, addresses,
+      groups_.emplace_back(io_, client_namespace(g, external), spec, target, addresses,
                            result_.seed + 1 + g, run_start_,
                            clients::group_options{.record_local_port = true});
       if (!started_by_event.count(spec.name)) groups_.back().start();
@@ -343,14 +343,33 @@ private:
     }
     if (!spec.target_client.empty()) {
       for (size_t k = 0; k < s_.clients.size(); ++k)
-        if (s_.clients[k].name == spec.target_client)
-          return {net::ip::make_address(topology_.client_address(first_address_[k])),
-                  s_.clients[k].listen_port};
+        if (s_.clients[k].name == spec.target_client) // the same `from` (the reader checks)
+          return {net::ip::make_address(client_source(k, 0)), s_.clients[k].listen_port};
     }
+    // From the node itself a NodePort is dialled on 127.0.0.1, as node-local programs do.
+    const bool from_node = spec.from == scenario::client_origin::node;
     for (const auto& svc : s_.services)
       if (svc.name == spec.target_service)
-        return {net::ip::make_address(topology_.node_address()), svc.node_port};
+        return {net::ip::make_address(from_node ? "127.0.0.1" : topology_.node_address()),
+                svc.node_port};
     return {};
+  }
+
+  // Where client group `g` runs: the clients' namespace, the node's (`from: node`), or the
+  // host's for a target outside the lab.
+  const lab::netns& client_namespace(size_t g, bool external) {
+    if (external) return host();
+    return s_.clients[g].from == scenario::client_origin::node ? topology_.node()
+                                                               : topology_.clients();
+  }
+
+  // Source address `k` of client group `g`: on the clients' link, or for a group on the node a
+  // loopback address of its own (127.1.G.K+1; lo holds all of 127.0.0.0/8), so that the report
+  // can still tell groups and checkers apart.
+  std::string client_source(size_t g, size_t k) const {
+    if (s_.clients[g].from == scenario::client_origin::node)
+      return "127.1." + std::to_string(g) + "." + std::to_string(k + 1);
+    return topology_.client_address(first_address_[g] + k);
   }
 
   // Whether client `g` dials a target outside the lab (allowed by target_of only with
@@ -358,7 +377,12 @@ private:
   // route out, and giving them one would mean forwarding and NAT on the host
   // (docs/your-software.md).
   bool dials_from_host(size_t g, const tcp::endpoint& target) const {
-    return !s_.clients[g].target.empty() && target.port() && !inside_lab(target.address());
+    bool outside = !s_.clients[g].target.empty() && target.port() && !inside_lab(target.address());
+    if (outside && s_.clients[g].from == scenario::client_origin::node)
+      throw input_error(where("/clients/" + std::to_string(g) + "/from"),
+                        "\"clients\" for a target outside the lab: the node's namespace has no "
+                        "route out");
+    return outside;
   }
 
   // The namespace backlog-lab was started in (this thread's: labs are built from it). Opened only

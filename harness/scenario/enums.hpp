@@ -38,6 +38,7 @@ enum class proxy_preset : std::uint8_t {
   v1_24,  ///< no port holding; REJECT in KUBE-EXTERNAL-SERVICES (1.10 layout)
   v1_29,  ///< nftables mode, alpha layout (docs/proxy-nftables.md)
   v1_33,  ///< nftables mode, GA layout (docs/proxy-nftables.md)
+  v1_37,  ///< nftables mode, 1.33 layout; may add the localhost NodePort proxy (alpha gate)
 };
 
 /// A Service's externalTrafficPolicy: NodePort traffic to any endpoint, or to this node's only.
@@ -48,6 +49,10 @@ enum class session_affinity : std::uint8_t { none, client_ip };
 
 /// Whose client population it is: ours, or the user's program.
 enum class client_kind : std::uint8_t { builtin, exec };
+
+/// Where a client group runs: the clients' namespace (across the veth link), or the node's own
+/// (a node-local program dialling a NodePort on 127.0.0.1).
+enum class client_origin : std::uint8_t { clients, node };
 
 /// How a built-in client group spaces its connections.
 enum class arrival : std::uint8_t { constant, poisson, closed, heartbeat };
@@ -112,13 +117,14 @@ template <> struct enum_names<proxy_mode> {
        {proxy_mode::nftables, "nftables"}}};
 };
 template <> struct enum_names<proxy_preset> {
-  static constexpr std::array<std::pair<proxy_preset, std::string_view>, 6> table{
+  static constexpr std::array<std::pair<proxy_preset, std::string_view>, 7> table{
       {{proxy_preset::v1_5, "1.5"},
        {proxy_preset::v1_6_5, "1.6.5"},
        {proxy_preset::v1_20, "1.20"},
        {proxy_preset::v1_24, "1.24"},
        {proxy_preset::v1_29, "1.29"},
-       {proxy_preset::v1_33, "1.33"}}};
+       {proxy_preset::v1_33, "1.33"},
+       {proxy_preset::v1_37, "1.37"}}};
 };
 template <> struct enum_names<traffic_policy> {
   static constexpr std::array<std::pair<traffic_policy, std::string_view>, 2> table{
@@ -131,6 +137,10 @@ template <> struct enum_names<session_affinity> {
 template <> struct enum_names<client_kind> {
   static constexpr std::array<std::pair<client_kind, std::string_view>, 2> table{
       {{client_kind::builtin, "builtin"}, {client_kind::exec, "exec"}}};
+};
+template <> struct enum_names<client_origin> {
+  static constexpr std::array<std::pair<client_origin, std::string_view>, 2> table{
+      {{client_origin::clients, "clients"}, {client_origin::node, "node"}}};
 };
 template <> struct enum_names<arrival> {
   static constexpr std::array<std::pair<arrival, std::string_view>, 4> table{

@@ -74,7 +74,10 @@ struct proxy_spec {
       scenario::session_affinity::none; ///< None or ClientIP
   uint32_t affinity_timeout_s = 10800;  ///< ClientIP affinity TTL (3 h)
   bool masquerade_all = false;          ///< iptables: --masquerade-all
-  exec_spec exec;                       ///< exec: the program (it listens on the NodePorts)
+  /// nftables 1.37: the KubeProxyNFTablesLocalhostNodePorts gate with `localhost` in
+  /// nodePortAddresses: an accepting proxy on 127.0.0.1:NodePort (docs/proxy-nftables.md)
+  bool localhost_node_ports = false;
+  exec_spec exec; ///< exec: the program (it listens on the NodePorts)
 };
 
 /// A request size: fixed, or uniform in [min, max]; `large` adds occasional bodies.
@@ -86,7 +89,8 @@ struct size_spec {
 /// A population of clients in the client namespace.
 struct client_group_spec {
   std::string name;
-  client_kind kind = client_kind::builtin; ///< our own client population, or exec
+  client_kind kind = client_kind::builtin;     ///< our own client population, or exec
+  client_origin from = client_origin::clients; ///< node: dials from the node's namespace
   exec_spec exec;             ///< exec: the program (wrk, curl, nginx as a front proxy)
   uint16_t listen_port = 0;   ///< exec: a port it listens on (readiness; target_client)
   std::string target_client;  ///< connect to this exec client's address:listen_port

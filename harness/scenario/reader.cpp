@@ -317,9 +317,10 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
   r.choice("mode", x.mode, true);
   r.choice("preset", x.preset);
   // nftables mode exists from 1.29 on, iptables mode's presets end before it.
-  const bool nft_preset = x.preset == proxy_preset::v1_29 || x.preset == proxy_preset::v1_33;
+  const bool nft_preset = x.preset == proxy_preset::v1_29 || x.preset == proxy_preset::v1_33 ||
+                          x.preset == proxy_preset::v1_37;
   if (x.mode == proxy_mode::nftables && !nft_preset)
-    r.fail(r.at("preset"), "expected \"1.29\" or \"1.33\" for mode \"nftables\"");
+    r.fail(r.at("preset"), "expected \"1.29\", \"1.33\" or \"1.37\" for mode \"nftables\"");
   if (x.mode == proxy_mode::iptables && nft_preset)
     r.fail(r.at("preset"),
            "expected \"1.5\", \"1.6.5\", \"1.20\" or \"1.24\" for mode \"iptables\"");
@@ -338,6 +339,12 @@ proxy_spec read_proxy(const json& v, const pointer& p, const std::string& source
   r.choice("session_affinity", x.session_affinity);
   r.integer("affinity_timeout_s", x.affinity_timeout_s, 1, 86400);
   r.boolean("masquerade_all", x.masquerade_all);
+  r.boolean("localhost_node_ports", x.localhost_node_ports);
+  // kube-proxy has it from 1.37, in nftables mode only (docs/proxy-nftables.md).
+  if (x.localhost_node_ports && (x.mode != proxy_mode::nftables || x.preset != proxy_preset::v1_37))
+    r.fail(r.at("localhost_node_ports"),
+           "true only with mode \"nftables\" and preset \"1.37\" (kube-proxy's "
+           "KubeProxyNFTablesLocalhostNodePorts)");
   if (const json* e = r.find("exec")) {
     if (x.mode != proxy_mode::exec) r.fail(r.at("exec"), "no 'exec' unless mode is \"exec\"");
     x.exec = read_exec(*e, r.at("exec"), source, true);
@@ -353,6 +360,7 @@ client_group_spec read_client(const json& v, const pointer& p, const std::string
   client_group_spec c;
   r.name("name", c.name);
   r.choice("kind", c.kind);
+  r.choice("from", c.from);
   r.string("target_service", c.target_service);
   r.string("target", c.target);
   r.string("target_client", c.target_client);
@@ -555,6 +563,10 @@ void check_references(const scenario& s, const std::string& source) {
     if (it == s.clients.end() || it->kind != client_kind::exec || it->listen_port == 0)
       fail(at,
            "the name of an exec client with a listen_port; '" + c.target_client + "' is not one");
+    // Its address is on its own side: the clients' link, or the node's loopback.
+    if (it->from != c.from)
+      fail(at, "a client with the same 'from' as this one; '" + c.target_client +
+                   "' runs in the other namespace");
   }
   check_exec_programs(s, source);
   if (!s.services.empty() && !s.proxy)

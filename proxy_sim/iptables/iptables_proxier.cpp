@@ -101,6 +101,9 @@ public:
   void start() override {
     if (started_) return;
     started_ = true;
+    // NewProxier: "Set the route_localnet sysctl we need for" localhost NodePorts, so that a
+    // node-local client's 127.0.0.1:NodePort can be DNATed to a pod (docs/proxy-iptables.md).
+    lab::write_sysctl(node_, "net.ipv4.conf.all.route_localnet", "1");
     sync_rules();
   }
 

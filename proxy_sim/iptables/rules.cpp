@@ -103,6 +103,7 @@ std::vector<std::string> filter_jumps(const rule_options& options) {
                  "OUTPUT -m conntrack --ctstate NEW " + to_services});
   case preset::v1_29: // nftables mode's presets: the reader refuses them for iptables mode
   case preset::v1_33:
+  case preset::v1_37:
     break;
   }
   return jumps;

@@ -7,6 +7,7 @@
 #include "harness/core/error.hpp"
 #include "harness/lab/process.hpp"
 #include "proxy_sim/iptables/rules.hpp"
+#include "proxy_sim/nftables/localhost_node_ports.hpp"
 #include "proxy_sim/nftables/rules.hpp"
 
 namespace backlog_lab::proxy_sim {
@@ -20,11 +21,13 @@ constexpr auto stale_chain_age = std::chrono::seconds(1);
 class nftables_proxier final : public proxier {
 public:
   nftables_proxier(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
-                   std::vector<service_endpoints> services)
+                   std::vector<service_endpoints> services, uint64_t seed)
       : node_(node.duplicate()), spec_(spec), options_(nftables::make_rule_options(spec)),
         services_(std::move(services)), sync_timer_(io) {
     // The same checks as the iptables mode's: names, IPv4 addresses, distinct NodePorts.
     iptables::validate_services(services_);
+    if (spec.localhost_node_ports)
+      localhost_ = std::make_unique<nftables::localhost_node_ports>(io, node_, spec, seed);
   }
 
   ~nftables_proxier() override {
@@ -60,6 +63,7 @@ public:
     if (stopped_) return;
     stopped_ = true;
     sync_timer_.cancel();
+    if (localhost_) localhost_->shutdown();
     if (installed_) {
       // CleanupLeftovers: the whole table goes, in one transaction.
       auto error = apply(nftables::render_teardown());
@@ -68,7 +72,11 @@ public:
     }
   }
 
-  proxier_stats stats() const override { return stats_; }
+  proxier_stats stats() const override {
+    proxier_stats s = stats_;
+    if (localhost_) localhost_->add_stats(s);
+    return s;
+  }
 
   std::string rules_listing() const override {
     auto result =
@@ -117,6 +125,8 @@ private:
     installed_chains_ = plan.service_chains;
     installed_sets_ = plan.affinity_sets;
     installed_ = true;
+    // SyncNodePorts follows the committed table: listeners for the Services with endpoints now.
+    if (localhost_) localhost_->sync(services_);
     ++stats_.rule_syncs;
     stats_.rule_sync_ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
@@ -161,14 +171,16 @@ private:
   bool installed_ = false;
   bool sync_pending_ = false;
   proxier_stats stats_;
+  std::unique_ptr<nftables::localhost_node_ports> localhost_; ///< 1.37's gate on, else null
 };
 
 } // namespace
 
 std::unique_ptr<proxier> make_nftables_proxier(net::io_context& io, const lab::netns& node,
                                                const scenario::proxy_spec& spec,
-                                               std::vector<service_endpoints> services) {
-  return std::make_unique<nftables_proxier>(io, node, spec, std::move(services));
+                                               std::vector<service_endpoints> services,
+                                               uint64_t seed) {
+  return std::make_unique<nftables_proxier>(io, node, spec, std::move(services), seed);
 }
 
 } // namespace backlog_lab::proxy_sim

@@ -29,8 +29,9 @@ port_name split_name(std::string_view s) {
   return p;
 }
 
+// 1.37 keeps the 1.33 table; what it adds (the localhost NodePort proxy) is no rule.
 bool late_layout(proxy_preset v) {
-  return v == proxy_preset::v1_33;
+  return v == proxy_preset::v1_33 || v == proxy_preset::v1_37;
 }
 
 // Collects one transaction in knftables' order and the table it leaves.
@@ -318,8 +319,9 @@ std::string endpoint_chain_base(std::string_view service_port_name, const tcp::e
 
 rule_options make_rule_options(const scenario::proxy_spec& spec) {
   rule_options o;
-  if (spec.preset != proxy_preset::v1_29 && spec.preset != proxy_preset::v1_33)
-    throw input_error("/proxy/preset", "\"1.29\" or \"1.33\" for mode \"nftables\"");
+  if (spec.preset != proxy_preset::v1_29 && spec.preset != proxy_preset::v1_33 &&
+      spec.preset != proxy_preset::v1_37)
+    throw input_error("/proxy/preset", "\"1.29\", \"1.33\" or \"1.37\" for mode \"nftables\"");
   o.version = spec.preset;
   o.masquerade_all = spec.masquerade_all;
   o.client_ip_affinity = spec.session_affinity == scenario::session_affinity::client_ip;

@@ -49,5 +49,47 @@ TEST(runner, nftables_mode_piles_nothing_up_and_iptables_1_5_fails_its_claims) {
   }
 }
 
+// kube-proxy-1.37-localhost-nodeport: node-local clients served on 127.0.0.1:NodePort by 1.37's
+// proxy; without it (1.33, or iptables 1.24 which DNATs them with route_localnet) no listener
+// is there and the scenario's claims about it fail.
+TEST(runner, localhost_node_port_proxy_of_1_37_and_the_presets_without_it) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  if (!lab::have_program("nft")) GTEST_SKIP() << "needs nft";
+  auto s = scenario::load_scenario("kube-proxy-1.37-localhost-nodeport");
+  ASSERT_TRUE(s.proxy);
+  ASSERT_TRUE(s.proxy->localhost_node_ports);
+  run_result r = run_scenario(s, {.seed = 3});
+  EXPECT_TRUE(r.passed()) << failures(r);
+  EXPECT_EQ(r.metrics.at("proxy.listen_failures"), 0);
+  // Every node-local connection went through the proxy, each with one dial.
+  const double node_local =
+      r.metrics.at("clients.node-web.answered") + r.metrics.at("clients.node-api.answered");
+  EXPECT_GE(r.metrics.at("proxy.accepted"), node_local);
+  EXPECT_EQ(r.metrics.at("proxy.dial_attempts"), r.metrics.at("proxy.accepted"));
+
+  auto v133 = s;
+  v133.proxy->preset = scenario::proxy_preset::v1_33;
+  v133.proxy->localhost_node_ports = false;
+  run_result without = run_scenario(v133, {.seed = 3});
+  for (const char* m : {"node.listeners", "clients.node-web.answered_share",
+                        "clients.node-api.answered", "proxy.accepted"}) {
+    const auto* e = find_expectation(without, m);
+    ASSERT_NE(e, nullptr) << m;
+    EXPECT_FALSE(e->passed) << m << " held under 1.33: " << (e->measured ? *e->measured : -1);
+  }
+  EXPECT_EQ(without.metrics.at("clients.node-web.refused"),
+            without.metrics.at("clients.node-web.started"));
+
+  auto v124 = s;
+  v124.proxy->mode = scenario::proxy_mode::iptables;
+  v124.proxy->preset = scenario::proxy_preset::v1_24;
+  v124.proxy->localhost_node_ports = false;
+  run_result dnat = run_scenario(v124, {.seed = 3});
+  EXPECT_FALSE(find_expectation(dnat, "node.listeners")->passed);
+  EXPECT_FALSE(find_expectation(dnat, "proxy.accepted")->passed);
+  // route_localnet: iptables mode serves 127.0.0.1:NodePort in the kernel.
+  EXPECT_GE(dnat.metrics.at("clients.node-web.answered_share"), 0.99);
+}
+
 } // namespace
 } // namespace backlog_lab::runner

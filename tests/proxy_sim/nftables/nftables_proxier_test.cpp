@@ -2,6 +2,8 @@
 // what was rendered, traffic through three namespaces (client -> node -> pod).
 #include <poll.h>
 
+#include <algorithm>
+#include <array>
 #include <gtest/gtest.h>
 #include <map>
 #include <sstream>
@@ -228,7 +230,7 @@ TEST_P(nftables_proxier_test, with_an_endpoint_node_port_is_dnated_and_nothing_l
   nodeport_lab lab;
   auto backend = lab.backend();
   auto services = one_service({pod_endpoint()});
-  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(GetParam()), services);
+  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(GetParam()), services, 1);
   proxier->start();
 
   nftables::rule_options options;
@@ -254,7 +256,7 @@ TEST_P(nftables_proxier_test, without_endpoints_connections_are_refused_and_noth
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
   auto services = one_service({});
-  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(GetParam()), services);
+  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(GetParam()), services, 1);
   proxier->start();
   nftables::rule_options options;
   options.version = GetParam();
@@ -275,7 +277,7 @@ TEST_P(nftables_proxier_test, endpoint_changes_are_applied_in_one_transaction_ea
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
   auto backend = lab.backend();
-  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(GetParam()), one_service({}));
+  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(GetParam()), one_service({}), 1);
   proxier->start();
   {
     tcp::socket client(lab.io);
@@ -321,7 +323,7 @@ TEST_P(nftables_proxier_test, affinity_sets_and_a_local_policy_are_accepted_by_t
   auto spec = spec_for(GetParam());
   spec.session_affinity = scenario::session_affinity::client_ip;
   spec.affinity_timeout_s = 600;
-  auto proxier = make_nftables_proxier(lab.io, lab.node, spec, services);
+  auto proxier = make_nftables_proxier(lab.io, lab.node, spec, services, 1);
   proxier->start();
   auto options = nftables::make_rule_options(spec);
   auto listing = proxier->rules_listing();
@@ -335,11 +337,11 @@ TEST_P(nftables_proxier_test, affinity_sets_and_a_local_policy_are_accepted_by_t
 
 INSTANTIATE_TEST_SUITE_P(presets, nftables_proxier_test,
                          ::testing::Values(scenario::proxy_preset::v1_29,
-                                           scenario::proxy_preset::v1_33),
+                                           scenario::proxy_preset::v1_33,
+                                           scenario::proxy_preset::v1_37),
                          [](const auto& info) {
-                           return info.param == scenario::proxy_preset::v1_29
-                                      ? std::string("v1_29")
-                                      : std::string("v1_33");
+                           return "v" +
+                                  std::string(scenario::name_of(info.param)).replace(1, 1, "_");
                          });
 
 TEST(nftables_proxier, the_dispatch_builds_it_and_refuses_an_iptables_preset) {
@@ -349,6 +351,160 @@ TEST(nftables_proxier, the_dispatch_builds_it_and_refuses_an_iptables_preset) {
   EXPECT_NE(make_proxier(lab.io, lab.node, spec, one_service({}), 1), nullptr);
   spec.preset = scenario::proxy_preset::v1_5;
   EXPECT_THROW(make_proxier(lab.io, lab.node, spec, one_service({}), 1), input_error);
+}
+
+// A socket of the node namespace dialling 127.0.0.1:port, as a node-local program does.
+boost::system::error_code connect_on_node(nodeport_lab& lab, tcp::socket& s, uint16_t port) {
+  {
+    lab::netns_scope in(lab.node);
+    s.open(tcp::v4());
+  }
+  s.non_blocking(true);
+  boost::system::error_code ec;
+  s.connect(tcp::endpoint(net::ip::address_v4::loopback(), port), ec);
+  if (ec == net::error::would_block || ec == net::error::in_progress) {
+    if (::poll(std::array{pollfd{s.native_handle(), POLLOUT, 0}}.data(), 1, 2000) != 1)
+      return net::error::timed_out;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(s.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
+    ec = boost::system::error_code(err, boost::system::system_category());
+  }
+  s.non_blocking(false);
+  return ec;
+}
+
+// Runs the proxier's handlers until `done` or the hang guard.
+template <class F> bool run_until(nodeport_lab& lab, F done) {
+  for (auto until = std::chrono::steady_clock::now() + 3s;
+       std::chrono::steady_clock::now() < until;) {
+    lab.run_io(10ms);
+    if (done()) return true;
+  }
+  return done();
+}
+
+std::string loopback_listener(nodeport_lab& lab) {
+  return run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"});
+}
+
+scenario::proxy_spec localhost_spec() {
+  auto spec = spec_for(scenario::proxy_preset::v1_37);
+  spec.localhost_node_ports = true;
+  return spec;
+}
+
+TEST(nftables_localhost_node_ports, listens_on_loopback_while_the_service_has_endpoints) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto proxier = make_nftables_proxier(lab.io, lab.node, localhost_spec(), one_service({}), 7);
+  proxier->start();
+  // No endpoints: no listener, and 127.0.0.1:30720 is refused.
+  EXPECT_EQ(loopback_listener(lab), "");
+  {
+    tcp::socket c(lab.io);
+    EXPECT_EQ(connect_on_node(lab, c, node_port), net::error::connection_refused);
+  }
+
+  proxier->update_endpoints(service_name, {pod_endpoint()});
+  lab.run_io(); // the sync (delay 0)
+  // `ss` is the oracle: one listener, on loopback only, with Go's backlog (somaxconn).
+  const std::string somaxconn = lab::read_sysctl(lab.node, "net.core.somaxconn");
+  const std::string listing = loopback_listener(lab);
+  EXPECT_EQ(std::count(listing.begin(), listing.end(), '\n'), 1) << listing;
+  std::istringstream row(listing);
+  std::string state, recv_q, send_q, local;
+  row >> state >> recv_q >> send_q >> local;
+  EXPECT_EQ(state, "LISTEN");
+  EXPECT_EQ(send_q, somaxconn);
+  EXPECT_EQ(local, "127.0.0.1:30720");
+
+  // A node-local request goes through the proxy to the pod, and the answer comes back.
+  tcp::socket c(lab.io);
+  ASSERT_FALSE(connect_on_node(lab, c, node_port));
+  net::write(c, net::buffer(std::string("ping")));
+  ASSERT_TRUE(run_until(lab, [&] { return wait_readable(backend.native_handle(), 0ms); }));
+  tcp::socket conn = backend.accept();
+  EXPECT_EQ(conn.remote_endpoint().address().to_string(), "203.0.113.1"); // dialled by the node
+  ASSERT_TRUE(run_until(lab, [&] { return conn.available() >= 4; }));
+  std::string got(4, '\0');
+  net::read(conn, net::buffer(got));
+  EXPECT_EQ(got, "ping");
+  net::write(conn, net::buffer(std::string("pong")));
+  ASSERT_TRUE(run_until(lab, [&] { return c.available() >= 4; }));
+  std::string answer(4, '\0');
+  net::read(c, net::buffer(answer));
+  EXPECT_EQ(answer, "pong");
+  auto st = proxier->stats();
+  EXPECT_EQ(st.accepted, 1u);
+  EXPECT_EQ(st.dial_attempts, 1u);
+  EXPECT_EQ(st.bytes_to_backend, 4u);
+  EXPECT_EQ(st.bytes_to_client, 4u);
+  // Remote clients still go by DNAT, beside the proxy.
+  EXPECT_TRUE(served_by_backend(lab, backend));
+
+  // Endpoints gone: the next sync closes the listener and the connection it carried.
+  proxier->update_endpoints(service_name, {});
+  lab.run_io();
+  EXPECT_EQ(loopback_listener(lab), "");
+  ASSERT_TRUE(run_until(lab, [&] { return wait_readable(c.native_handle(), 0ms); }));
+  boost::system::error_code ec;
+  c.read_some(net::buffer(answer), ec);
+  EXPECT_EQ(ec, net::error::eof);
+  tcp::socket late(lab.io);
+  EXPECT_EQ(connect_on_node(lab, late, node_port), net::error::connection_refused);
+  proxier->stop();
+}
+
+TEST(nftables_localhost_node_ports, accepts_every_queued_connection_and_closes_failed_dials) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  // Nothing listens on 8081: every dial is refused, and its client is closed.
+  auto proxier =
+      make_nftables_proxier(lab.io, lab.node, localhost_spec(),
+                            one_service({{net::ip::make_address_v4("203.0.113.10"), 8081}}), 7);
+  proxier->start();
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.emplace_back(lab.io);
+    ASSERT_FALSE(connect_on_node(lab, clients.back(), node_port));
+  }
+  // Before the proxy runs, the kernel queued all 20: `ss` shows Recv-Q 20.
+  std::istringstream before(loopback_listener(lab));
+  std::string state, recv_q;
+  before >> state >> recv_q;
+  EXPECT_EQ(recv_q, "20");
+  // One readiness event empties the queue (Go's accept loop does not wait for dials).
+  ASSERT_TRUE(run_until(lab, [&] { return proxier->stats().accepted == 20; }));
+  std::istringstream after(loopback_listener(lab));
+  after >> state >> recv_q;
+  EXPECT_EQ(recv_q, "0");
+  ASSERT_TRUE(run_until(lab, [&] { return proxier->stats().dial_failures == 20; }));
+  EXPECT_EQ(proxier->stats().dial_attempts, 20u);
+  for (auto& c : clients) {
+    ASSERT_TRUE(wait_readable(c.native_handle(), 2s));
+    char b;
+    boost::system::error_code ec;
+    c.read_some(net::buffer(&b, 1), ec);
+    EXPECT_EQ(ec, net::error::eof); // closed, not reset: Go's clientConn.Close()
+  }
+  EXPECT_EQ(run_ok(lab.node, {"ss", "-Htan", "state", "close-wait", "sport = :30720"}), "");
+}
+
+TEST(nftables_localhost_node_ports, is_off_without_the_gate) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  nodeport_lab lab;
+  auto backend = lab.backend();
+  auto proxier = make_nftables_proxier(lab.io, lab.node, spec_for(scenario::proxy_preset::v1_37),
+                                       one_service({pod_endpoint()}), 7);
+  proxier->start();
+  EXPECT_EQ(loopback_listener(lab), "");
+  tcp::socket c(lab.io);
+  // nftables leaves 127.0.0.0/8 alone: with nothing listening, the kernel refuses.
+  EXPECT_EQ(connect_on_node(lab, c, node_port), net::error::connection_refused);
+  EXPECT_TRUE(served_by_backend(lab, backend));
 }
 
 } // namespace
