@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -121,6 +122,7 @@ axis parse_set(const std::string& text) {
     if (v.empty())
       throw input_error(where_of(a), "a comma-separated list of values with none empty");
     a.values.push_back(value_of(v));
+    a.texts.push_back(v);
   }
   return a;
 }
@@ -156,7 +158,12 @@ void apply(json& doc, const axis& a, const json& value) {
                           parent.to_string() + ")");
   json& p = doc[parent];
   if (p.is_object()) {
-    p[last] = value; // a field the file leaves at its default may be set; the reader checks it
+    // A field the file leaves at its default may be set; the reader checks it. A number where
+    // the file has a string is a version or a name as written: "1.20", not 1.2.
+    if (value.is_number() && p.contains(last) && p[last].is_string())
+      p[last] = a.texts.at(static_cast<size_t>(&value - a.values.data()));
+    else
+      p[last] = value;
   } else if (p.is_array()) {
     size_t index = 0;
     bool numeric = !last.empty() && last.find_first_not_of("0123456789") == std::string::npos &&
@@ -207,10 +214,17 @@ plan make_plan(const scenario_text& s, const std::vector<std::string>& sets, sys
     }
     p.axes.push_back(std::move(a));
   }
-  // Each value on its own first, so an error names the one --set that is wrong.
+  // Each value on its own first, so that an error can name the one --set that is wrong. Fields
+  // that depend on each other (mode and preset) may be wrong alone and right together, so an
+  // error alone counts only if a combination holding that value fails too.
+  std::map<std::pair<const axis*, const json*>, input_error> alone;
   for (const auto& a : p.axes)
     for (const auto& v : a.values)
-      parse_cell(p, {{&a, &v}});
+      try {
+        parse_cell(p, {{&a, &v}});
+      } catch (const input_error& e) {
+        alone.emplace(std::pair{&a, &v}, e);
+      }
   std::vector<size_t> at(p.axes.size(), 0);
   for (size_t index = 0;; ++index) {
     std::vector<std::pair<const axis*, const json*>> choice;
@@ -220,7 +234,13 @@ plan make_plan(const scenario_text& s, const std::vector<std::string>& sets, sys
       choice.push_back({&p.axes[k], &p.axes[k].values[at[k]]});
       c.settings.emplace_back(p.axes[k].key, p.axes[k].values[at[k]]);
     }
-    c.scenario = parse_cell(p, choice);
+    try {
+      c.scenario = parse_cell(p, choice);
+    } catch (const input_error&) {
+      for (const auto& key : choice)
+        if (auto it = alone.find(key); it != alone.end()) throw it->second;
+      throw;
+    }
     p.cells.push_back(std::move(c));
     size_t k = p.axes.size();
     while (k > 0) {

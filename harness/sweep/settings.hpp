@@ -20,11 +20,13 @@ struct axis {
   std::string sysctl;  ///< sysctl key: its name ("net.core.somaxconn"); else empty
   std::string pointer; ///< where the value goes in the document (RFC 6901 pointer)
   std::vector<nlohmann::json> values;
+  std::vector<std::string> texts; ///< each value as written (a version "1.20" is not 1.2)
 };
 
 /// Parses `KEY=V1,V2,...`. KEY is `ROLE:net.x.y` (a sysctl of a namespace role) or a JSON
 /// pointer (`/clients/0/rate_per_s`). Values split at commas outside brackets and quotes; each is
-/// read as JSON if it is JSON (16, true, "x", [250,500]), else taken as a string. Throws
+/// read as JSON if it is JSON (16, true, "x", [250,500]), else taken as a string; a number set
+/// where the scenario has a string (`/proxy/preset=1.20`) is taken as written. Throws
 /// input_error naming the --set.
 axis parse_set(const std::string& text);
 

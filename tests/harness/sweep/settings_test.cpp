@@ -147,6 +147,31 @@ TEST(sweep_settings, a_combination_the_reader_rejects_names_every_set_of_the_cel
   }
 }
 
+TEST(sweep_settings, fields_that_depend_on_each_other_may_be_set_together) {
+  // Mode and preset are checked as a pair: each --set is wrong alone, right together.
+  auto s = apply_sets(text(), {"/proxy/mode=nftables", "/proxy/preset=\"1.37\"",
+                               "/proxy/localhost_node_ports=true"});
+  EXPECT_EQ(s.proxy->mode, scenario::proxy_mode::nftables);
+  EXPECT_EQ(s.proxy->preset, scenario::proxy_preset::v1_37);
+  EXPECT_TRUE(s.proxy->localhost_node_ports);
+  // A value wrong in every combination is still blamed on its own --set.
+  std::string m = error_of({"/proxy/mode=nftables", "/proxy/preset=\"1.24\""});
+  EXPECT_NE(m.find("--set /proxy/mode=nftables: "), std::string::npos) << m;
+  EXPECT_NE(m.find("/proxy/preset"), std::string::npos) << m;
+}
+
+TEST(sweep_settings, a_version_where_the_file_has_a_string_is_taken_as_written) {
+  const char* iptables = R"({"name": "t", "duration_ms": 1000,
+    "proxy": {"mode": "iptables", "preset": "1.24"}, "backends": [{"name": "a"}],
+    "services": [{"name": "s1", "node_port": 30080, "endpoints": ["a"]}]})";
+  plan p = make_plan({iptables, "i.json"}, {"/proxy/preset=1.20,1.6.5"});
+  ASSERT_EQ(p.cells.size(), 2u);
+  EXPECT_EQ(p.cells[0].scenario.proxy->preset, scenario::proxy_preset::v1_20); // not 1.2
+  EXPECT_EQ(p.cells[1].scenario.proxy->preset, scenario::proxy_preset::v1_6_5);
+  // Where the file has a number, a number stays one.
+  EXPECT_EQ(apply_sets({iptables, "i.json"}, {"/duration_ms=2000"}).duration_ms, 2000u);
+}
+
 TEST(sweep_settings, apply_sets_takes_one_value_per_key) {
   scenario::scenario s = apply_sets(text(), {"/proxy/backlog=64", "node:net.core.somaxconn=32"});
   EXPECT_EQ(s.proxy->backlog, 64);
