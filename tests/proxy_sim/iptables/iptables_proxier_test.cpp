@@ -1,6 +1,5 @@
 // The iptables proxier on a real kernel: rules checked against `iptables -S`, traffic through
 // three namespaces (client -> node -> pod) as in docs/reference/kernel.md section 7.
-#include <poll.h>
 
 #include <gtest/gtest.h>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "proxy_sim/iptables/rules.hpp"
 #include "tests/support/incident_report.hpp"
 #include "tests/support/kernel_view.hpp"
+#include "tests/support/nodeport_lab.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::proxy_sim {
@@ -58,82 +58,16 @@ uint64_t counter(const lab::netns& ns, const std::string& name) {
   return v ? static_cast<uint64_t>(*v) : 0;
 }
 
-bool wait_readable(int fd, std::chrono::milliseconds timeout) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+using testing::nodeport_lab;
+using testing::served_by_backend;
+using testing::wait_readable;
+
+// The held listener on the NodePort as `ss` shows it; state empty if there is none.
+ss_entry held_listener(nodeport_lab& lab) {
+  for (const auto& e : sockets_on_port(lab.node, node_port))
+    if (e.state == "LISTEN") return e;
+  return {};
 }
-
-// Client, node and pod namespaces linked by veth, with plain `ip` commands (test-only wiring):
-// client 198.51.100.10 -> node 198.51.100.1 | node 203.0.113.1 -> pod 203.0.113.10.
-struct nodeport_lab {
-  lab::netns client = lab::netns::create("client");
-  lab::netns node = lab::netns::create("node");
-  lab::netns pod = lab::netns::create("pod");
-  net::io_context io{1};
-
-  nodeport_lab() {
-    run_ok(client, {"ip", "link", "add", "cl0", "type", "veth", "peer", "name", "nd0", "netns",
-                    node.proc_path()});
-    run_ok(node, {"ip", "link", "add", "nd1", "type", "veth", "peer", "name", "be0", "netns",
-                  pod.proc_path()});
-    run_ok(client, {"ip", "addr", "add", "198.51.100.10/24", "dev", "cl0"});
-    run_ok(client, {"ip", "link", "set", "cl0", "up"});
-    run_ok(node, {"ip", "addr", "add", "198.51.100.1/24", "dev", "nd0"});
-    run_ok(node, {"ip", "link", "set", "nd0", "up"});
-    run_ok(node, {"ip", "addr", "add", "203.0.113.1/24", "dev", "nd1"});
-    run_ok(node, {"ip", "link", "set", "nd1", "up"});
-    run_ok(pod, {"ip", "addr", "add", "203.0.113.10/24", "dev", "be0"});
-    run_ok(pod, {"ip", "link", "set", "be0", "up"});
-    run_ok(client, {"ip", "route", "add", "default", "via", "198.51.100.1"});
-    run_ok(pod, {"ip", "route", "add", "default", "via", "203.0.113.1"});
-    lab::write_sysctl(node, "net.ipv4.ip_forward", "1");
-    lab::write_sysctl(node, "net.core.somaxconn", "128");
-    // Hang guard: a dropped SYN fails connect() within about 3 s.
-    lab::write_sysctl(client, "net.ipv4.tcp_syn_retries", "1");
-    if (lab::sysctl_exists(client, "net.ipv4.tcp_syn_linear_timeouts"))
-      lab::write_sysctl(client, "net.ipv4.tcp_syn_linear_timeouts", "0");
-  }
-
-  /// A pod listening on 203.0.113.10:8080.
-  tcp::acceptor backend() {
-    tcp::acceptor a(io);
-    lab::netns_scope in(pod);
-    a.open(tcp::v4());
-    a.set_option(net::socket_base::reuse_address(true));
-    a.bind(tcp::endpoint(net::ip::make_address_v4("203.0.113.10"), 8080));
-    a.listen(16);
-    return a;
-  }
-
-  /// Connects from the client namespace to the node's NodePort.
-  boost::system::error_code connect(tcp::socket& s) {
-    {
-      lab::netns_scope in(client);
-      s.open(tcp::v4());
-    }
-    // A non-blocking connect (Asio then polls for the outcome): with a blocking one, the ICMP
-    // answer to the SYN can arrive over veth while connect() still owns the socket, and
-    // tcp_v4_err() then keeps it as a soft error until the SYN is retransmitted (1 s later).
-    s.non_blocking(true);
-    boost::system::error_code ec;
-    s.connect(tcp::endpoint(net::ip::make_address_v4("198.51.100.1"), node_port), ec);
-    s.non_blocking(false);
-    return ec;
-  }
-
-  /// Runs the io_context (the proxier's sync timer) until it has nothing left or `limit`.
-  void run_io(std::chrono::milliseconds limit = 2s) {
-    io.restart();
-    io.run_for(limit);
-  }
-
-  /// The held listener on the NodePort as `ss` shows it; state empty if there is none.
-  ss_entry listener() {
-    for (const auto& e : sockets_on_port(node, node_port))
-      if (e.state == "LISTEN") return e;
-    return {};
-  }
-};
 
 std::vector<service_endpoints> one_service(std::vector<tcp::endpoint> endpoints) {
   service_endpoints s;
@@ -153,29 +87,6 @@ scenario::proxy_spec spec_for(scenario::proxy_preset version, uint32_t sync_dela
   spec.preset = version;
   spec.sync_delay_ms = sync_delay_ms;
   return spec;
-}
-
-// A request through the NodePort reaches the pod (which answers) instead of the held socket.
-::testing::AssertionResult served_by_backend(nodeport_lab& lab, tcp::acceptor& backend) {
-  tcp::socket client(lab.io);
-  if (auto ec = lab.connect(client)) return ::testing::AssertionFailure() << "connect: " << ec;
-  net::write(client, net::buffer(std::string("ping")));
-  if (!wait_readable(backend.native_handle(), 2s))
-    return ::testing::AssertionFailure() << "nothing reached the pod";
-  tcp::socket conn = backend.accept();
-  // KUBE-MARK-MASQ + KUBE-POSTROUTING: the pod sees the node's address, not the client's.
-  if (conn.remote_endpoint().address().to_string() != "203.0.113.1")
-    return ::testing::AssertionFailure() << "pod saw peer " << conn.remote_endpoint();
-  std::string got(4, '\0');
-  net::read(conn, net::buffer(got));
-  net::write(conn, net::buffer(std::string("pong")));
-  if (!wait_readable(client.native_handle(), 2s))
-    return ::testing::AssertionFailure() << "no answer";
-  std::string answer(4, '\0');
-  net::read(client, net::buffer(answer));
-  if (got != "ping" || answer != "pong")
-    return ::testing::AssertionFailure() << "got '" << got << "', answer '" << answer << "'";
-  return ::testing::AssertionSuccess();
 }
 
 // A client that connects, sends `bytes` and closes, as the front proxies of the report did.
@@ -231,13 +142,13 @@ TEST(iptables_proxier, with_an_endpoint_node_port_is_dnated_and_held_socket_stay
                "\" -m tcp -j DNAT --to-destination 203.0.113.10:8080"})
     EXPECT_TRUE(has_line(listing, line)) << line << "\n--- listing:\n" << listing;
 
-  auto held = lab.listener();
+  auto held = held_listener(lab);
   EXPECT_EQ(held.state, "LISTEN");
   EXPECT_EQ(held.local, "*:30720"); // [::]:30720, dual stack
   EXPECT_EQ(held.send_q, 128u);     // backlog = the node's somaxconn
   for (int i = 0; i < 3; ++i)
     EXPECT_TRUE(served_by_backend(lab, backend));
-  held = lab.listener();
+  held = held_listener(lab);
   EXPECT_EQ(held.recv_q, 0u);
   EXPECT_TRUE(in_state(sockets_on_port(lab.node, node_port), "CLOSE-WAIT").empty());
   EXPECT_EQ(proxier->stats().rule_syncs, 1u);
@@ -263,7 +174,7 @@ TEST(iptables_proxier, v1_5_without_endpoints_queues_connections_in_the_held_soc
     EXPECT_EQ(c.inode, 0u);   // never accepted
     EXPECT_EQ(c.local, "[::ffff:198.51.100.1]:30720");
   }
-  auto held = lab.listener();
+  auto held = held_listener(lab);
   EXPECT_EQ(held.recv_q, 3u);
   EXPECT_EQ(held.send_q, 128u);
 
@@ -296,7 +207,7 @@ TEST(iptables_proxier, v1_6_5_without_endpoints_rejects_and_nothing_queues) {
   }
   EXPECT_EQ(counter(lab.client, "IcmpInDestUnreachs"), 3u);
   EXPECT_EQ(counter(lab.node, "TcpPassiveOpens"), 0u);
-  auto held = lab.listener();
+  auto held = held_listener(lab);
   EXPECT_EQ(held.state, "LISTEN"); // 1.6.5 still holds the port ...
   EXPECT_EQ(held.recv_q, 0u);      // ... but nothing reaches it
   EXPECT_EQ(sockets_on_port(lab.node, node_port).size(), 1u);
@@ -311,7 +222,7 @@ TEST(iptables_proxier, v1_20_holds_the_port_as_ipv4_and_rejects_in_external_serv
     proxier->start();
     // What `ss` itself prints: net.Listen("tcp4", ":N") is 0.0.0.0:N, "tcp" is *:N.
     const std::string listed = run_ok(lab.node, {"ss", "-Hltn", "sport = :30720"});
-    auto held = lab.listener();
+    auto held = held_listener(lab);
     EXPECT_EQ(held.state, "LISTEN");
     if (version == scenario::proxy_preset::v1_20) {
       EXPECT_EQ(held.local, "0.0.0.0:30720");
@@ -329,7 +240,7 @@ TEST(iptables_proxier, v1_20_holds_the_port_as_ipv4_and_rejects_in_external_serv
     }
     tcp::socket client(lab.io);
     EXPECT_EQ(lab.connect(client), net::error::connection_refused);
-    EXPECT_EQ(lab.listener().recv_q, 0u); // the REJECT keeps it empty
+    EXPECT_EQ(held_listener(lab).recv_q, 0u); // the REJECT keeps it empty
   }
 }
 
@@ -377,7 +288,7 @@ local_policy_outcome connect_to_local_policy_service(scenario::proxy_preset vers
   out.client_syn_retrans = counter(lab.client, "TcpExtTCPSynRetrans");
   out.node_passive_opens = counter(lab.node, "TcpPassiveOpens");
   if (iptables::holds_node_ports(version)) {
-    auto held = lab.listener();
+    auto held = held_listener(lab);
     EXPECT_EQ(held.state, "LISTEN");
     EXPECT_EQ(held.recv_q, 0u); // nothing ever queues on the held port
   }
@@ -437,6 +348,38 @@ TEST(iptables_proxier, cluster_policy_sends_the_same_syns_to_the_other_node) {
   EXPECT_GE(out.client_icmp, 1u);
 }
 
+// ClientIP affinity (`-m recent`): every connection of one client reaches the endpoint its first
+// one did; without it the same 20 connections spread over both (odds of not: 2 in 2^20).
+TEST(iptables_proxier, client_ip_affinity_keeps_a_client_on_one_endpoint) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  for (auto version : {scenario::proxy_preset::v1_5, scenario::proxy_preset::v1_24}) {
+    for (bool affinity : {true, false}) {
+      SCOPED_TRACE(std::string(scenario::name_of(version)) + (affinity ? " ClientIP" : " None"));
+      nodeport_lab lab;
+      lab.add_pod_address("203.0.113.11");
+      auto first = lab.backend();
+      auto second = lab.backend(8080, "203.0.113.11");
+      auto spec = spec_for(version);
+      if (affinity) {
+        spec.session_affinity = scenario::session_affinity::client_ip;
+        spec.affinity_timeout_s = 600;
+      }
+      auto proxier = make_iptables_proxier(
+          lab.io, lab.node, spec,
+          one_service({pod_endpoint(), {net::ip::make_address_v4("203.0.113.11"), 8080}}));
+      proxier->start();
+      auto [a, b] = testing::spread_over(lab, first, second, 20);
+      EXPECT_EQ(a + b, 20);
+      if (affinity) {
+        EXPECT_TRUE(a == 0 || b == 0) << a << " / " << b;
+      } else {
+        EXPECT_GT(a, 0);
+        EXPECT_GT(b, 0);
+      }
+    }
+  }
+}
+
 TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   BACKLOG_LAB_REQUIRE_LAB();
   nodeport_lab lab;
@@ -458,7 +401,7 @@ TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   // Now NodePort traffic falls through to the held socket.
   send_and_close(lab, 30);
   ASSERT_EQ(wait_close_wait(lab, 1).size(), 1u);
-  EXPECT_EQ(lab.listener().recv_q, 1u);
+  EXPECT_EQ(held_listener(lab).recv_q, 1u);
 
   // Two changes inside one delay: one sync, the last state wins.
   proxier->update_endpoints(service_name, {});
@@ -467,7 +410,7 @@ TEST(iptables_proxier, endpoint_changes_apply_after_the_sync_delay_coalesced) {
   EXPECT_EQ(proxier->stats().rule_syncs, 3u);
   // The rule is back: the port serves although its held socket keeps a queued connection.
   EXPECT_TRUE(served_by_backend(lab, backend));
-  EXPECT_EQ(lab.listener().recv_q, 1u);
+  EXPECT_EQ(held_listener(lab).recv_q, 1u);
 }
 
 // kubernetes#106713: endpoints added to a Service without any, under 1.6.5. The filter commit
@@ -493,12 +436,12 @@ TEST(iptables_proxier, between_the_filter_and_nat_commits_connections_land_in_th
   EXPECT_EQ(proxier->rules_listing().find("DNAT"), std::string::npos);
   send_and_close(lab, 30); // in the window: the kernel completes it on the held socket
   ASSERT_EQ(wait_close_wait(lab, 1).size(), 1u);
-  EXPECT_EQ(lab.listener().recv_q, 1u);
+  EXPECT_EQ(held_listener(lab).recv_q, 1u);
   lab.run_io(3s); // the nat commit
   EXPECT_EQ(proxier->stats().rule_syncs, 2u);
   EXPECT_EQ(proxier->stats().rule_sync_failures, 0u);
   EXPECT_TRUE(served_by_backend(lab, backend));
-  EXPECT_EQ(lab.listener().recv_q, 1u); // the one that fell in the gap stays, for good
+  EXPECT_EQ(held_listener(lab).recv_q, 1u); // the one that fell in the gap stays, for good
 }
 
 TEST(iptables_proxier, without_a_held_port_the_same_gap_queues_nothing) {
@@ -550,7 +493,7 @@ TEST(iptables_proxier, a_failed_restore_reverts_the_ports_it_opened_and_goes_on)
   lab.run_io();
   EXPECT_EQ(proxier->stats().rule_syncs, 1u);
   EXPECT_EQ(proxier->stats().rule_sync_failures, 1u);
-  EXPECT_EQ(lab.listener().state, "LISTEN");
+  EXPECT_EQ(held_listener(lab).state, "LISTEN");
   EXPECT_TRUE(served_by_backend(lab, backend));
   // One jump each from the built-in chains, although filter's were committed twice over.
   auto filter = run_ok(lab.node, {"iptables", "-S", "OUTPUT"});

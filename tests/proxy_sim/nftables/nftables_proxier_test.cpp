@@ -15,6 +15,7 @@
 #include "proxy_sim/nftables/rules.hpp"
 #include "proxy_sim/proxier.hpp"
 #include "tests/support/kernel_view.hpp"
+#include "tests/support/nodeport_lab.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::proxy_sim {
@@ -26,69 +27,9 @@ using namespace std::chrono_literals;
 constexpr uint16_t node_port = 30720;
 const std::string service_name = "backend/neo-prod-ccapi-inner-lb:http";
 
-bool wait_readable(int fd, std::chrono::milliseconds timeout) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
-}
-
-// Client, node and pod namespaces linked by veth (the wiring of the iptables proxier's test):
-// client 198.51.100.10 -> node 198.51.100.1 | node 203.0.113.1 -> pod 203.0.113.10.
-struct nodeport_lab {
-  lab::netns client = lab::netns::create("client");
-  lab::netns node = lab::netns::create("node");
-  lab::netns pod = lab::netns::create("pod");
-  net::io_context io{1};
-
-  nodeport_lab() {
-    run_ok(client, {"ip", "link", "add", "cl0", "type", "veth", "peer", "name", "nd0", "netns",
-                    node.proc_path()});
-    run_ok(node, {"ip", "link", "add", "nd1", "type", "veth", "peer", "name", "be0", "netns",
-                  pod.proc_path()});
-    run_ok(client, {"ip", "addr", "add", "198.51.100.10/24", "dev", "cl0"});
-    run_ok(client, {"ip", "link", "set", "cl0", "up"});
-    run_ok(node, {"ip", "addr", "add", "198.51.100.1/24", "dev", "nd0"});
-    run_ok(node, {"ip", "link", "set", "nd0", "up"});
-    run_ok(node, {"ip", "addr", "add", "203.0.113.1/24", "dev", "nd1"});
-    run_ok(node, {"ip", "link", "set", "nd1", "up"});
-    run_ok(pod, {"ip", "addr", "add", "203.0.113.10/24", "dev", "be0"});
-    run_ok(pod, {"ip", "link", "set", "be0", "up"});
-    run_ok(client, {"ip", "route", "add", "default", "via", "198.51.100.1"});
-    run_ok(pod, {"ip", "route", "add", "default", "via", "203.0.113.1"});
-    lab::write_sysctl(node, "net.ipv4.ip_forward", "1");
-    // Hang guard: a dropped SYN fails connect() within about 3 s.
-    lab::write_sysctl(client, "net.ipv4.tcp_syn_retries", "1");
-  }
-
-  /// A pod listening on 203.0.113.10:8080.
-  tcp::acceptor backend() {
-    tcp::acceptor a(io);
-    lab::netns_scope in(pod);
-    a.open(tcp::v4());
-    a.set_option(net::socket_base::reuse_address(true));
-    a.bind(tcp::endpoint(net::ip::make_address_v4("203.0.113.10"), 8080));
-    a.listen(16);
-    return a;
-  }
-
-  /// Connects from the client namespace to the node's NodePort (non-blocking, as in the
-  /// iptables test: an ICMP answer is then reported at once).
-  boost::system::error_code connect(tcp::socket& s) {
-    {
-      lab::netns_scope in(client);
-      s.open(tcp::v4());
-    }
-    s.non_blocking(true);
-    boost::system::error_code ec;
-    s.connect(tcp::endpoint(net::ip::make_address_v4("198.51.100.1"), node_port), ec);
-    s.non_blocking(false);
-    return ec;
-  }
-
-  void run_io(std::chrono::milliseconds limit = 2s) {
-    io.restart();
-    io.run_for(limit);
-  }
-};
+using testing::nodeport_lab;
+using testing::served_by_backend;
+using testing::wait_readable;
 
 std::vector<service_endpoints> one_service(std::vector<tcp::endpoint> endpoints) {
   service_endpoints s;
@@ -110,29 +51,6 @@ scenario::proxy_spec spec_for(scenario::proxy_preset version) {
   spec.preset = version;
   spec.sync_delay_ms = 0;
   return spec;
-}
-
-// A request through the NodePort reaches the pod, masqueraded, and its answer comes back.
-::testing::AssertionResult served_by_backend(nodeport_lab& lab, tcp::acceptor& backend) {
-  tcp::socket client(lab.io);
-  if (auto ec = lab.connect(client)) return ::testing::AssertionFailure() << "connect: " << ec;
-  net::write(client, net::buffer(std::string("ping")));
-  if (!wait_readable(backend.native_handle(), 2s))
-    return ::testing::AssertionFailure() << "nothing reached the pod";
-  tcp::socket conn = backend.accept();
-  // mark-for-masquerade + masquerading: the pod sees the node's address.
-  if (conn.remote_endpoint().address().to_string() != "203.0.113.1")
-    return ::testing::AssertionFailure() << "pod saw peer " << conn.remote_endpoint();
-  std::string got(4, '\0');
-  net::read(conn, net::buffer(got));
-  net::write(conn, net::buffer(std::string("pong")));
-  if (!wait_readable(client.native_handle(), 2s))
-    return ::testing::AssertionFailure() << "no answer";
-  std::string answer(4, '\0');
-  net::read(client, net::buffer(answer));
-  if (got != "ping" || answer != "pong")
-    return ::testing::AssertionFailure() << "got '" << got << "', answer '" << answer << "'";
-  return ::testing::AssertionSuccess();
 }
 
 // `nft list table` parsed: each chain's rules, each map's or set's element keys.
@@ -333,6 +251,47 @@ TEST_P(nftables_proxier_test, affinity_sets_and_a_local_policy_are_accepted_by_t
   EXPECT_NE(listing.find(set), std::string::npos) << listing;
   EXPECT_NE(listing.find("timeout 10m"), std::string::npos) << listing;
   EXPECT_TRUE(served_by_backend(lab, backend));
+}
+
+// ClientIP affinity: the endpoint chain adds the client to its `affinity-*` set, and the
+// service chain sends every later connection of that client there; without it the same 20
+// connections spread over both endpoints (odds of not: 2 in 2^20).
+TEST_P(nftables_proxier_test, client_ip_affinity_keeps_a_client_on_one_endpoint) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const tcp::endpoint other{net::ip::make_address_v4("203.0.113.11"), 8080};
+  for (bool affinity : {true, false}) {
+    SCOPED_TRACE(affinity ? "ClientIP" : "None");
+    nodeport_lab lab;
+    lab.add_pod_address("203.0.113.11");
+    auto first = lab.backend();
+    auto second = lab.backend(8080, "203.0.113.11");
+    auto spec = spec_for(GetParam());
+    if (affinity) {
+      spec.session_affinity = scenario::session_affinity::client_ip;
+      spec.affinity_timeout_s = 600;
+    }
+    auto proxier =
+        make_nftables_proxier(lab.io, lab.node, spec, one_service({pod_endpoint(), other}), 1);
+    proxier->start();
+    auto [a, b] = testing::spread_over(lab, first, second, 20);
+    EXPECT_EQ(a + b, 20);
+    if (!affinity) {
+      EXPECT_GT(a, 0);
+      EXPECT_GT(b, 0);
+      continue;
+    }
+    EXPECT_TRUE(a == 0 || b == 0) << a << " / " << b;
+    // The kernel's set holds the client, in the chosen endpoint's set only.
+    const tcp::endpoint chosen = a > 0 ? pod_endpoint() : other;
+    const tcp::endpoint unused = a > 0 ? other : pod_endpoint();
+    auto set_of = [&](const tcp::endpoint& e) {
+      return run_ok(lab.node, {"nft", "list", "set", "ip", "kube-proxy",
+                               "affinity-" + nftables::endpoint_chain_base(service_name, e)});
+    };
+    EXPECT_NE(set_of(chosen).find("elements = { 198.51.100.10 expires "), std::string::npos)
+        << set_of(chosen);
+    EXPECT_EQ(set_of(unused).find("198.51.100.10"), std::string::npos) << set_of(unused);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(presets, nftables_proxier_test,
