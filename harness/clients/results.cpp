@@ -29,12 +29,6 @@ std::string_view to_string(outcome kind) noexcept {
   return outcome_names[static_cast<std::size_t>(kind)];
 }
 
-std::optional<outcome> outcome_from_string(std::string_view text) noexcept {
-  for (std::size_t i = 0; i < outcome_names.size(); ++i)
-    if (outcome_names[i] == text) return static_cast<outcome>(i);
-  return std::nullopt;
-}
-
 std::uint64_t outcome_counts::total() const noexcept {
   std::uint64_t n = 0;
   for (auto v : by_kind)

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,8 +29,6 @@ inline constexpr std::size_t outcome_count = 8;
 
 /// "answered", "syn_unanswered", ... as used in metrics and reports.
 std::string_view to_string(outcome kind) noexcept;
-/// The inverse of to_string.
-std::optional<outcome> outcome_from_string(std::string_view text) noexcept;
 
 /// Connections per outcome.
 struct outcome_counts {
