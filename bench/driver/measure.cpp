@@ -20,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "harness/core/error.hpp"
 
@@ -238,6 +239,38 @@ double thread_cpu_ms() {
   timespec ts{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double children_cpu_ms() {
+  rusage u{};
+  ::getrusage(RUSAGE_CHILDREN, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
+}
+
+namespace {
+
+/// The aggregate "cpu" line of /proc/stat: {busy, total} jiffies.
+std::pair<double, double> cpu_jiffies() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const double busy = user + nice + system + irq + softirq + steal;
+  return {busy, busy + idle + iowait};
+}
+
+} // namespace
+
+double wait_for_quiet_cpus(std::chrono::milliseconds limit) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < limit) {
+    auto [busy0, total0] = cpu_jiffies();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto [busy1, total1] = cpu_jiffies();
+    if (total1 > total0 && (busy1 - busy0) / (total1 - total0) < 0.15) break;
+  }
+  return ms_since(start);
 }
 
 double self_status_kib(const std::string& field) {

@@ -85,6 +85,12 @@ private:
 
 /// CPU time (user + system) of the calling thread, in ms.
 double thread_cpu_ms();
+/// CPU time (user + system) of the children this process has reaped so far, in ms.
+double children_cpu_ms();
+/// Waits until the machine's CPUs are mostly idle (under 15% busy over 200 ms, from /proc/stat)
+/// or `limit` passes; returns the ms waited. The kernel frees a dropped namespace's rules and
+/// sockets in the background, and the next measurement would share the CPUs with that.
+double wait_for_quiet_cpus(std::chrono::milliseconds limit);
 /// A field of /proc/self/status in KiB ("VmRSS", "RssAnon"); 0 if missing.
 double self_status_kib(const std::string& field);
 
