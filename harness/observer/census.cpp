@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <exception>
+#include <mutex>
 #include <thread>
 #include <tuple>
 
@@ -258,6 +261,89 @@ std::size_t census_reader::walk(socket_visitor visit) {
   // read()'s order by construction: its single-threaded path is this walk.
   std::size_t n = diag_.dump(listener_filter(), visit);
   return n + diag_.dump(rest_filter(), visit);
+}
+
+std::size_t census_reader::walk_pipelined(socket_visitor visit) {
+  if (!second_) second_ = std::make_unique<sock_diag_reader>(&ns_);
+  // 4 batches of 512 in flight at most: ~0.3 MB, enough for neither side to wait on the other
+  // for long (a batch is ~3 ms of dump or formatting at 100,000 sockets).
+  constexpr std::size_t batch_size = 512;
+  constexpr std::size_t max_ready = 4;
+  struct cancelled {};
+  std::mutex m;
+  std::condition_variable changed;
+  std::deque<std::vector<tcp_socket>> ready;
+  std::vector<std::vector<tcp_socket>> spare;
+  bool done = false;
+  bool cancel = false;
+  std::exception_ptr failed;
+
+  std::thread dumper([&] {
+    std::vector<tcp_socket> batch;
+    batch.reserve(batch_size);
+    auto hand_over = [&] {
+      std::unique_lock lock(m);
+      changed.wait(lock, [&] { return ready.size() < max_ready || cancel; });
+      if (cancel) throw cancelled{};
+      ready.push_back(std::move(batch));
+      if (spare.empty()) {
+        batch = {};
+        batch.reserve(batch_size);
+      } else {
+        batch = std::move(spare.back());
+        spare.pop_back();
+      }
+      changed.notify_all();
+    };
+    try {
+      auto add = [&](const tcp_socket& s) {
+        batch.push_back(s);
+        if (batch.size() == batch_size) hand_over();
+      };
+      second_->dump(listener_filter(), add);
+      second_->dump(rest_filter(), add);
+      if (!batch.empty()) hand_over();
+    } catch (const cancelled&) {
+      // the consumer failed; its exception is the one reported
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    std::lock_guard lock(m);
+    done = true;
+    changed.notify_all();
+  });
+
+  std::size_t n = 0;
+  try {
+    for (;;) {
+      std::vector<tcp_socket> batch;
+      {
+        std::unique_lock lock(m);
+        changed.wait(lock, [&] { return !ready.empty() || done; });
+        if (ready.empty()) break;
+        batch = std::move(ready.front());
+        ready.pop_front();
+        changed.notify_all();
+      }
+      for (const auto& s : batch)
+        visit(s);
+      n += batch.size();
+      batch.clear();
+      std::lock_guard lock(m);
+      spare.push_back(std::move(batch));
+    }
+  } catch (...) {
+    {
+      std::lock_guard lock(m);
+      cancel = true;
+      changed.notify_all();
+    }
+    dumper.join();
+    throw;
+  }
+  dumper.join();
+  if (failed) std::rethrow_exception(failed);
+  return n;
 }
 
 void census_reader::dump_split(std::vector<tcp_socket>& into, const dump_filter& rest) {

@@ -153,6 +153,10 @@ public:
   /// Streams every socket to `visit` in the order read() lists them in census::sockets (every
   /// LISTEN socket, then every other state), keeping none; returns the count.
   std::size_t walk(socket_visitor visit);
+  /// walk() with the kernel's dump on a second thread, handed over in small batches, so that
+  /// `visit` (the JSON writer) works on one batch while the next is dumped. It uses a few
+  /// batches of memory, whatever the socket count. An exception from `visit` stops the dump.
+  std::size_t walk_pipelined(socket_visitor visit);
 
 private:
   void dump_split(std::vector<tcp_socket>& into, const dump_filter& rest);

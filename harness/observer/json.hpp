@@ -24,7 +24,8 @@ void write_json(json_writer& w, const listener_summary& l);
 /// Writes a census as to_json(c, with_sockets) prints it.
 void write_json(json_writer& w, const census& c, bool with_sockets = true);
 /// Writes a census whose "sockets" come from a second walk of `sockets`'s namespace as they
-/// arrive, none kept (census_reader::walk); `summary` gives the rest (a summary_only census).
+/// arrive, none kept (census_reader::walk_pipelined: the dump runs beside the writing);
+/// `summary` gives the rest (a summary_only census).
 void write_json(json_writer& w, const census& summary, census_reader& sockets);
 /// Writes counters as to_json(counters) prints them.
 void write_json(json_writer& w, const counter_map& counters);

@@ -65,6 +65,16 @@ public:
     value(v);
   }
 
+  /// How deep the next value nests: 0 at the top level, 1 inside one container, ...
+  std::size_t depth() const noexcept { return empty_.size() - 1; }
+  /// A value its caller rendered exactly as dump(2) prints it at depth(): written as it is,
+  /// after the comma, newline and indentation its place needs (the fast path of a census's
+  /// sockets; the caller answers for valid, escaped, UTF-8 text).
+  void rendered_value(std::string_view json) {
+    before_value();
+    buf_->append(json);
+  }
+
   /// Writes `t` as it is, outside any value (the newline after a document).
   void text(std::string_view t) { buf_->append(t); }
 

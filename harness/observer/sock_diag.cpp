@@ -1,8 +1,6 @@
 #include "harness/observer/sock_diag.hpp"
 
 #include <arpa/inet.h>
-
-#include <charconv>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -11,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <limits>
 
@@ -92,24 +91,33 @@ std::string format_endpoint(const endpoint& e, bool v6only) {
 }
 
 std::string format_endpoint(const endpoint& e, bool v6only, std::string_view address_text) {
-  // iproute2 misc/ss.c inet_addr_print(): a dual-stack [::] prints as "*"; IPv6 is bracketed.
   std::string out;
+  out.reserve(address_text.size() + 8);
+  append_endpoint(out, e, v6only, address_text);
+  return out;
+}
+
+void append_endpoint(std::string& out, const endpoint& e, bool v6only,
+                     std::string_view address_text) {
+  // iproute2 misc/ss.c inet_addr_print(): a dual-stack [::] prints as "*"; IPv6 is bracketed.
   if (e.address.family == AF_INET6) {
     if (!v6only && e.address.is_any()) {
-      out = "*";
+      out += '*';
     } else {
-      out.reserve(address_text.size() + 8);
       out += '[';
       out += address_text;
       out += ']';
     }
   } else {
-    out.reserve(address_text.size() + 6);
-    out = address_text;
+    out += address_text;
   }
   out += ':';
-  out += e.port == 0 ? std::string("*") : std::to_string(e.port);
-  return out;
+  if (e.port == 0) {
+    out += '*';
+    return;
+  }
+  char digits[8];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, e.port).ptr);
 }
 
 const char* parse_inet_diag_payload(std::span<const std::byte> payload, tcp_socket& out) noexcept {

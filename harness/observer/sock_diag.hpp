@@ -67,6 +67,9 @@ struct tcp_socket {
 std::string format_endpoint(const endpoint& e, bool v6only);
 /// The same with the address already formatted (`address_text` = e.address.to_string()).
 std::string format_endpoint(const endpoint& e, bool v6only, std::string_view address_text);
+/// format_endpoint(e, v6only, address_text) appended to `out`.
+void append_endpoint(std::string& out, const endpoint& e, bool v6only,
+                     std::string_view address_text);
 
 class socket_visitor;
 

@@ -568,5 +568,44 @@ TEST_F(census_lab, listener_drops_match_ss_and_listen_drops) {
   EXPECT_EQ(testing::nstat_counter(ns_, "TcpExtListenDrops"), std::optional<std::int64_t>(drops));
 }
 
+// The pipelined walk (the dump on a second thread, in batches) hands over the same sockets in
+// the same order as walk(), over many batches; an exception from the visitor stops the dump, is
+// the one reported, and leaves the reader usable.
+TEST_F(census_lab, the_pipelined_walk_equals_the_walk_and_stops_on_a_visitor_error) {
+  tcp::acceptor& l = listen({net::ip::make_address("127.0.0.1"), 0}, 4096);
+  const auto to = l.local_endpoint();
+  std::vector<unique_fd> clients;
+  {
+    lab::netns_scope in(ns_);
+    for (int i = 0; i < 1500; ++i) { // 1500 clients and 1500 un-accepted children: 6 batches
+      unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      ASSERT_TRUE(fd.valid());
+      ASSERT_EQ(::connect(fd.get(), to.data(), to.size()), 0) << errno;
+      clients.push_back(std::move(fd));
+    }
+  }
+  using key = std::tuple<tcp_state, std::uint16_t, std::uint16_t>;
+  auto keys_of = [](std::vector<key>& out) {
+    return [&out](const tcp_socket& s) { out.emplace_back(s.state, s.local.port, s.remote.port); };
+  };
+  census_reader reader(&ns_);
+  std::vector<key> walked, pipelined;
+  EXPECT_EQ(reader.walk(keys_of(walked)), 3001u);
+  EXPECT_EQ(reader.walk_pipelined(keys_of(pipelined)), 3001u);
+  EXPECT_EQ(pipelined, walked);
+  EXPECT_EQ(std::get<0>(pipelined.front()), tcp_state::listen);
+
+  struct visitor_failed {};
+  std::size_t seen = 0;
+  EXPECT_THROW(reader.walk_pipelined([&seen](const tcp_socket&) {
+    if (++seen == 700) throw visitor_failed{};
+  }),
+               visitor_failed);
+  EXPECT_EQ(seen, 700u);
+  pipelined.clear();
+  EXPECT_EQ(reader.walk_pipelined(keys_of(pipelined)), 3001u);
+  EXPECT_EQ(pipelined, walked);
+}
+
 } // namespace
 } // namespace backlog_lab::observer
