@@ -125,12 +125,13 @@ private:
     installed_chains_ = plan.service_chains;
     installed_sets_ = plan.affinity_sets;
     installed_ = true;
-    // SyncNodePorts follows the committed table: listeners for the Services with endpoints now.
-    if (localhost_) localhost_->sync(services_);
     ++stats_.rule_syncs;
     stats_.rule_sync_ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
             .count());
+    // SyncNodePorts follows the committed table (and stays out of the sync's nft time):
+    // listeners for the Services with endpoints now.
+    if (localhost_) localhost_->sync(services_);
   }
 
   void delete_old_stale_chains(std::chrono::steady_clock::time_point now) {

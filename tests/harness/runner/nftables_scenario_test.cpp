@@ -2,6 +2,7 @@
 // with kube-proxy 1.5's iptables mode fails what the scenario claims.
 #include <gtest/gtest.h>
 
+#include "harness/core/error.hpp"
 #include "harness/lab/process.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
@@ -89,6 +90,23 @@ TEST(runner, localhost_node_port_proxy_of_1_37_and_the_presets_without_it) {
   EXPECT_FALSE(find_expectation(dnat, "proxy.accepted")->passed);
   // route_localnet: iptables mode serves 127.0.0.1:NodePort in the kernel.
   EXPECT_GE(dnat.metrics.at("clients.node-web.answered_share"), 0.99);
+}
+
+// A group on the node has no route out: a target outside the lab is refused (before any
+// connection; the node namespace has no route out either), naming the group's "from", even
+// with --allow-external.
+TEST(runner, a_client_on_the_node_refuses_a_target_outside_the_lab) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  auto s = scenario::parse_scenario(
+      R"({"name": "node-outside", "duration_ms": 500,
+          "clients": [{"name": "c", "from": "node", "target": "100.64.0.2:80", "rate_per_s": 5}]})",
+      "node-outside.json");
+  try {
+    run_scenario(s, {.allow_external = true});
+    ADD_FAILURE() << "no error";
+  } catch (const input_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/clients/0/from"), std::string::npos) << e.what();
+  }
 }
 
 } // namespace
