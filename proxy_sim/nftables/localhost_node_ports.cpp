@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <list>
 #include <map>
@@ -133,7 +134,7 @@ public:
       if (!in) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        ++accept_errors_;
+        note_error("accept on 127.0.0.1:" + std::to_string(l.port) + ": " + std::strerror(errno));
         pause_accepting(l);
         return;
       }
@@ -143,9 +144,12 @@ public:
   }
 
   proxier_stats stats_;
-  uint64_t accept_errors_ = 0;
-  uint64_t internal_errors_ = 0;
   uint64_t listen_failures_ = 0;
+
+  /// An error kube-proxy would log: kept (the first five) in the stats' sync_errors.
+  void note_error(std::string message) {
+    if (stats_.sync_errors.size() < 5) stats_.sync_errors.push_back(std::move(message));
+  }
   std::map<uint16_t, std::shared_ptr<localhost_listener>> active_;
   int backlog_ = 0;
 
@@ -164,12 +168,12 @@ private:
     } catch (const std::exception& e) {
       // "Failed to create localhost nodeport proxy": logged, counted, the sync goes on.
       ++listen_failures_;
-      if (stats_.sync_errors.size() < 5) stats_.sync_errors.emplace_back(e.what());
+      note_error(e.what());
       return false;
     }
     l.registration = events_->add(l.fd.get(), EPOLLIN, &l);
     if (l.registration == 0) {
-      ++internal_errors_;
+      note_error("watching 127.0.0.1:" + std::to_string(l.port) + ": " + std::strerror(errno));
       l.fd.reset();
       return false;
     }
@@ -238,7 +242,7 @@ private:
         l.dials.push_back(d);
         net::co_spawn(io_, finish_dial(shared_from_this(), l.shared_from_this(), d),
                       [self = shared_from_this()](std::exception_ptr e) {
-                        if (e) ++self->internal_errors_;
+                        if (e) self->note_error("a dial ended by an unexpected exception");
                       });
         return;
       }
@@ -324,17 +328,6 @@ void localhost_node_ports::add_stats(proxier_stats& stats) const {
   stats.listen_failures += core_->listen_failures_;
   for (const auto& e : s.sync_errors)
     if (stats.sync_errors.size() < 5) stats.sync_errors.push_back(e);
-}
-
-std::vector<uint16_t> localhost_node_ports::ports() const {
-  std::vector<uint16_t> out;
-  for (const auto& [port, l] : core_->active_)
-    out.push_back(port);
-  return out;
-}
-
-int localhost_node_ports::listen_backlog() const {
-  return core_->backlog_;
 }
 
 } // namespace backlog_lab::proxy_sim::nftables

@@ -36,12 +36,8 @@ public:
   void sync(const std::vector<service_endpoints>& services);
   /// Shutdown: every listener, dial and connection closed.
   void shutdown();
-  /// Adds what it did (accepted, dials, bytes, listen failures) to `stats`.
+  /// Adds what it did (accepted, dials, bytes, listen failures, errors it logged) to `stats`.
   void add_stats(proxier_stats& stats) const;
-  /// The NodePorts listened on now, in ascending order.
-  std::vector<uint16_t> ports() const;
-  /// The backlog its listeners pass to listen().
-  int listen_backlog() const;
 
 private:
   std::shared_ptr<localhost_proxy_core> core_;
