@@ -3,6 +3,10 @@
 // (NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, inet_diag), IPv4 and IPv6, every state.
 // The parser is a pure function over bytes (tested on crafted buffers); the reader owns one
 // netlink socket opened inside a namespace and reuses one large receive buffer.
+// Not libmnl (which the lab's rtnetlink code uses): its parsing reads headers and attributes
+// through struct pointers, so a fuzzed or crafted buffer at an odd offset is undefined
+// behaviour, and mnl_cb_run gives up on a dump flagged NLM_F_DUMP_INTR (EINTR, libmnl
+// src/callback.c) where the census keeps what it read and marks it interrupted.
 #include <array>
 #include <cstddef>
 #include <cstdint>
