@@ -1,19 +1,16 @@
 #include "harness/clients/client_group.hpp"
 
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <deque>
 #include <random>
 
 #include "harness/clients/arrival_schedule.hpp"
 #include "harness/clients/connection.hpp"
 #include "harness/clients/deadline_list.hpp"
 #include "harness/clients/http_message.hpp"
+#include "harness/core/connect.hpp"
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/unique_fd.hpp"
@@ -102,7 +99,7 @@ public:
     if (aborted_) return;
     stop();
     aborted_ = true;
-    for (auto& s : slots_)
+    for (auto& s : slots_.all())
       if (s.state != phase::idle) complete(s, outcome::aborted, 0);
     connect_list_.timer.cancel();
     response_list_.timer.cancel();
@@ -198,23 +195,6 @@ private:
 
   // --- sockets --------------------------------------------------------------------------------
 
-  connection_slot& acquire() {
-    connection_slot* s = free_;
-    if (s) {
-      free_ = s->next_free;
-    } else {
-      s = &slots_.emplace_back(*this);
-    }
-    ++s->generation;
-    return *s;
-  }
-
-  void release(connection_slot& s) {
-    s.state = phase::idle;
-    s.next_free = free_;
-    free_ = &s;
-  }
-
   /// Starts one connection; false if it failed before connect() (already counted as other).
   bool launch(std::int64_t intended, std::uint16_t source) {
     ++results_.started;
@@ -223,19 +203,13 @@ private:
     std::uint32_t size = pick_size();
     unique_fd socket = pool_.take(target_.address().is_v4() ? AF_INET : AF_INET6);
     if (!socket) return fail_start(intended, started, size, source, errno);
-    connection_slot& s = acquire();
+    connection_slot& s = slots_.acquire();
     int fd = socket.get();
     s.fd = std::move(socket);
     if (!sources_.empty()) {
-      // Pick the port at connect() time, per destination, so a bound source address does not
-      // exhaust ephemeral ports faster than an unbound socket would.
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      tcp::endpoint local(sources_[source % sources_.size()], 0);
-      if (::bind(fd, local.data(), static_cast<socklen_t>(local.size())) != 0) {
-        int err = errno;
+      if (int err = bind_source(fd, sources_[source % sources_.size()])) {
         s.fd.reset();
-        release(s);
+        slots_.release(s);
         return fail_start(intended, started, size, source, err);
       }
     }
@@ -256,17 +230,8 @@ private:
     // The socket is non-blocking from birth and the I/O calls are plain syscalls; readiness
     // comes from the group's epoll_set, where the socket is registered once (edge-triggered
     // in, out and peer-closed): no FIONBIO ioctl, no EPOLL_CTL_MOD per wait, no DEL at close.
-    int err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
-                                                                                         : errno;
-    if (err == EINPROGRESS) {
-      // Over loopback and veth the handshake usually completes inside that connect() (SYN,
-      // SYN-ACK and ACK run in softirq before it returns), though it said EINPROGRESS. A second
-      // connect() reports the outcome at once: 0, the error (ECONNREFUSED), or EALREADY while
-      // it is pending. That spares the readiness wait, its epoll round trip and SO_ERROR check.
-      err = ::connect(fd, target_.data(), static_cast<socklen_t>(target_.size())) == 0 ? EISCONN
-                                                                                       : errno;
-    }
-    if (err == EISCONN) {
+    boost::system::error_code ec = start_connect(fd, target_);
+    if (!ec) {
       if (!watch(s)) return false;
       // Carry on from a posted handler, not from here: a closed loop tops itself up when a
       // connection completes, which must not recurse into launch().
@@ -276,11 +241,11 @@ private:
       });
       return true;
     }
-    if (err != EINPROGRESS && err != EALREADY && err != EINTR) {
+    if (ec != net::error::in_progress) {
       // Decided before any waiting (EADDRNOTAVAIL when ports run out, ENETUNREACH, a refusal
       // seen by the second connect()): no closed-loop top-up from here, or a persistent error
       // would recurse.
-      complete(s, classify_connect_error(err), err, false);
+      complete(s, classify_connect_error(ec.value()), ec.value(), false);
       return false;
     }
     if (!watch(s)) return false;
@@ -332,10 +297,8 @@ private:
 
   void on_connect(connection_slot& s) {
     unlink(s);
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err != 0) return complete(s, classify_connect_error(err), err);
+    if (int err = connect_result(s.fd.get()).value())
+      return complete(s, classify_connect_error(err), err);
     connected(s);
   }
 
@@ -345,13 +308,8 @@ private:
     s.connected_ns = now;
     ++results_.connected;
     results_.connect_latency.record(nanoseconds(now - s.intended_ns));
-    if (options_.record_local_port && results_.records.size() < options_.max_records) {
-      sockaddr_storage local{};
-      socklen_t len = sizeof local;
-      if (::getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0)
-        // sin_port and sin6_port sit at the same offset
-        s.local_port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
-    }
+    if (options_.record_local_port && results_.records.size() < options_.max_records)
+      s.local_port = local_port(s.fd.get());
     if (s.request_size == 0 && spec_.response_timeout_ms == 0) {
       // A pure TCP health check: the handshake was the answer.
       return complete(s, outcome::answered, 0);
@@ -367,31 +325,10 @@ private:
   }
 
   void send(connection_slot& s) {
-    int fd = s.fd.get();
-    while (s.sent < s.request_size) {
-      // The pieces are a pure function of the size (a POST header is re-formatted into the
-      // shared scratch), so nothing per connection is kept between partial writes.
-      auto pieces = request_.pieces(s.request_size, scratch_);
-      iovec iov[2];
-      std::size_t skip = s.sent;
-      for (std::size_t i = 0; i < 2; ++i) {
-        std::size_t cut = std::min(skip, pieces[i].size());
-        iov[i].iov_base = const_cast<char*>(pieces[i].data() + cut);
-        iov[i].iov_len = pieces[i].size() - cut;
-        skip -= cut;
-      }
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = 2;
-      ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-      if (n < 0) {
-        int err = errno;
-        if (err == EINTR) continue;
-        if (err == EAGAIN || err == EWOULDBLOCK) return; // EPOLLOUT comes when there is room
-        return complete(s, classify_io_error(err), err);
-      }
-      s.sent += static_cast<std::uint32_t>(n);
-    }
+    io_step step = send_request(s, request_, scratch_);
+    if (step.status == io_status::would_block) return; // EPOLLOUT comes when there is room
+    if (step.status != io_status::done)
+      return complete(s, classify_io_error(step.error), step.error);
     if (spec_.response_timeout_ms == 0) return complete(s, outcome::answered, 0);
     s.state = phase::awaiting;
     await_response(s);
@@ -405,27 +342,16 @@ private:
 
   void on_readable(connection_slot& s) {
     s.readable = false;
-    int fd = s.fd.get();
-    for (;;) {
-      // One receive buffer for the whole group: the read is synchronous, after readiness.
-      ssize_t n = ::recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
-      if (n > 0) {
-        s.response_bytes += static_cast<std::uint32_t>(n);
-        if (!http_response_) return answered(s);
-        auto r = s.parser.feed(read_buffer_.data(), static_cast<std::size_t>(n));
-        if (r == http_response_parser::result::complete) return answered(s);
-        if (r == http_response_parser::result::malformed)
-          return complete(s, outcome::other, EPROTO);
-        continue;
-      }
-      if (n == 0) { // EOF: the peer's FIN
-        if (http_response_ && s.parser.on_eof()) return answered(s);
-        return complete(s, outcome::closed_early, 0);
-      }
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) return; // the next input event goes on
-      return complete(s, classify_io_error(err), err);
+    io_step step = read_response(s, read_buffer_, http_response_);
+    switch (step.status) {
+    case io_status::done:
+      return answered(s);
+    case io_status::would_block:
+      return; // the next input event goes on
+    case io_status::closed_early:
+      return complete(s, outcome::closed_early, 0);
+    case io_status::failed: // a malformed response too: `other`, with EPROTO
+      return complete(s, classify_io_error(step.error), step.error);
     }
   }
 
@@ -456,7 +382,7 @@ private:
     r.request_bytes = s.request_size;
     r.response_bytes = s.response_bytes;
     --in_flight_;
-    release(s);
+    slots_.release(s);
     account(r);
     if (kind_ == arrival_kind::closed && running_ && refill) fill_closed(now_ns());
     release_timers_if_done();
@@ -527,8 +453,7 @@ private:
   std::uint64_t epoch_ = 0; ///< invalidates generator handlers from before a stop()
   std::uint64_t round_robin_ = 0;
 
-  std::deque<connection_slot> slots_; ///< stable addresses; never shrinks
-  connection_slot* free_ = nullptr;
+  connection_slots slots_{*this};
   std::size_t in_flight_ = 0;
   /// Sockets of the client namespace; the batch adapts to the rate so that a slow group holds
   /// few spare descriptors.

@@ -12,10 +12,10 @@
 #include <optional>
 #include <string>
 
+#include "harness/core/connect.hpp"
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/socket_pool.hpp"
-#include "proxy_sim/connect.hpp"
 #include "proxy_sim/node_port.hpp"
 #include "proxy_sim/userspace/copy_session.hpp"
 #include "proxy_sim/userspace/round_robin.hpp"

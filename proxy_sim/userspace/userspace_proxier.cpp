@@ -10,11 +10,11 @@
 #include <exception>
 #include <stdexcept>
 
+#include "harness/core/connect.hpp"
 #include "harness/core/epoll_set.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/socket_pool.hpp"
 #include "harness/lab/sysctl.hpp"
-#include "proxy_sim/connect.hpp"
 #include "proxy_sim/node_port.hpp"
 #include "proxy_sim/userspace/copy_session.hpp"
 #include "proxy_sim/userspace/round_robin.hpp"
@@ -330,7 +330,7 @@ private:
   error_code start_connect(unique_fd& out, const tcp::endpoint& endpoint) {
     out = pool_.take(endpoint.protocol().family());
     if (!out) return errno_code(errno);
-    return proxy_sim::start_connect(out.get(), endpoint);
+    return backlog_lab::start_connect(out.get(), endpoint);
   }
 
   /// The try's timeout closes the socket (which ends the wait) unless the try ended first.

@@ -1,10 +1,10 @@
-#include "proxy_sim/connect.hpp"
+#include "harness/core/connect.hpp"
 
 #include <sys/socket.h>
 
 #include <cerrno>
 
-namespace backlog_lab::proxy_sim {
+namespace backlog_lab {
 namespace {
 
 boost::system::error_code errno_code(int err) {
@@ -37,4 +37,4 @@ boost::system::error_code connect_result(int fd) {
   return errno_code(err);
 }
 
-} // namespace backlog_lab::proxy_sim
+} // namespace backlog_lab
