@@ -14,33 +14,29 @@ bool wait_readable(int fd, std::chrono::milliseconds timeout) {
   return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
 }
 
-nodeport_lab::nodeport_lab()
-    : client(lab::netns::create("client")), node(lab::netns::create("node")),
-      pod(lab::netns::create("pod")) {
-  run_ok(client, {"ip", "link", "add", "cl0", "type", "veth", "peer", "name", "nd0", "netns",
-                  node.proc_path()});
-  run_ok(node, {"ip", "link", "add", "nd1", "type", "veth", "peer", "name", "be0", "netns",
-                pod.proc_path()});
-  run_ok(client, {"ip", "addr", "add", "198.51.100.10/24", "dev", "cl0"});
-  run_ok(client, {"ip", "link", "set", "cl0", "up"});
-  run_ok(node, {"ip", "addr", "add", "198.51.100.1/24", "dev", "nd0"});
-  run_ok(node, {"ip", "link", "set", "nd0", "up"});
-  run_ok(node, {"ip", "addr", "add", "203.0.113.1/24", "dev", "nd1"});
-  run_ok(node, {"ip", "link", "set", "nd1", "up"});
-  run_ok(pod, {"ip", "addr", "add", "203.0.113.10/24", "dev", "be0"});
-  run_ok(pod, {"ip", "link", "set", "be0", "up"});
-  run_ok(client, {"ip", "route", "add", "default", "via", "198.51.100.1"});
-  run_ok(pod, {"ip", "route", "add", "default", "via", "203.0.113.1"});
-  lab::write_sysctl(node, "net.ipv4.ip_forward", "1");
-  lab::write_sysctl(node, "net.core.somaxconn", "128");
+namespace {
+
+lab::topology build() {
+  lab::nodeport_plan plan;
+  plan.client_addresses = 1;
+  plan.pods = 1;
+  plan.sysctls_by_role["node"]["net.core.somaxconn"] = "128";
   // Hang guard: a dropped SYN fails connect() within about 3 s.
-  lab::write_sysctl(client, "net.ipv4.tcp_syn_retries", "1");
-  if (lab::sysctl_exists(client, "net.ipv4.tcp_syn_linear_timeouts"))
-    lab::write_sysctl(client, "net.ipv4.tcp_syn_linear_timeouts", "0");
+  plan.sysctls_by_role["clients"]["net.ipv4.tcp_syn_retries"] = "1";
+  lab::topology t = lab::topology::build_nodeport(plan);
+  if (lab::sysctl_exists(t.clients(), "net.ipv4.tcp_syn_linear_timeouts"))
+    lab::write_sysctl(t.clients(), "net.ipv4.tcp_syn_linear_timeouts", "0");
+  return t;
 }
 
+} // namespace
+
+nodeport_lab::nodeport_lab()
+    : topology(build()), client(topology.clients()), node(topology.node()), pod(topology.pod(0)) {}
+
 void nodeport_lab::add_pod_address(const char* address) {
-  run_ok(pod, {"ip", "addr", "add", std::string(address) + "/24", "dev", "be0"});
+  run_ok(pod,
+         {"ip", "addr", "add", std::string(address) + "/24", "dev", lab::topology::pod_link(0)});
 }
 
 tcp::acceptor nodeport_lab::backend(uint16_t port, const char* address) {

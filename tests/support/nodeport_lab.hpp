@@ -1,30 +1,35 @@
 #pragma once
-// The proxier tests' three namespaces (client -> node -> pod), wired with plain `ip` commands and
-// the fixed addresses their assertions name (one copy for the iptables and nftables tests).
+// The proxier tests' three namespaces (client -> node -> pod): the runner's own lab::topology
+// with one client address and one pod, whose fixed addresses their assertions name (one copy for
+// the iptables and nftables tests).
 #include <chrono>
 #include <cstdint>
-#include <utility>
 #include <gtest/gtest.h>
+#include <utility>
 
 #include "harness/core/asio.hpp"
 #include "harness/lab/netns.hpp"
+#include "harness/lab/topology.hpp"
 
 namespace backlog_lab::testing {
 
 /// Whether `fd` becomes readable within `timeout` (poll(2)).
 bool wait_readable(int fd, std::chrono::milliseconds timeout);
 
-/// Client 198.51.100.10 -> node 198.51.100.1 | node 203.0.113.1 -> pod 203.0.113.10, veth links,
-/// forwarding on the node, somaxconn 128 there; the client gives up a SYN within about 3 s.
+/// Client 198.51.100.10 -> node 198.51.100.1 | node's bridge 203.0.113.1 -> pod 203.0.113.10
+/// (lab::topology::build_nodeport), somaxconn 128 on the node; the client gives up a SYN within
+/// about 3 s. Not movable: the namespace references point into `topology`.
 struct nodeport_lab {
   static constexpr uint16_t node_port = 30720; ///< the port the tests' Services use
 
-  lab::netns client;
-  lab::netns node;
-  lab::netns pod;
+  lab::topology topology;
+  const lab::netns& client;
+  const lab::netns& node;
+  const lab::netns& pod;
   net::io_context io{1};
 
   nodeport_lab();
+  nodeport_lab(nodeport_lab&&) = delete;
 
   /// A pod listening on `address`:`port` (the pod namespace has 203.0.113.10; add_pod_address
   /// gives it more).

@@ -10,8 +10,8 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/unique_fd.hpp"
-#include "harness/lab/process.hpp"
 #include "harness/lab/sysctl.hpp"
+#include "harness/lab/topology.hpp"
 #include "proxy_sim/userspace/userspace_proxier.hpp"
 #include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
@@ -653,40 +653,16 @@ TEST_F(proxier_lab, stop_closes_listeners_and_sessions) {
 
 TEST(userspace_proxier, proxy_and_backend_in_different_namespaces) {
   BACKLOG_LAB_REQUIRE_LAB();
-  if (!lab::have_program("ip")) GTEST_SKIP() << "needs ip(8)";
-  auto node = lab::netns::create("node");
-  auto pod = lab::netns::create("pod");
-  // `ip link ... netns` takes a name or a pid, not an fd path: park a process in the pod.
-  auto holder = lab::child_process::spawn(&pod, [] {
-    ::pause();
-    return 0;
-  });
-  // The child enters the pod namespace after fork(): wait for that, or the veth end would land
-  // wherever the child still is.
-  for (int i = 0; i < 300 && lab::netns::of_pid(holder.pid()).inode() != pod.inode(); ++i)
-    ::usleep(1'000);
-  ASSERT_EQ(lab::netns::of_pid(holder.pid()).inode(), pod.inode());
-  testing::run_ok(node, {"ip", "link", "add", "veth-node", "type", "veth", "peer", "name",
-                         "veth-pod", "netns", std::to_string(holder.pid())});
-  testing::run_ok(node, {"ip", "addr", "add", "192.0.2.1/24", "dev", "veth-node"});
-  testing::run_ok(node, {"ip", "link", "set", "veth-node", "up"});
-  testing::run_ok(pod, {"ip", "addr", "add", "192.0.2.2/24", "dev", "veth-pod"});
-  testing::run_ok(pod, {"ip", "link", "set", "veth-pod", "up"});
-  // Carrier and qdisc come up in the kernel's linkwatch work (delayed up to 1 s); until then
-  // the link drops packets, and a dial would time out. Wait for "state UP" without "noop".
-  auto ready = [](const lab::netns& ns, const std::string& dev) {
-    auto out = testing::run_ok(ns, {"ip", "-o", "link", "show", dev});
-    return out.find("state UP") != std::string::npos && out.find("noop") == std::string::npos;
-  };
-  for (int i = 0; i < 300 && !(ready(node, "veth-node") && ready(pod, "veth-pod")); ++i)
-    ::usleep(10'000);
-  ASSERT_TRUE(ready(node, "veth-node") && ready(pod, "veth-pod"));
+  // The runner's own topology: node and one pod on the node's bridge.
+  auto t = lab::topology::build_nodeport({.client_addresses = 1, .pods = 1, .sysctls_by_role = {}});
+  const lab::netns& node = t.node();
+  const lab::netns& pod = t.pod(0);
   net::io_context io{1};
-  test_backend backend(io, pod, "pod", backend_mode::greet_and_close, "192.0.2.2");
+  test_backend backend(io, pod, "pod", backend_mode::greet_and_close, t.pod_address(0).c_str());
   userspace_proxier proxy(io, node, userspace_spec(), {service({backend.endpoint()})}, 7);
   proxy.start();
   // Through the node's own address: the outbound leg leaves the node over the veth.
-  auto c = fetch(io, node, {}, {net::ip::make_address("192.0.2.1"), node_port});
+  auto c = fetch(io, node, {}, {net::ip::make_address(t.node_address()), node_port});
   EXPECT_EQ(c->answered_by(), "pod");
   auto n = proxy.stats();
   EXPECT_EQ(n.dial_attempts, 1u);
