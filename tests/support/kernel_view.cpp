@@ -1,5 +1,6 @@
 #include "tests/support/kernel_view.hpp"
 
+#include <gtest/gtest.h>
 #include <sstream>
 
 #include "tests/support/support.hpp"
@@ -65,6 +66,12 @@ std::optional<std::int64_t> nstat_counter(const lab::netns& ns, const std::strin
     if (words >> key >> value && key == name) return value;
   }
   return std::nullopt;
+}
+
+std::uint64_t nstat_value(const lab::netns& ns, const std::string& name) {
+  auto v = nstat_counter(ns, name);
+  if (!v) ADD_FAILURE() << "nstat has no " << name;
+  return v ? static_cast<std::uint64_t>(*v) : 0;
 }
 
 } // namespace backlog_lab::testing

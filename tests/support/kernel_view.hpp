@@ -42,4 +42,8 @@ std::optional<std::uint64_t> ss_listener_drops(const lab::netns& ns, std::uint16
 /// empty if nstat does not list it.
 std::optional<std::int64_t> nstat_counter(const lab::netns& ns, const std::string& name);
 
+/// The same counter, where the test expects nstat to list it: a missing one fails the test and
+/// reads 0.
+std::uint64_t nstat_value(const lab::netns& ns, const std::string& name);
+
 } // namespace backlog_lab::testing

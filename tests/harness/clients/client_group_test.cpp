@@ -11,7 +11,8 @@
 #include "harness/clients/client_group.hpp"
 #include "harness/core/error.hpp"
 #include "harness/lab/sysctl.hpp"
-#include "tests/harness/clients/test_servers.hpp"
+#include "tests/support/fake_upstream.hpp"
+#include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::clients {
@@ -19,9 +20,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
-using testing::held_listener;
-using testing::server_mode;
-using testing::test_server;
+using backlog_lab::testing::fake_upstream;
+using backlog_lab::testing::held_listener;
+using backlog_lab::testing::upstream_mode;
 
 scenario::client_group_spec make_spec(scenario::arrival arrival = scenario::arrival::constant) {
   scenario::client_group_spec spec;
@@ -80,7 +81,7 @@ tcp::endpoint unused_port() {
 // --- one test per outcome class, each produced by the real kernel condition ---------------------
 
 TEST_F(client_group_test, answered_by_an_http_server_with_exact_request_sizes) {
-  test_server server(io_, ns_, server_mode::answer);
+  fake_upstream server(io_, ns_, upstream_mode::answer);
   auto spec = make_spec();
   spec.rate_per_s = 200;
   spec.max_connections = 20;
@@ -101,7 +102,7 @@ TEST_F(client_group_test, answered_by_an_http_server_with_exact_request_sizes) {
     sent.push_back(rec.request_bytes);
     EXPECT_GE(rec.request_bytes, 100u);
     EXPECT_LE(rec.request_bytes, 300u);
-    EXPECT_EQ(rec.response_bytes, test_server::response().size());
+    EXPECT_EQ(rec.response_bytes, fake_upstream::response().size());
     EXPECT_EQ(rec.http_status, 200);
     EXPECT_NE(rec.local_port, 0);
   }
@@ -122,8 +123,8 @@ TEST_F(client_group_test, syn_unanswered_when_the_accept_queue_is_full) {
   EXPECT_EQ(r.connected, 0u);
   EXPECT_EQ(r.counts.total(), 3u);
   // The kernel dropped exactly those three SYNs at the full queue (tcp_conn_request).
-  EXPECT_EQ(testing::kernel_counter(ns_, "TcpExtListenOverflows"), 3u);
-  EXPECT_EQ(testing::kernel_counter(ns_, "TcpExtListenDrops"), 3u);
+  EXPECT_EQ(backlog_lab::testing::nstat_value(ns_, "TcpExtListenOverflows"), 3u);
+  EXPECT_EQ(backlog_lab::testing::nstat_value(ns_, "TcpExtListenDrops"), 3u);
 }
 
 TEST_F(client_group_test, syn_unanswered_when_the_kernel_gives_up_first) {
@@ -138,9 +139,9 @@ TEST_F(client_group_test, syn_unanswered_when_the_kernel_gives_up_first) {
   EXPECT_EQ(r.records.at(0).error, ETIMEDOUT);
   // How many retransmissions tcp_syn_retries=1 allows is the kernel's time-based reckoning;
   // what matters is that every one of the SYNs was dropped at the full queue.
-  auto retransmissions = testing::kernel_counter(ns_, "TcpExtTCPSynRetrans");
+  auto retransmissions = backlog_lab::testing::nstat_value(ns_, "TcpExtTCPSynRetrans");
   EXPECT_GE(retransmissions, 1u);
-  EXPECT_EQ(testing::kernel_counter(ns_, "TcpExtListenOverflows"), retransmissions + 1);
+  EXPECT_EQ(backlog_lab::testing::nstat_value(ns_, "TcpExtListenOverflows"), retransmissions + 1);
 }
 
 TEST_F(client_group_test, unanswered_when_connected_but_never_accepted) {
@@ -179,7 +180,7 @@ TEST_F(client_group_test, refused_when_nothing_listens) {
 }
 
 TEST_F(client_group_test, reset_when_the_server_aborts_the_connection) {
-  test_server server(io_, ns_, server_mode::rst);
+  fake_upstream server(io_, ns_, upstream_mode::rst);
   auto spec = make_spec();
   spec.max_connections = 3;
   auto r = run_group(spec, server.endpoint());
@@ -189,7 +190,7 @@ TEST_F(client_group_test, reset_when_the_server_aborts_the_connection) {
 }
 
 TEST_F(client_group_test, closed_early_when_the_server_closes_without_answering) {
-  test_server server(io_, ns_, server_mode::fin);
+  fake_upstream server(io_, ns_, upstream_mode::fin);
   auto spec = make_spec();
   spec.max_connections = 3;
   auto r = run_group(spec, server.endpoint());
@@ -199,7 +200,7 @@ TEST_F(client_group_test, closed_early_when_the_server_closes_without_answering)
 }
 
 TEST_F(client_group_test, other_with_eproto_when_an_http_client_gets_an_http2_preface) {
-  test_server server(io_, ns_, server_mode::send_preface);
+  fake_upstream server(io_, ns_, upstream_mode::send_preface);
   auto spec = make_spec();
   spec.max_connections = 2;
   auto r = run_group(spec, server.endpoint());
@@ -208,7 +209,7 @@ TEST_F(client_group_test, other_with_eproto_when_an_http_client_gets_an_http2_pr
 }
 
 TEST_F(client_group_test, a_health_check_that_waits_for_any_byte_is_answered_by_the_preface) {
-  test_server server(io_, ns_, server_mode::send_preface);
+  fake_upstream server(io_, ns_, upstream_mode::send_preface);
   auto spec = make_spec();
   spec.max_connections = 2;
   spec.request_kind = scenario::request_kind::none;
@@ -254,7 +255,7 @@ TEST_F(client_group_test, other_with_emfile_at_the_open_file_limit_and_the_group
 // --- arrivals -----------------------------------------------------------------------------------
 
 TEST_F(client_group_test, constant_arrivals_are_exactly_rate_times_duration) {
-  test_server server(io_, ns_, server_mode::answer);
+  fake_upstream server(io_, ns_, upstream_mode::answer);
   auto spec = make_spec();
   spec.rate_per_s = 1000;
   spec.start_ms = 100;
@@ -322,7 +323,7 @@ TEST_F(client_group_test, closed_loop_keeps_concurrency_in_flight) {
 }
 
 TEST_F(client_group_test, heartbeat_checkers_connect_from_their_own_addresses) {
-  test_server server(io_, ns_, server_mode::accept_only);
+  fake_upstream server(io_, ns_, upstream_mode::accept_only);
   auto spec = make_spec(scenario::arrival::heartbeat);
   spec.checkers = 2;
   spec.interval_ms = 100;
@@ -354,7 +355,7 @@ TEST_F(client_group_test, heartbeat_checkers_connect_from_their_own_addresses) {
 // --- latency ------------------------------------------------------------------------------------
 
 TEST_F(client_group_test, latency_counts_from_the_intended_start_when_the_generator_stalls) {
-  test_server server(io_, ns_, server_mode::answer);
+  fake_upstream server(io_, ns_, upstream_mode::answer);
   auto spec = make_spec();
   spec.rate_per_s = 100;
   spec.start_ms = 0;
@@ -427,8 +428,8 @@ TEST_P(syn_retransmit_test, connect_latency_lands_on_the_retransmission_step) {
   // One 10 ms bin at the step (the kernel's timers may add a few ms, never subtract).
   EXPECT_GE(buckets[0].lower, p.step - 10ms);
   EXPECT_LT(buckets[0].lower, p.step + 100ms);
-  EXPECT_EQ(testing::kernel_counter(ns_, "TcpExtTCPSynRetrans"), p.retransmissions);
-  EXPECT_EQ(testing::kernel_counter(ns_, "TcpExtListenOverflows"), p.retransmissions);
+  EXPECT_EQ(backlog_lab::testing::nstat_value(ns_, "TcpExtTCPSynRetrans"), p.retransmissions);
+  EXPECT_EQ(backlog_lab::testing::nstat_value(ns_, "TcpExtListenOverflows"), p.retransmissions);
 }
 
 INSTANTIATE_TEST_SUITE_P(steps, syn_retransmit_test,

@@ -51,13 +51,6 @@ std::vector<ss_entry> in_state(const std::vector<ss_entry>& all, const std::stri
   return out;
 }
 
-// One counter of `nstat -asz NAME`, as the kernel prints it.
-uint64_t counter(const lab::netns& ns, const std::string& name) {
-  auto v = testing::nstat_counter(ns, name);
-  if (!v) ADD_FAILURE() << "nstat has no " << name;
-  return v ? static_cast<uint64_t>(*v) : 0;
-}
-
 using testing::nodeport_lab;
 using testing::served_by_backend;
 using testing::wait_readable;
@@ -205,8 +198,8 @@ TEST(iptables_proxier, v1_6_5_without_endpoints_rejects_and_nothing_queues) {
     // ICMP port-unreachable in answer to a SYN: the kernel fails connect() with ECONNREFUSED.
     EXPECT_EQ(lab.connect(client), net::error::connection_refused);
   }
-  EXPECT_EQ(counter(lab.client, "IcmpInDestUnreachs"), 3u);
-  EXPECT_EQ(counter(lab.node, "TcpPassiveOpens"), 0u);
+  EXPECT_EQ(testing::nstat_value(lab.client, "IcmpInDestUnreachs"), 3u);
+  EXPECT_EQ(testing::nstat_value(lab.node, "TcpPassiveOpens"), 0u);
   auto held = held_listener(lab);
   EXPECT_EQ(held.state, "LISTEN"); // 1.6.5 still holds the port ...
   EXPECT_EQ(held.recv_q, 0u);      // ... but nothing reaches it
@@ -284,9 +277,9 @@ local_policy_outcome connect_to_local_policy_service(scenario::proxy_preset vers
   out.filter = run_ok(lab.node, {"iptables", "-S"});
   tcp::socket client(lab.io);
   out.connect = lab.connect(client); // the SYN and its one retransmission, ~3 s if dropped
-  out.client_icmp = counter(lab.client, "IcmpInDestUnreachs");
-  out.client_syn_retrans = counter(lab.client, "TcpExtTCPSynRetrans");
-  out.node_passive_opens = counter(lab.node, "TcpPassiveOpens");
+  out.client_icmp = testing::nstat_value(lab.client, "IcmpInDestUnreachs");
+  out.client_syn_retrans = testing::nstat_value(lab.client, "TcpExtTCPSynRetrans");
+  out.node_passive_opens = testing::nstat_value(lab.node, "TcpPassiveOpens");
   if (iptables::holds_node_ports(version)) {
     auto held = held_listener(lab);
     EXPECT_EQ(held.state, "LISTEN");

@@ -13,6 +13,7 @@
 #include "harness/lab/sysctl.hpp"
 #include "harness/lab/topology.hpp"
 #include "proxy_sim/userspace/userspace_proxier.hpp"
+#include "tests/support/fake_upstream.hpp"
 #include "tests/support/kernel_view.hpp"
 #include "tests/support/support.hpp"
 
@@ -39,13 +40,6 @@ std::optional<ss_line> listener(const lab::netns& ns, uint16_t port) {
   return std::nullopt;
 }
 
-/// A counter of the namespace as `nstat -asz` prints it (absolute, history untouched).
-uint64_t nstat_value(const lab::netns& ns, const std::string& name) {
-  auto v = testing::nstat_counter(ns, name);
-  if (!v) ADD_FAILURE() << "nstat printed no " << name;
-  return v ? static_cast<uint64_t>(*v) : 0;
-}
-
 // ---- actors on the test's io_context ---------------------------------------------------------
 
 /// Runs the io_context until `done()` or the hang guard; fails the test on the guard.
@@ -67,64 +61,17 @@ void run_for(net::io_context& io, std::chrono::milliseconds d) {
   io.run_for(d);
 }
 
-/// What a fake backend does with each accepted connection.
-enum class backend_mode {
-  greet_and_close, ///< writes "<name>\n" and closes (like an HTTP/1.0 server)
-  greet_and_hold,  ///< writes "<name>\n" and keeps the socket, never reading or closing
-};
+using testing::fake_upstream;
+using testing::upstream_mode;
 
-/// A fake pod: a listener in `ns` that says which instance answered.
-class test_backend {
-public:
-  test_backend(net::io_context& io, const lab::netns& ns, std::string name, backend_mode mode,
-               const char* address = "127.0.0.1", int backlog = 128)
-      : io_(io), name_(std::move(name) + "\n"), mode_(mode), acceptor_(io) {
-    lab::netns_scope in(ns);
-    acceptor_.open(tcp::v4());
-    acceptor_.bind({net::ip::make_address(address), 0});
-    acceptor_.listen(backlog);
-    net::co_spawn(io, serve(), net::detached);
+/// A backend whose SYNs are dropped: listen(0) admits one connection, which is queued and never
+/// accepted, so the accept queue is full (1 > 0) and the kernel drops every further SYN.
+struct blackholed_backend {
+  explicit blackholed_backend(const lab::netns& ns) : listener(ns, 0) {
+    listener.connect_filler(ns);
   }
-  tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
-
-private:
-  net::awaitable<void> serve() {
-    for (;;) {
-      error_code ec;
-      auto s = std::make_shared<tcp::socket>(
-          co_await acceptor_.async_accept(net::redirect_error(net::use_awaitable, ec)));
-      if (ec) co_return;
-      co_await net::async_write(*s, net::buffer(name_),
-                                net::redirect_error(net::use_awaitable, ec));
-      if (mode_ == backend_mode::greet_and_close)
-        s->close(ec);
-      else
-        held_.push_back(s);
-    }
-  }
-  net::io_context& io_;
-  std::string name_;
-  backend_mode mode_;
-  tcp::acceptor acceptor_;
-  std::vector<std::shared_ptr<tcp::socket>> held_;
-};
-
-/// A backend whose SYNs are dropped: listen(0) admits one connection, which we queue and never
-/// accept, so the accept queue is full (1 > 0) and the kernel drops every further SYN.
-class blackholed_backend {
-public:
-  blackholed_backend(net::io_context& io, const lab::netns& ns) : acceptor_(io), filler_(io) {
-    lab::netns_scope in(ns);
-    acceptor_.open(tcp::v4());
-    acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
-    acceptor_.listen(0);
-    filler_.connect(acceptor_.local_endpoint());
-  }
-  tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
-
-private:
-  tcp::acceptor acceptor_;
-  tcp::socket filler_;
+  tcp::endpoint endpoint() const { return listener.endpoint(); }
+  testing::held_listener listener;
 };
 
 /// One client connection and what it saw.
@@ -261,9 +208,9 @@ INSTANTIATE_TEST_SUITE_P(backlogs, node_port_listener,
                                            backlog_case{-1, "100", 100}));
 
 TEST_F(proxier_lab, round_robin_reaches_every_backend_in_turn) {
-  test_backend a(io, ns, "a", backend_mode::greet_and_close);
-  test_backend b(io, ns, "b", backend_mode::greet_and_close);
-  test_backend c(io, ns, "c", backend_mode::greet_and_close);
+  fake_upstream a(io, ns, upstream_mode::greet_and_close, {.name = "a"});
+  fake_upstream b(io, ns, upstream_mode::greet_and_close, {.name = "b"});
+  fake_upstream c(io, ns, upstream_mode::greet_and_close, {.name = "c"});
   auto& proxy = start(userspace_spec(), {a.endpoint(), b.endpoint(), c.endpoint()});
   std::vector<std::string> answered;
   for (int i = 0; i < 6; ++i) {
@@ -288,9 +235,12 @@ TEST_F(proxier_lab, a_burst_of_connections_never_outruns_pods_with_small_backlog
   // The pods run on the proxy's io_context, as in every lab. kube-proxy's pods ran beside it:
   // the proxy must let them accept between its dials, or a burst queued on the NodePort fills
   // their accept queues (backlog 1: two each) and dials wait out timeouts for no reason.
-  test_backend a(io, ns, "a", backend_mode::greet_and_close, "127.0.0.1", 1);
-  test_backend b(io, ns, "b", backend_mode::greet_and_close, "127.0.0.1", 1);
-  test_backend c(io, ns, "c", backend_mode::greet_and_close, "127.0.0.1", 1);
+  fake_upstream a(io, ns, upstream_mode::greet_and_close,
+                  {.name = "a", .address = "127.0.0.1", .backlog = 1});
+  fake_upstream b(io, ns, upstream_mode::greet_and_close,
+                  {.name = "b", .address = "127.0.0.1", .backlog = 1});
+  fake_upstream c(io, ns, upstream_mode::greet_and_close,
+                  {.name = "c", .address = "127.0.0.1", .backlog = 1});
   auto& proxy = start(userspace_spec(), {a.endpoint(), b.endpoint(), c.endpoint()});
   std::vector<std::shared_ptr<client_conn>> burst;
   for (int i = 0; i < 30; ++i)
@@ -308,9 +258,9 @@ TEST_F(proxier_lab, a_burst_of_connections_never_outruns_pods_with_small_backlog
 }
 
 TEST_F(proxier_lab, client_ip_affinity_sticks_per_client_address) {
-  test_backend a(io, ns, "a", backend_mode::greet_and_close);
-  test_backend b(io, ns, "b", backend_mode::greet_and_close);
-  test_backend c(io, ns, "c", backend_mode::greet_and_close);
+  fake_upstream a(io, ns, upstream_mode::greet_and_close, {.name = "a"});
+  fake_upstream b(io, ns, upstream_mode::greet_and_close, {.name = "b"});
+  fake_upstream c(io, ns, upstream_mode::greet_and_close, {.name = "c"});
   auto spec = userspace_spec();
   spec.session_affinity = scenario::session_affinity::client_ip;
   start(spec, {a.endpoint(), b.endpoint(), c.endpoint()});
@@ -326,7 +276,7 @@ TEST_F(proxier_lab, client_ip_affinity_sticks_per_client_address) {
 }
 
 TEST_F(proxier_lab, refused_endpoint_is_skipped_to_the_next_on_the_first_try) {
-  test_backend good(io, ns, "good", backend_mode::greet_and_close);
+  fake_upstream good(io, ns, upstream_mode::greet_and_close, {.name = "good"});
   tcp::endpoint dead{net::ip::make_address("127.0.0.1"), 1}; // nothing listens: RST
   auto& proxy = start(userspace_spec(), {dead, good.endpoint()});
   for (int i = 0; i < 4; ++i)
@@ -343,8 +293,8 @@ TEST_F(proxier_lab, refused_endpoint_is_skipped_to_the_next_on_the_first_try) {
 }
 
 TEST_F(proxier_lab, blackholed_endpoint_costs_a_dial_timeout_then_the_next_answers) {
-  blackholed_backend hole(io, ns);
-  test_backend good(io, ns, "good", backend_mode::greet_and_close);
+  blackholed_backend hole(ns);
+  fake_upstream good(io, ns, upstream_mode::greet_and_close, {.name = "good"});
   auto hole_line = listener(ns, hole.endpoint().port());
   ASSERT_TRUE(hole_line);
   ASSERT_EQ(hole_line->recv_q, 1u); // full: LISTEN 1 0
@@ -359,8 +309,8 @@ TEST_F(proxier_lab, blackholed_endpoint_costs_a_dial_timeout_then_the_next_answe
 }
 
 TEST_F(proxier_lab, synchronous_dial_stalls_the_node_port_accept_queue) {
-  blackholed_backend hole(io, ns);
-  test_backend good(io, ns, "good", backend_mode::greet_and_close);
+  blackholed_backend hole(ns);
+  fake_upstream good(io, ns, upstream_mode::greet_and_close, {.name = "good"});
   auto& proxy = start(userspace_spec(), {hole.endpoint()});
   tcp::endpoint np{net::ip::make_address("127.0.0.1"), node_port};
   auto first = spawn_client(io, ns, np);
@@ -392,8 +342,8 @@ TEST_F(proxier_lab, synchronous_dial_stalls_the_node_port_accept_queue) {
 }
 
 TEST_F(proxier_lab, all_endpoints_blackholed_closes_the_inbound_after_four_tries) {
-  blackholed_backend hole1(io, ns);
-  blackholed_backend hole2(io, ns);
+  blackholed_backend hole1(ns);
+  blackholed_backend hole2(ns);
   auto& proxy = start(userspace_spec(), {hole1.endpoint(), hole2.endpoint()});
   auto started = std::chrono::steady_clock::now();
   auto c = fetch(io, ns);
@@ -412,7 +362,7 @@ TEST_F(proxier_lab, all_endpoints_blackholed_closes_the_inbound_after_four_tries
 }
 
 TEST_F(proxier_lab, giving_up_on_an_unread_request_resets_the_client) {
-  blackholed_backend hole(io, ns);
+  blackholed_backend hole(ns);
   auto spec = userspace_spec();
   spec.dial_timeouts_ms = {100}; // one short try keeps the test quick
   auto& proxy = start(spec, {hole.endpoint()});
@@ -433,7 +383,7 @@ TEST_F(proxier_lab, giving_up_on_an_unread_request_resets_the_client) {
   // inConn.Close() did: the client sees a reset where it would otherwise see EOF.
   EXPECT_EQ(ec, net::error::connection_reset);
   EXPECT_EQ(proxy.stats().dial_gave_up, 1u);
-  EXPECT_EQ(nstat_value(ns, "TcpExtTCPAbortOnClose"), 1u);
+  EXPECT_EQ(testing::nstat_value(ns, "TcpExtTCPAbortOnClose"), 1u);
 }
 
 TEST_F(proxier_lab, zero_endpoints_closes_the_inbound_at_once) {
@@ -448,8 +398,8 @@ TEST_F(proxier_lab, zero_endpoints_closes_the_inbound_at_once) {
 }
 
 TEST_F(proxier_lab, update_endpoints_moves_new_connections) {
-  test_backend a(io, ns, "a", backend_mode::greet_and_close);
-  test_backend b(io, ns, "b", backend_mode::greet_and_close);
+  fake_upstream a(io, ns, upstream_mode::greet_and_close, {.name = "a"});
+  fake_upstream b(io, ns, upstream_mode::greet_and_close, {.name = "b"});
   auto& proxy = start(userspace_spec(), {a.endpoint()});
   EXPECT_EQ(fetch(io, ns)->answered_by(), "a");
   proxy.update_endpoints(service_name, {b.endpoint()});
@@ -482,7 +432,7 @@ scenario::proxy_spec close_spec(bool half_close) {
 class close_behaviour : public proxier_lab, public ::testing::WithParamInterface<bool> {
 protected:
   /// Proxy-owned sockets by state after the connections settle: inbound or outbound side.
-  std::map<std::string, int> owned(const test_backend& backend, bool inbound) {
+  std::map<std::string, int> owned(const fake_upstream& backend, bool inbound) {
     run_for(io, 100ms);
     return proxy_owned(ns, node_port, backend.endpoint().port(), inbound);
   }
@@ -492,7 +442,7 @@ protected:
 // proxy, a client that never reads its socket to EOF).
 TEST_P(close_behaviour, backend_closes_first) {
   BACKLOG_LAB_REQUIRE_LAB();
-  test_backend backend(io, ns, "a", backend_mode::greet_and_close);
+  fake_upstream backend(io, ns, upstream_mode::greet_and_close, {.name = "a"});
   auto& proxy = start(close_spec(GetParam()), {backend.endpoint()});
   std::vector<std::shared_ptr<client_conn>> clients;
   for (int i = 0; i < 3; ++i) {
@@ -518,7 +468,7 @@ TEST_P(close_behaviour, backend_closes_first) {
 // The client sends FIN after the greeting; the backend keeps its socket open and never closes.
 TEST_P(close_behaviour, client_closes_first) {
   BACKLOG_LAB_REQUIRE_LAB();
-  test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
+  fake_upstream backend(io, ns, upstream_mode::greet_and_hold, {.name = "a"});
   auto& proxy = start(close_spec(GetParam()), {backend.endpoint()});
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(fetch(io, ns, {.stop_at_newline = true})->answered_by(), "a");
@@ -542,7 +492,7 @@ INSTANTIATE_TEST_SUITE_P(userspace_proxier, close_behaviour, ::testing::Values(f
                          [](const auto& info) { return info.param ? "half_close" : "full_close"; });
 
 TEST_F(proxier_lab, running_out_of_descriptors_pauses_accepting_then_recovers) {
-  test_backend a(io, ns, "a", backend_mode::greet_and_close);
+  fake_upstream a(io, ns, upstream_mode::greet_and_close, {.name = "a"});
   auto& proxy = start(userspace_spec(), {a.endpoint()});
   // One connection while descriptors are plentiful: besides showing the path works, it lets
   // UBSan's vptr check see the watchers' types first. That check probes memory through a
@@ -636,7 +586,7 @@ TEST_F(proxier_lab, a_client_that_reads_late_gets_every_byte_of_a_large_response
 }
 
 TEST_F(proxier_lab, stop_closes_listeners_and_sessions) {
-  test_backend backend(io, ns, "a", backend_mode::greet_and_hold);
+  fake_upstream backend(io, ns, upstream_mode::greet_and_hold, {.name = "a"});
   auto& proxy = start(userspace_spec(), {backend.endpoint()});
   auto c = spawn_client(io, ns, {net::ip::make_address("127.0.0.1"), node_port});
   ASSERT_TRUE(run_until(io, [&] { return c->data == "a\n"; }));
@@ -658,7 +608,8 @@ TEST(userspace_proxier, proxy_and_backend_in_different_namespaces) {
   const lab::netns& node = t.node();
   const lab::netns& pod = t.pod(0);
   net::io_context io{1};
-  test_backend backend(io, pod, "pod", backend_mode::greet_and_close, t.pod_address(0).c_str());
+  fake_upstream backend(io, pod, upstream_mode::greet_and_close,
+                        {.name = "pod", .address = t.pod_address(0)});
   userspace_proxier proxy(io, node, userspace_spec(), {service({backend.endpoint()})}, 7);
   proxy.start();
   // Through the node's own address: the outbound leg leaves the node over the veth.
