@@ -11,6 +11,7 @@
 #include "harness/lab/sysctl.hpp"
 #include "proxy_sim/iptables/rules.hpp"
 #include "proxy_sim/node_port.hpp"
+#include "proxy_sim/rule_sync_thread.hpp"
 
 namespace backlog_lab::proxy_sim {
 namespace {
@@ -84,7 +85,7 @@ public:
   iptables_proxier(net::io_context& io, const lab::netns& node, const scenario::proxy_spec& spec,
                    std::vector<service_endpoints> services)
       : node_(node.duplicate()), spec_(spec), options_(iptables::make_rule_options(spec, services)),
-        services_(std::move(services)), sync_timer_(io), nat_commit_timer_(io), io_(io) {
+        services_(std::move(services)), sync_timer_(io), nat_commit_timer_(io), io_(io), tool_(io) {
     if (spec.backlog < -1)
       throw input_error("/proxy/backlog", "-1 (somaxconn, as Go's net.Listen) or a backlog >= 0");
     iptables::validate_services(services_);
@@ -105,6 +106,7 @@ public:
     // node-local client's 127.0.0.1:NodePort can be DNATed to a pod (docs/proxy-iptables.md).
     lab::write_sysctl(node_, "net.ipv4.conf.all.route_localnet", "1");
     sync_rules();
+    tool_.finish(); // the install completes before start() returns
   }
 
   void update_endpoints(const std::string& service, std::vector<tcp::endpoint> endpoints) override {
@@ -125,6 +127,7 @@ public:
     stopped_ = true;
     sync_timer_.cancel();
     nat_commit_timer_.cancel();
+    tool_.finish(); // a restore in flight lands first, so the teardown sees what it committed
     // Closing a listener resets every connection still in its accept queue
     // (docs/reference/kernel.md 3).
     for (auto& [port, socket] : held_) {
@@ -181,7 +184,7 @@ private:
   // Until it runs, the old rules stay in force (docs/reference/kube-proxy.md section 5).
   void schedule_sync() {
     if (!started_ || stopped_) return;
-    if (restoring_) { // a sync waits for its nat commit: one more follows it
+    if (restoring_) { // a restore is running or waits for its nat commit: one more follows it
       resync_ = true;
       return;
     }
@@ -192,7 +195,11 @@ private:
     sync_timer_.async_wait([this, alive](const boost::system::error_code& ec) {
       if (ec || alive.expired()) return; // cancelled, or the proxier is gone
       sync_pending_ = false;
-      if (!stopped_) sync_rules();
+      if (stopped_) return;
+      if (restoring_)
+        resync_ = true;
+      else
+        sync_rules();
     });
   }
 
@@ -205,49 +212,71 @@ private:
   void sync_rules() {
     const auto begin = std::chrono::steady_clock::now();
     std::vector<uint16_t> opened = hold_node_ports();
-    auto plan = iptables::render_sync(services_, options_, installed_.nat_chains, !nat_linked_);
+    auto plan = std::make_shared<iptables::restore_plan>(
+        iptables::render_sync(services_, options_, installed_.nat_chains, !nat_linked_));
     std::string text =
-        filter_linked_ && !nat_linked_ ? without_table_jumps(plan.text, true) : plan.text;
+        filter_linked_ && !nat_linked_ ? without_table_jumps(plan->text, true) : plan->text;
     const std::size_t nat_at = text.find("*nat\n");
-    const bool delayed = spec_.nat_commit_delay_ms > 0 && nat_linked_;
-    if (!delayed) {
-      auto error = apply(text);
-      if (!error.empty()) {
-        // Lines before the nat section are filter's, committed at its COMMIT.
-        // Lines of the input as restored: restore_input adds one per table.
-        const std::string filter_input = iptables::restore_input(text.substr(0, nat_at));
-        std::size_t line = failing_line_number(error);
-        bool filter_committed =
-            line >
-            static_cast<std::size_t>(std::count(filter_input.begin(), filter_input.end(), '\n'));
-        if (filter_committed) note_filter_committed(plan);
-        return sync_failed(error, opened);
-      }
-      note_filter_committed(plan);
-      return sync_done(std::move(plan), begin);
-    }
-    auto error = apply(text.substr(0, nat_at));
-    if (!error.empty()) return sync_failed(error, opened);
-    note_filter_committed(plan);
     restoring_ = true;
+    if (spec_.nat_commit_delay_ms == 0 || !nat_linked_) {
+      tool_.run([this, text] { return apply(text); },
+                [this, text, nat_at, plan, opened, begin](const std::string& error) {
+                  if (!error.empty()) {
+                    // Lines before the nat section are filter's, committed at its COMMIT.
+                    // Lines of the input as restored: restore_input adds one per table.
+                    const std::string filter_input =
+                        iptables::restore_input(text.substr(0, nat_at));
+                    std::size_t line = failing_line_number(error);
+                    if (line > static_cast<std::size_t>(
+                                   std::count(filter_input.begin(), filter_input.end(), '\n')))
+                      note_filter_committed(*plan);
+                    sync_failed(error, opened);
+                  } else {
+                    note_filter_committed(*plan);
+                    sync_done(std::move(*plan), begin);
+                  }
+                  restore_finished();
+                });
+      return;
+    }
+    tool_.run([this, filter = text.substr(0, nat_at)] { return apply(filter); },
+              [this, plan, opened, begin, nat = text.substr(nat_at)](const std::string& error) {
+                if (!error.empty()) {
+                  sync_failed(error, opened);
+                  return restore_finished();
+                }
+                note_filter_committed(*plan);
+                commit_nat_later(plan, opened, begin, nat);
+              });
+  }
+
+  // The nat section, nat_commit_delay_ms after the filter commit (see sync_rules).
+  void commit_nat_later(std::shared_ptr<iptables::restore_plan> plan, std::vector<uint16_t> opened,
+                        std::chrono::steady_clock::time_point begin, std::string nat) {
     nat_commit_timer_.expires_after(std::chrono::milliseconds(spec_.nat_commit_delay_ms));
     std::weak_ptr<bool> alive = alive_;
-    nat_commit_timer_.async_wait(
-        [this, alive, begin, opened, plan = std::move(plan),
-         nat = text.substr(nat_at)](const boost::system::error_code& ec) mutable {
-          if (ec || alive.expired()) return;
-          restoring_ = false;
-          if (stopped_) return;
-          auto error = apply(nat);
-          if (!error.empty())
-            sync_failed(error, opened);
-          else
-            sync_done(std::move(plan), begin);
-          if (resync_) {
-            resync_ = false;
-            schedule_sync();
-          }
-        });
+    nat_commit_timer_.async_wait([this, alive, begin, opened, plan,
+                                  nat = std::move(nat)](const boost::system::error_code& ec) {
+      if (ec || alive.expired()) return;
+      if (stopped_) return;
+      tool_.run([this, nat] { return apply(nat); },
+                [this, plan, opened, begin](const std::string& error) {
+                  if (!error.empty())
+                    sync_failed(error, opened);
+                  else
+                    sync_done(std::move(*plan), begin);
+                  restore_finished();
+                });
+    });
+  }
+
+  // The sync is over (committed or failed): one more follows if endpoints changed meanwhile.
+  void restore_finished() {
+    restoring_ = false;
+    if (resync_ && !stopped_) {
+      resync_ = false;
+      schedule_sync();
+    }
   }
 
   void note_filter_committed(const iptables::restore_plan& plan) {
@@ -328,9 +357,10 @@ private:
   bool filter_linked_ = false; ///< filter's jumps from the built-in chains are in place
   bool nat_linked_ = false;    ///< nat's are
   bool sync_pending_ = false;
-  bool restoring_ = false; ///< a sync's filter is committed, its nat commit is waiting
+  bool restoring_ = false; ///< a sync is running (its restore, or its nat commit's wait)
   bool resync_ = false;    ///< endpoints changed meanwhile
   proxier_stats stats_;
+  rule_sync_thread tool_; ///< last: destroyed first, so no completion outlives the members
 };
 
 } // namespace
