@@ -8,10 +8,10 @@
 #include "harness/cli/netns_options.hpp"
 #include "harness/cli/signals.hpp"
 #include "harness/core/error.hpp"
+#include "harness/demo/accept_queue_demo.hpp"
 #include "harness/lab/netns.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
-#include "harness/observer/demo.hpp"
 #include "harness/observer/json.hpp"
 #include "harness/observer/sampler.hpp"
 #include "harness/observer/text.hpp"
@@ -134,15 +134,15 @@ int observe_namespace(const observe_options& o, std::ostream& out) {
 
 int observe_demo(const observe_options& o, std::ostream& out) {
   lab::ensure_privileges();
-  obs::demo_options d;
+  demo::demo_options d;
   scoped_stop_signals signals; // SIGINT/SIGTERM: end early, namespace gone, exit 130 as run does
   d.stop = &signals.requested();
-  const obs::demo_result r = obs::run_accept_queue_demo(d);
+  const demo::demo_result r = demo::run_accept_queue_demo(d);
   if (signals.requested()) {
     std::cerr << "backlog-lab observe --demo: interrupted; the demo's namespace is gone\n";
     return static_cast<int>(exit_code::interrupted);
   }
-  const auto checks = obs::check_demo(r);
+  const auto checks = demo::check_demo(r);
   bool all_ok = true;
   for (const auto& c : checks)
     all_ok = all_ok && c.ok;
@@ -171,7 +171,7 @@ int observe_demo(const observe_options& o, std::ostream& out) {
              {"listener", obs::to_json(r.listener)},
              {"counters", obs::to_json(r.counters)},
              {"checks", std::move(jchecks)},
-             {"explanation", obs::explain(r)}}},
+             {"explanation", demo::explain(r)}}},
            {"census", obs::to_json(r.final_census, true)}};
     out << j.dump(2) << '\n';
     return static_cast<int>(all_ok ? exit_code::ok : exit_code::expectations_failed);
@@ -220,7 +220,7 @@ int observe_demo(const observe_options& o, std::ostream& out) {
   out << "\nChecks:\n";
   for (const auto& c : checks)
     out << "  [" << (c.ok ? "ok" : "FAILED") << "] " << c.expectation << ": " << c.measured << '\n';
-  out << '\n' << obs::explain(r) << "\n\n";
+  out << '\n' << demo::explain(r) << "\n\n";
   out << "Took " << static_cast<long>(r.elapsed_ms)
       << " ms; the namespace and every socket in it are gone.\n";
   return static_cast<int>(all_ok ? exit_code::ok : exit_code::expectations_failed);

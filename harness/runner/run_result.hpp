@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "backends/backend.hpp"
+#include "backends/stats.hpp"
 #include "harness/clients/results.hpp"
 #include "harness/expect/expect.hpp"
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
 #include "harness/scenario/model.hpp"
-#include "proxy_sim/proxier.hpp"
+#include "proxy_sim/stats.hpp"
 
 namespace backlog_lab::runner {
 

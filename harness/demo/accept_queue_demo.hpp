@@ -12,7 +12,12 @@
 #include "harness/observer/census.hpp"
 #include "harness/observer/counters.hpp"
 
-namespace backlog_lab::observer {
+namespace backlog_lab::demo {
+
+using observer::census;
+using observer::counter_map;
+using observer::endpoint;
+using observer::listener_summary;
 
 /// What the demo builds.
 struct demo_options {
@@ -64,4 +69,4 @@ std::vector<demo_check> check_demo(const demo_result& r);
 /// One paragraph explaining the result, with the run's own numbers.
 std::string explain(const demo_result& r);
 
-} // namespace backlog_lab::observer
+} // namespace backlog_lab::demo

@@ -1,4 +1,4 @@
-#include "harness/observer/demo.hpp"
+#include "harness/demo/accept_queue_demo.hpp"
 
 #include <sys/utsname.h>
 
@@ -13,8 +13,15 @@
 #include "harness/lab/netns.hpp"
 #include "harness/lab/sysctl.hpp"
 
-namespace backlog_lab::observer {
+namespace backlog_lab::demo {
 namespace {
+
+using observer::census_reader;
+using observer::counter_reader;
+using observer::counter_snapshot;
+using observer::delta;
+using observer::ip_address;
+using observer::tcp_state;
 
 std::int64_t value(const counter_map& m, std::string_view name) {
   auto it = m.find(name);
@@ -197,4 +204,4 @@ std::string explain(const demo_result& r) {
   return o.str();
 }
 
-} // namespace backlog_lab::observer
+} // namespace backlog_lab::demo

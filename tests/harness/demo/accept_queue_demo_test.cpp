@@ -4,11 +4,14 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/observer/demo.hpp"
+#include "harness/demo/accept_queue_demo.hpp"
 #include "tests/support/support.hpp"
 
-namespace backlog_lab::observer {
+namespace backlog_lab::demo {
 namespace {
+
+using observer::queued_group;
+using observer::tcp_state;
 
 // Whether any fd of this process still refers to the network namespace with this inode.
 bool holds_namespace(unsigned long inode) {
@@ -89,4 +92,4 @@ TEST(demo, request_has_the_asked_size) {
 }
 
 } // namespace
-} // namespace backlog_lab::observer
+} // namespace backlog_lab::demo
