@@ -40,6 +40,9 @@ public:
   virtual proxier_stats stats() const = 0;
   /// The installed NAT rules as `iptables -t nat -S` lists them (empty for userspace).
   virtual std::string rules_listing() const { return {}; }
+  /// A rule sync's tool (iptables-restore, nft) is running now, on its own thread. The runner
+  /// lets it end before the final census, as it did when the sync held up the whole run.
+  virtual bool sync_running() const { return false; }
 };
 
 /// Builds the proxier for `spec.mode` ("userspace", "iptables" or "nftables") in namespace `node`.

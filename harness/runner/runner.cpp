@@ -568,7 +568,9 @@ private:
     }
   }
 
-  // Clients stop opening connections; those in flight get drain_ms to end on their own.
+  // Clients stop opening connections; those in flight get drain_ms to end on their own. A rule
+  // sync already running ends first whatever drain_ms says: the tool is bounded by its own
+  // timeout, and before syncs had their own thread the run waited for it in any case.
   void begin_end() {
     ending_ = true;
     end_phase("timeline");
@@ -580,7 +582,8 @@ private:
 
   void wait_for_drain() {
     bool idle = std::all_of(groups_.begin(), groups_.end(), [](const auto& g) { return g.idle(); });
-    if (idle || clock::now() >= drain_deadline_) {
+    bool syncing = proxier_ && proxier_->sync_running();
+    if ((idle || clock::now() >= drain_deadline_) && !syncing) {
       finish();
       return;
     }

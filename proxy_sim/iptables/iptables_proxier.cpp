@@ -148,6 +148,8 @@ public:
 
   proxier_stats stats() const override { return stats_; }
 
+  bool sync_running() const override { return tool_.busy(); }
+
   std::string rules_listing() const override {
     // Listing costs about what installing did: the same guard.
     const auto timeout = restore_timeout(installed_.text);

@@ -81,6 +81,8 @@ public:
     return s;
   }
 
+  bool sync_running() const override { return tool_.busy(); }
+
   std::string rules_listing() const override {
     auto result =
         lab::run_command(&node_, {"nft", "list", "table", "ip", "kube-proxy"}, {}, nft_timeout);
