@@ -9,8 +9,8 @@
 #include "harness/lab/netns.hpp"
 #include "harness/report/report.hpp"
 #include "harness/runner/runner.hpp"
+#include "harness/scenario/overrides.hpp"
 #include "harness/scenario/reader.hpp"
-#include "harness/sweep/settings.hpp"
 #include "scenarios/builtin.hpp"
 
 namespace backlog_lab::cli {
@@ -65,7 +65,7 @@ int execute_run(const run_options& o) {
   }
   const std::string& name = o.scenario; // '' given on the command line is an error, not the default
   auto s = o.sets.empty() ? scenario::load_scenario(name)
-                          : sweep::apply_sets(scenario::read_scenario_source(name), o.sets);
+                          : scenario::apply_sets(scenario::read_scenario_source(name), o.sets);
   // Every output is opened before the lab is built: a bad path must not throw a finished run away.
   std::ofstream json_file, junit_file, csv_file, html_file;
   std::ostream* json_out =

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "harness/core/error.hpp"
+#include "harness/scenario/overrides.hpp"
 #include "harness/scenario/reader.hpp"
-#include "harness/sweep/settings.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (!sets.empty()) {
     try {
-      backlog_lab::sweep::apply_sets({document, "fuzz.json"}, sets);
+      backlog_lab::scenario::apply_sets({document, "fuzz.json"}, sets);
     } catch (const backlog_lab::input_error&) {
     }
   }

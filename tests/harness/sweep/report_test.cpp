@@ -72,7 +72,7 @@ sweep_result make_result() {
   r.kernel = "6.18.test";
   r.seed = 42;
   r.repeat = 2;
-  r.axes.push_back(parse_set("node:net.core.somaxconn=8,64"));
+  r.axes.push_back(scenario::parse_set("node:net.core.somaxconn=8,64"));
   r.metrics = {"counter.node.TcpExtListenOverflows", "clients.burst.answered_share"};
   r.cells_planned = 2;
   r.runs_planned = 4;
