@@ -3,6 +3,7 @@
 
 #include "harness/runner/runner.hpp"
 #include "harness/scenario/reader.hpp"
+#include "tests/support/run_checks.hpp"
 #include "tests/support/support.hpp"
 
 namespace backlog_lab::runner {
@@ -23,25 +24,22 @@ run_result run_fault(const std::string& event, const std::string& backend_extra 
   return run_scenario(scenario::parse_scenario(text, "fault.json"));
 }
 
-double m(const run_result& r, const std::string& name) {
-  auto it = r.metrics.find(name);
-  return it == r.metrics.end() ? -1 : it->second;
-}
+using testing::metric;
 
 TEST(faults, kill_refuses_new_connections) {
   BACKLOG_LAB_REQUIRE_LAB();
   run_result r = run_fault("kill");
-  EXPECT_GT(m(r, "clients.c.answered"), 10);
-  EXPECT_GT(m(r, "clients.c.refused"), 10) << "no listener: RST to every SYN";
-  EXPECT_EQ(m(r, "clients.c.syn_unanswered"), 0);
-  EXPECT_EQ(m(r, "census.p.LISTEN"), 0);
+  EXPECT_GT(metric(r, "clients.c.answered"), 10);
+  EXPECT_GT(metric(r, "clients.c.refused"), 10) << "no listener: RST to every SYN";
+  EXPECT_EQ(metric(r, "clients.c.syn_unanswered"), 0);
+  EXPECT_EQ(metric(r, "census.p.LISTEN"), 0);
 }
 
 TEST(faults, kill_closes_answered_reads_and_resets_unread_ones) {
   BACKLOG_LAB_REQUIRE_LAB();
   // Requests already read (waiting out the service time) end with the dying process's FIN.
   run_result r = run_fault("kill", R"(, "service_time_ms": 300)");
-  EXPECT_GT(m(r, "clients.c.closed_early"), 0);
+  EXPECT_GT(metric(r, "clients.c.closed_early"), 0);
   // Connections still queued or unread when the process dies are reset by the kernel.
   auto text = R"({"name": "kill-frozen", "duration_ms": 1200, "drain_ms": 1500,
     "backends": [{"name": "p", "backlog": 8}],
@@ -50,43 +48,45 @@ TEST(faults, kill_closes_answered_reads_and_resets_unread_ones) {
     "timeline": [{"at_ms": 200, "action": "freeze", "target": "p"},
                  {"at_ms": 500, "action": "kill", "target": "p"}]})";
   run_result frozen = run_scenario(scenario::parse_scenario(text, "kill-frozen.json"));
-  EXPECT_GT(m(frozen, "clients.c.reset"), 0);
-  EXPECT_GT(m(frozen, "counter.pods.TcpOutRsts"), 0);
-  EXPECT_GT(m(frozen, "clients.c.refused"), 0) << "after the kill: no listener";
+  EXPECT_GT(metric(frozen, "clients.c.reset"), 0);
+  EXPECT_GT(metric(frozen, "counter.pods.TcpOutRsts"), 0);
+  EXPECT_GT(metric(frozen, "clients.c.refused"), 0) << "after the kill: no listener";
 }
 
 TEST(faults, freeze_fills_the_queue_then_drops_syns) {
   BACKLOG_LAB_REQUIRE_LAB();
   run_result r = run_fault("freeze");
-  EXPECT_EQ(m(r, "listener.p.8080.accept_queue_peak"), 5) << "backlog 4 + 1";
-  EXPECT_GT(m(r, "clients.c.unanswered"), 0) << "connected into the frozen queue, never answered";
-  EXPECT_GT(m(r, "clients.c.syn_unanswered"), 0) << "SYNs dropped once the queue was full";
-  EXPECT_GT(m(r, "counter.pods.TcpExtListenOverflows"), 0);
+  EXPECT_EQ(metric(r, "listener.p.8080.accept_queue_peak"), 5) << "backlog 4 + 1";
+  EXPECT_GT(metric(r, "clients.c.unanswered"), 0)
+      << "connected into the frozen queue, never answered";
+  EXPECT_GT(metric(r, "clients.c.syn_unanswered"), 0) << "SYNs dropped once the queue was full";
+  EXPECT_GT(metric(r, "counter.pods.TcpExtListenOverflows"), 0);
 }
 
 TEST(faults, vanish_leaves_syns_unanswered_without_refusing) {
   BACKLOG_LAB_REQUIRE_LAB();
   run_result r = run_fault("vanish");
-  EXPECT_GT(m(r, "clients.c.answered"), 10);
-  EXPECT_GT(m(r, "clients.c.syn_unanswered"), 10);
-  EXPECT_EQ(m(r, "clients.c.refused"), 0);
-  EXPECT_EQ(m(r, "clients.c.other"), 0) << "no EHOSTUNREACH: the address is simply gone";
+  EXPECT_GT(metric(r, "clients.c.answered"), 10);
+  EXPECT_GT(metric(r, "clients.c.syn_unanswered"), 10);
+  EXPECT_EQ(metric(r, "clients.c.refused"), 0);
+  EXPECT_EQ(metric(r, "clients.c.other"), 0) << "no EHOSTUNREACH: the address is simply gone";
 }
 
 TEST(faults, close_listener_refuses_new_connections) {
   BACKLOG_LAB_REQUIRE_LAB();
   run_result r = run_fault("close-listener");
-  EXPECT_GT(m(r, "clients.c.refused"), 10);
-  EXPECT_EQ(m(r, "census.p.LISTEN"), 0);
+  EXPECT_GT(metric(r, "clients.c.refused"), 10);
+  EXPECT_EQ(metric(r, "census.p.LISTEN"), 0);
 }
 
 TEST(faults, reset_all_resets_open_connections) {
   BACKLOG_LAB_REQUIRE_LAB();
   // Slow answers keep connections open at the moment of the reset.
   run_result r = run_fault("reset-all", R"(, "service_time_ms": 300)");
-  EXPECT_GT(m(r, "clients.c.reset"), 0);
-  EXPECT_GT(m(r, "backend.p.resets_sent"), 0);
-  EXPECT_GT(m(r, "clients.c.answered"), 10) << "the listener stays: later connections are served";
+  EXPECT_GT(metric(r, "clients.c.reset"), 0);
+  EXPECT_GT(metric(r, "backend.p.resets_sent"), 0);
+  EXPECT_GT(metric(r, "clients.c.answered"), 10)
+      << "the listener stays: later connections are served";
 }
 
 TEST(faults, freeze_then_resume_serves_the_queue) {
@@ -98,9 +98,9 @@ TEST(faults, freeze_then_resume_serves_the_queue) {
     "timeline": [{"at_ms": 200, "action": "freeze", "target": "p"},
                  {"at_ms": 700, "action": "resume", "target": "p"}]})";
   run_result r = run_scenario(scenario::parse_scenario(text, "resume.json"));
-  EXPECT_GT(m(r, "listener.p.8080.accept_queue_peak"), 3);
-  EXPECT_EQ(m(r, "clients.c.answered_share"), 1) << "queued requests were served after resume";
-  EXPECT_GT(m(r, "clients.c.response_ms.max"), 400);
+  EXPECT_GT(metric(r, "listener.p.8080.accept_queue_peak"), 3);
+  EXPECT_EQ(metric(r, "clients.c.answered_share"), 1) << "queued requests were served after resume";
+  EXPECT_GT(metric(r, "clients.c.response_ms.max"), 400);
 }
 
 } // namespace
