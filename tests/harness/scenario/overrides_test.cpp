@@ -2,34 +2,20 @@
 
 #include "harness/core/error.hpp"
 #include "harness/scenario/overrides.hpp"
+#include "tests/support/input_errors.hpp"
 
 namespace backlog_lab::scenario {
 namespace {
 
 using json = nlohmann::json;
 
-const char* scenario_json = R"({
-  "name": "t", "duration_ms": 1000,
-  "sysctls": {"node": {"net.core.somaxconn": 128}},
-  "proxy": {"mode": "userspace", "backlog": -1},
-  "backends": [{"name": "pod-a"}],
-  "services": [{"name": "default/web:http", "node_port": 30080, "endpoints": ["pod-a"]}],
-  "clients": [{"name": "load", "target_service": "default/web:http", "rate_per_s": 10}]
-})";
-
 scenario_source text() {
-  return {scenario_json, "t.json"};
+  return {testing::small_userspace_scenario, "t.json"};
 }
 
 // apply_sets expecting an input_error; returns its message.
 std::string error_of(const std::vector<std::string>& sets) {
-  try {
-    apply_sets(text(), sets);
-  } catch (const input_error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for " << ::testing::PrintToString(sets);
-  return {};
+  return testing::input_error_of([&] { apply_sets(text(), sets); }, ::testing::PrintToString(sets));
 }
 
 TEST(set_overrides, parses_sysctl_and_pointer_keys) {

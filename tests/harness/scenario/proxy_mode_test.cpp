@@ -4,6 +4,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/scenario/reader.hpp"
+#include "tests/support/input_errors.hpp"
 
 namespace backlog_lab::scenario {
 namespace {
@@ -15,13 +16,7 @@ std::string with_proxy(const std::string& proxy) {
 }
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_scenario(text, "bad.json");
-  } catch (const input_error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for: " << text;
-  return {};
+  return testing::input_error_of([&] { parse_scenario(text, "bad.json"); }, text);
 }
 
 TEST(reader, nftables_mode_takes_the_nftables_presets) {

@@ -7,6 +7,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/scenario/reader.hpp"
+#include "tests/support/input_errors.hpp"
 
 namespace backlog_lab::scenario {
 namespace {
@@ -21,13 +22,7 @@ const char* minimal = R"({
 
 // Parses `text` expecting an input_error; returns its message.
 std::string error_of(const std::string& text) {
-  try {
-    parse_scenario(text, "bad.json");
-  } catch (const input_error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for: " << text;
-  return {};
+  return testing::input_error_of([&] { parse_scenario(text, "bad.json"); }, text);
 }
 
 std::string with(const std::string& from, const std::string& to) {

@@ -4,34 +4,20 @@
 
 #include "harness/core/error.hpp"
 #include "harness/sweep/settings.hpp"
+#include "tests/support/input_errors.hpp"
 
 namespace backlog_lab::sweep {
 namespace {
 
 using json = nlohmann::json;
 
-const char* scenario_json = R"({
-  "name": "t", "duration_ms": 1000,
-  "sysctls": {"node": {"net.core.somaxconn": 128}},
-  "proxy": {"mode": "userspace", "backlog": -1},
-  "backends": [{"name": "pod-a"}],
-  "services": [{"name": "default/web:http", "node_port": 30080, "endpoints": ["pod-a"]}],
-  "clients": [{"name": "load", "target_service": "default/web:http", "rate_per_s": 10}]
-})";
-
 scenario_text text() {
-  return {scenario_json, "t.json"};
+  return {testing::small_userspace_scenario, "t.json"};
 }
 
 // make_plan expecting an input_error; returns its message.
 std::string error_of(const std::vector<std::string>& sets) {
-  try {
-    make_plan(text(), sets);
-  } catch (const input_error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error for " << ::testing::PrintToString(sets);
-  return {};
+  return testing::input_error_of([&] { make_plan(text(), sets); }, ::testing::PrintToString(sets));
 }
 
 TEST(sweep_settings, the_cells_are_the_cartesian_product_last_axis_fastest) {
