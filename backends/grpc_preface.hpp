@@ -1,6 +1,6 @@
 #pragma once
 // The 63 bytes a gRPC server sent first on every connection in the incident's packet capture
-// (node-report-2018-03.md, port 31425: "Len: 63" and the colon-separated bytes). They are three
+// (docs/incident.md, "Excerpts of the original report": port 31425, "Len: 63"). They are three
 // HTTP/2 frames, not one SETTINGS frame: SETTINGS (9 + 24 bytes), WINDOW_UPDATE (9 + 4) and
 // PING (9 + 8). Setting 0xfe03 is gRPC's GRPC_ALLOW_TRUE_BINARY_METADATA (grpc/proposal G1),
 // which gRPC's C core sends: the pods ran a C-core based gRPC server.

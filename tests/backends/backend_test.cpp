@@ -346,7 +346,7 @@ TEST_F(backend_test, http_answers_400_to_garbage_and_closes_but_keeps_serving_ot
 }
 
 TEST_F(backend_test, grpc_preface_sends_exactly_the_63_bytes_of_the_report_then_waits) {
-  // node-report-2018-03.md, the capture of port 31425, as the report prints it.
+  // The capture of port 31425 as the report prints it (docs/incident.md, "Excerpts").
   const std::string report = "00:00:18:04:00:00:00:00:00:00:04:00:40:00:00:00:05:00:40:00:00:00:"
                              "06:00:00:20:00:fe:03:00:00:00:01:00:00:04:08:00:00:00:00:00:00:3f:"
                              "00:01:00:00:08:06:00:00:00:00:00:00:00:00:00:00:00:00:00";

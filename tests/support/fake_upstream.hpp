@@ -20,7 +20,8 @@ enum class upstream_mode {
   answer,          ///< read one HTTP request, answer 200 with a 5-byte body, close (FIN)
   fin,             ///< read one HTTP request, close without answering (FIN)
   rst,             ///< wait for the request, close with SO_LINGER 0 (RST) without reading it
-  send_preface,    ///< send the 63-byte HTTP/2 SETTINGS frame of docs/incident.md, wait for EOF
+  send_preface,    ///< send the incident's 63-byte gRPC server preface (backends/grpc_preface.hpp),
+                   ///< wait for EOF
   accept_only,     ///< accept and keep, reading nothing
   greet_and_close, ///< write "<name>\n" and close (like an HTTP/1.0 server)
   greet_and_hold,  ///< write "<name>\n" and keep the socket, never reading or closing

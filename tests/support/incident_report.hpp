@@ -6,7 +6,7 @@
 namespace backlog_lab::testing {
 
 /// The 39 balancing probabilities of port 30720's 40-endpoint Service as the report's
-/// `iptables -t nat -S` lists them (node-report-2018-03.md; docs/proxy-iptables.md).
+/// `iptables -t nat -S` lists them (docs/incident.md, "Excerpts"; docs/proxy-iptables.md).
 inline const std::vector<std::string> report_probabilities = {
     "0.02499999991", "0.02564000012", "0.02632000018", "0.02703000000", "0.02778000012",
     "0.02857000008", "0.02940999996", "0.03030000022", "0.03125000000", "0.03225999977",

@@ -45,7 +45,7 @@ service_endpoints service_with(std::size_t n, const std::string& name = "backend
 }
 
 // Known pairs from kubernetes' own tests (pkg/proxy/iptables/proxier_test.go), well-known
-// cluster services, and the incident report's `iptables -t nat -S` (node-report-2018-03.md).
+// cluster services, and the incident report's `iptables -t nat -S` (docs/incident.md, "Excerpts").
 TEST(chain_names, match_kube_proxy_hashes) {
   EXPECT_EQ(service_chain_name("ns1/svc1:p80", "tcp"), "KUBE-SVC-XPGD46QRK7WJZT7O");
   EXPECT_EQ(endpoint_chain_name("ns1/svc1:p80", "tcp", "10.180.0.1:80"),
