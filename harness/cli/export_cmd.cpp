@@ -8,6 +8,7 @@
 
 #include "harness/cli/netns_options.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 #include "harness/exporter/collector.hpp"
 #include "harness/exporter/server.hpp"
 
@@ -79,21 +80,21 @@ void write_textfile(const std::string& path, const std::string& text) {
     return;
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw lab_error(errno_message("cannot create " + tmp, errno));
+  unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw lab_error(errno_message("cannot create " + tmp, errno));
   std::size_t done = 0;
   while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = errno;
-      ::close(fd);
+      fd.reset();
       ::unlink(tmp.c_str());
       throw lab_error(errno_message("cannot write " + tmp, err));
     }
     done += static_cast<std::size_t>(n);
   }
-  ::close(fd);
+  fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());

@@ -1,5 +1,7 @@
 #pragma once
-// An owned file descriptor for code that works below Asio (raw sockets, epoll sets).
+// Owned file descriptors (and pipes) for code that works below Asio: raw sockets, epoll sets,
+// /proc files, namespaces, the pipes to child processes.
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace backlog_lab {
@@ -38,5 +40,18 @@ public:
 private:
   int fd_ = -1;
 };
+
+/// Both ends of a pipe, each owned.
+struct pipe_ends {
+  unique_fd read;  ///< the end to read from
+  unique_fd write; ///< the end to write to
+};
+
+/// pipe2(O_CLOEXEC | flags): both ends, or two empty ones with errno set.
+inline pipe_ends make_pipe(int flags = 0) noexcept {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | flags) != 0) return {};
+  return {unique_fd(fds[0]), unique_fd(fds[1])};
+}
 
 } // namespace backlog_lab

@@ -16,60 +16,52 @@
 #include <string>
 
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 
 namespace backlog_lab::lab {
 namespace {
 
 void bring_loopback_up() {
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw lab_error(errno_message("socket for loopback setup", errno));
+  unique_fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw lab_error(errno_message("socket for loopback setup", errno));
   ifreq req{};
   std::snprintf(req.ifr_name, IFNAMSIZ, "lo");
-  int rc = ::ioctl(fd, SIOCGIFFLAGS, &req);
+  int rc = ::ioctl(fd.get(), SIOCGIFFLAGS, &req);
   if (rc == 0) {
     req.ifr_flags |= IFF_UP;
-    rc = ::ioctl(fd, SIOCSIFFLAGS, &req);
+    rc = ::ioctl(fd.get(), SIOCSIFFLAGS, &req);
   }
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) throw lab_error(errno_message("bringing up loopback", err));
+  if (rc != 0) throw lab_error(errno_message("bringing up loopback", errno));
 }
 
 void write_file(const std::string& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw lab_error(errno_message("open " + path, errno));
-  ssize_t n = ::write(fd, text.data(), text.size());
-  int err = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(text.size())) throw lab_error(errno_message("write " + path, err));
+  unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw lab_error(errno_message("open " + path, errno));
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw lab_error(errno_message("write " + path, errno));
 }
 
 // The namespace lab namespaces are created from. tcp_child_ehash_entries is a sysctl of the
 // *creating* namespace, so setting it here rather than in the host's leaves the host untouched.
 // -1 if it could not be made (then namespaces share the global table: slower, still correct).
+// Made once and kept for the life of the process.
 int lab_root_fd() {
-  static const int fd = [] {
-    int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0 || ::unshare(CLONE_NEWNET) != 0) {
-      if (home >= 0) ::close(home);
-      return -1;
-    }
-    int root = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    ::setns(home, CLONE_NEWNET);
-    ::close(home);
-    return root;
+  static const unique_fd root = [] {
+    unique_fd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!home || ::unshare(CLONE_NEWNET) != 0) return unique_fd();
+    unique_fd made(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    ::setns(home.get(), CLONE_NEWNET);
+    return made;
   }();
-  return fd;
+  return root.get();
 }
 
 // In the lab root: asks for a private TCP hash table of `entries` buckets in the next namespace.
 bool set_child_hash(unsigned entries) {
-  int fd = ::open("/proc/sys/net/ipv4/tcp_child_ehash_entries", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  unique_fd fd(::open("/proc/sys/net/ipv4/tcp_child_ehash_entries", O_WRONLY | O_CLOEXEC));
+  if (!fd) return false;
   std::string text = std::to_string(entries);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  return ok;
+  return ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
 }
 
 std::mutex create_mutex;
@@ -89,18 +81,19 @@ netns netns::create(std::string name, unsigned tcp_hash_entries) {
                                       "needs root or CAP_SYS_ADMIN in a user namespace)",
                                   err));
   }
-  int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  unique_fd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   int err = errno;
-  netns created = fd >= 0 ? netns(fd, std::move(name)) : netns();
+  bool opened = fd.valid();
+  netns created = opened ? netns(std::move(fd), std::move(name)) : netns();
   try {
-    if (fd >= 0) bring_loopback_up();
+    if (opened) bring_loopback_up();
   } catch (...) {
     ::setns(previous.fd(), CLONE_NEWNET);
     throw;
   }
   if (::setns(previous.fd(), CLONE_NEWNET) != 0)
     throw lab_error(errno_message("returning to the original network namespace", errno));
-  if (fd < 0) throw lab_error(errno_message("opening the new namespace", err));
+  if (!opened) throw lab_error(errno_message("opening the new namespace", err));
   return created;
 }
 
@@ -109,9 +102,9 @@ netns netns::current() {
 }
 
 netns netns::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw lab_error(errno_message("opening network namespace " + path, errno));
-  return netns(fd, path);
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw lab_error(errno_message("opening network namespace " + path, errno));
+  return netns(std::move(fd), path);
 }
 
 netns netns::of_pid(pid_t pid) {
@@ -120,38 +113,20 @@ netns netns::of_pid(pid_t pid) {
   return ns;
 }
 
-netns::netns(netns&& other) noexcept : fd_(other.fd_), name_(std::move(other.name_)) {
-  other.fd_ = -1;
-}
-
-netns& netns::operator=(netns&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    name_ = std::move(other.name_);
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-netns::~netns() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 netns netns::duplicate() const {
-  int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) throw lab_error(errno_message("dup of namespace fd", errno));
-  return netns(fd, name_);
+  unique_fd fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!fd) throw lab_error(errno_message("dup of namespace fd", errno));
+  return netns(std::move(fd), name_);
 }
 
 unsigned long netns::inode() const {
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) throw lab_error(errno_message("fstat namespace", errno));
+  if (::fstat(fd_.get(), &st) != 0) throw lab_error(errno_message("fstat namespace", errno));
   return st.st_ino;
 }
 
 std::string netns::proc_path() const {
-  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd_);
+  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd_.get());
 }
 
 netns_scope::netns_scope(const netns& ns) : previous_(netns::current()) {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "harness/core/unique_fd.hpp"
+
 namespace backlog_lab::lab {
 
 /// A network namespace held only by a file descriptor of this process. It has no name in
@@ -27,17 +29,12 @@ public:
   static netns of_pid(pid_t pid);
 
   netns() = default;
-  netns(netns&& other) noexcept;
-  netns& operator=(netns&& other) noexcept;
-  netns(const netns&) = delete;
-  netns& operator=(const netns&) = delete;
-  ~netns();
 
   /// A second handle on the same namespace.
   netns duplicate() const;
 
-  int fd() const noexcept { return fd_; }
-  bool valid() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_.get(); }
+  bool valid() const noexcept { return fd_.valid(); }
   const std::string& name() const noexcept { return name_; }
   /// The nsfs inode number, as `ls -l /proc/PID/ns/net` shows it (net:[INODE]).
   unsigned long inode() const;
@@ -45,8 +42,8 @@ public:
   std::string proc_path() const;
 
 private:
-  netns(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
-  int fd_ = -1;
+  netns(unique_fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+  unique_fd fd_;
   std::string name_;
 };
 

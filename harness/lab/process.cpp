@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 
 namespace backlog_lab::lab {
 namespace {
@@ -66,18 +67,14 @@ bool have_program(const std::string& name) {
 command_result run_command(const netns* ns, const std::vector<std::string>& argv,
                            const std::string& input, std::chrono::milliseconds timeout) {
   if (argv.empty()) throw lab_error("run_command: empty argv");
-  int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-  for (auto& p : pipes) {
-    if (::pipe2(p, O_CLOEXEC) == 0) continue;
-    int error = errno;
-    for (auto& made : pipes)
-      for (int fd : made)
-        if (fd >= 0) ::close(fd);
-    throw lab_error(errno_message("pipe for " + argv[0], error));
-  }
-  int(&in_pipe)[2] = pipes[0];
-  int(&out_pipe)[2] = pipes[1];
-  int(&err_pipe)[2] = pipes[2];
+  auto pipe_for_command = [&argv] {
+    pipe_ends p = make_pipe();
+    if (!p.read) throw lab_error(errno_message("pipe for " + argv[0], errno));
+    return p;
+  };
+  pipe_ends in_pipe = pipe_for_command();
+  pipe_ends out_pipe = pipe_for_command();
+  pipe_ends err_pipe = pipe_for_command();
   std::vector<char*> args;
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
@@ -88,62 +85,59 @@ command_result run_command(const netns* ns, const std::vector<std::string>& argv
   if (pid == 0) {
     die_with_parent(parent);
     if (ns && ::setns(ns->fd(), CLONE_NEWNET) != 0) ::_exit(126);
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
+    ::dup2(in_pipe.read.get(), 0);
+    ::dup2(out_pipe.write.get(), 1);
+    ::dup2(err_pipe.write.get(), 2);
     // Sockets of the lab (listeners, client connections) must not live on in the tool.
     ::close_range(3, ~0U, 0);
     ::execvp(args[0], args.data());
     ::_exit(127);
   }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
+  in_pipe.read.reset();
+  out_pipe.write.reset();
+  err_pipe.write.reset();
 
   command_result result;
   size_t written = 0;
-  int in_fd = in_pipe[1];
-  if (input.empty()) {
-    ::close(in_fd);
-    in_fd = -1;
-  } else {
-    ::fcntl(in_fd, F_SETFL, O_NONBLOCK);
-  }
-  int out_fd = out_pipe[0], err_fd = err_pipe[0];
+  unique_fd& in_fd = in_pipe.write;
+  if (input.empty())
+    in_fd.reset();
+  else
+    ::fcntl(in_fd.get(), F_SETFL, O_NONBLOCK);
+  unique_fd* outputs[2] = {&out_pipe.read, &err_pipe.read};
   auto deadline = clock::now() + timeout;
-  while (out_fd >= 0 || err_fd >= 0) {
+  while (outputs[0]->valid() || outputs[1]->valid()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0) {
       ::kill(pid, SIGKILL);
       result.timed_out = true;
       break;
     }
-    pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in_fd, POLLOUT, 0}};
+    // poll(2) skips the negative descriptors of ends already closed.
+    pollfd fds[3] = {
+        {outputs[0]->get(), POLLIN, 0}, {outputs[1]->get(), POLLIN, 0}, {in_fd.get(), POLLOUT, 0}};
     int rc = ::poll(fds, 3, static_cast<int>(left.count()));
     if (rc < 0 && errno != EINTR) break;
     char buf[65536];
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) {
+        if (n > 0)
           (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(n));
-        } else if (n == 0 || errno != EINTR) {
-          ::close(fds[i].fd);
-          (i == 0 ? out_fd : err_fd) = -1;
-        }
+        else if (n == 0 || errno != EINTR)
+          outputs[i]->reset();
       }
     }
-    if (in_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t n = write_without_sigpipe(in_fd, input.data() + written, input.size() - written);
+    if (in_fd && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t n =
+          write_without_sigpipe(in_fd.get(), input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<size_t>(n);
-      if (n < 0 || written == input.size()) {
-        ::close(in_fd);
-        in_fd = -1;
-      }
+      if (n < 0 || written == input.size()) in_fd.reset();
     }
   }
-  for (int fd : {in_fd, out_fd, err_fd})
-    if (fd >= 0) ::close(fd);
+  in_pipe = {};
+  out_pipe = {};
+  err_pipe = {};
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -1,7 +1,6 @@
 #include "harness/lab/program.hpp"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -23,6 +22,7 @@
 #include <thread>
 
 #include "harness/core/error.hpp"
+#include "harness/core/processes.hpp"
 
 extern char** environ;
 
@@ -112,18 +112,13 @@ unique_fd open_log(const program_spec& spec, const char* suffix) {
 
 std::vector<pid_t> descendants_of(pid_t root) {
   std::multimap<pid_t, pid_t> children;
-  DIR* d = ::opendir("/proc");
-  if (!d) return {};
-  while (dirent* e = ::readdir(d)) {
-    pid_t p = std::atoi(e->d_name);
-    if (p <= 0) continue;
+  for (pid_t p : list_pids()) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", p);
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
+    unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
     char buf[512];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
     if (n <= 0) continue;
     buf[n] = 0;
     // "PID (comm) S PPID ...": comm may hold spaces and parentheses; the last ')' ends it.
@@ -134,7 +129,6 @@ std::vector<pid_t> descendants_of(pid_t root) {
     if (std::sscanf(close_paren + 1, " %c %d", &state, &parent) == 2)
       children.emplace(static_cast<pid_t>(parent), p);
   }
-  ::closedir(d);
   std::vector<pid_t> out;
   std::vector<pid_t> frontier{root};
   while (!frontier.empty()) {
@@ -180,10 +174,14 @@ program program::start(const netns* ns, const program_spec& spec) {
     args.push_back(a.data());
   args.push_back(nullptr);
 
-  int exec_pipe[2], pid_pipe[2];
-  if (::pipe2(exec_pipe, O_CLOEXEC) != 0 || ::pipe2(pid_pipe, O_CLOEXEC) != 0)
-    throw lab_error(errno_message("pipe for " + spec.name, errno));
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // exec_pipe carries execvpe's errno from the program's process (EOF: exec succeeded); pid_pipe
+  // the program's pid from the keeper.
+  pipe_ends exec_pipe = make_pipe();
+  if (!exec_pipe.read) throw lab_error(errno_message("pipe for " + spec.name, errno));
+  pipe_ends pid_pipe = make_pipe();
+  if (!pid_pipe.read) throw lab_error(errno_message("pipe for " + spec.name, errno));
+  unique_fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_fd) throw lab_error(errno_message("opening /dev/null for " + spec.name, errno));
   pid_t parent = ::getpid();
   sigset_t all, old;
   sigfillset(&all);
@@ -204,7 +202,8 @@ program program::start(const netns* ns, const program_spec& spec) {
     if (child == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::setpgid(0, 0);
-      // Dispositions set to "ignore" (backlog-lab ignores SIGPIPE) survive exec; reset them.
+      // Dispositions set to "ignore" survive exec (a parent of backlog-lab may ignore SIGPIPE);
+      // reset them so the program starts as it would from a shell.
       struct sigaction dfl {};
       dfl.sa_handler = SIG_DFL;
       for (int s = 1; s < NSIG; ++s)
@@ -213,11 +212,11 @@ program program::start(const netns* ns, const program_spec& spec) {
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::dup2(null_fd, 0);
+      ::dup2(null_fd.get(), 0);
       ::dup2(p.out_.get(), 1);
       ::dup2(p.err_.get(), 2);
       // Only the exec-error pipe (close-on-exec) stays open besides 0..2.
-      int keep = exec_pipe[1];
+      int keep = exec_pipe.write.get();
       if (keep > 3) ::close_range(3, static_cast<unsigned>(keep - 1), 0);
       ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0);
       ::execvpe(args[0], args.data(), envp.data());
@@ -227,24 +226,24 @@ program program::start(const netns* ns, const program_spec& spec) {
       ::_exit(127);
     }
     int code = child < 0 ? -1 : child;
-    ssize_t ignored = ::write(pid_pipe[1], &code, sizeof code);
+    ssize_t ignored = ::write(pid_pipe.write.get(), &code, sizeof code);
     (void)ignored;
     ::close_range(0, ~0U, 0);
     if (child < 0) ::_exit(125);
     keeper_loop(child, spec.cleanup_dir.c_str());
   }
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
-  ::close(exec_pipe[1]);
-  ::close(pid_pipe[1]);
-  ::close(null_fd);
+  exec_pipe.write.reset();
+  pid_pipe.write.reset();
+  null_fd.reset();
   p.keeper_ = keeper;
   p.running_ = true;
   pid_t main_pid = -1;
-  ssize_t n = ::read(pid_pipe[0], &main_pid, sizeof main_pid);
-  ::close(pid_pipe[0]);
+  ssize_t n = ::read(pid_pipe.read.get(), &main_pid, sizeof main_pid);
+  pid_pipe.read.reset();
   int exec_errno = 0;
-  ssize_t m = ::read(exec_pipe[0], &exec_errno, sizeof exec_errno);
-  ::close(exec_pipe[0]);
+  ssize_t m = ::read(exec_pipe.read.get(), &exec_errno, sizeof exec_errno);
+  exec_pipe.read.reset();
   if (n != sizeof main_pid || main_pid <= 0) {
     p.kill();
     throw lab_error("cannot start '" + p.command_line() + "' in namespace '" +

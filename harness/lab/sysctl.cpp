@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 
 namespace backlog_lab::lab {
 namespace {
@@ -56,15 +57,14 @@ bool sysctl_exists(const netns& ns, const std::string& key) {
 std::string read_sysctl(const netns& ns, const std::string& key) {
   std::string path = sysctl_path(key);
   netns_scope in(ns);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     int err = errno;
     if (err == ENOENT) throw lab_error("sysctl " + key + ": this kernel has no such key");
     throw lab_error(errno_message("reading sysctl " + key, err));
   }
   char buf[512];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
   if (n < 0) throw lab_error(errno_message("reading sysctl " + key, errno));
   return trim(std::string(buf, static_cast<size_t>(n)));
 }
@@ -73,8 +73,8 @@ void write_sysctl(const netns& ns, const std::string& key, const std::string& va
   std::string path = sysctl_path(key);
   {
     netns_scope in(ns);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
+    unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) {
       int err = errno;
       if (err == ENOENT)
         throw lab_error("sysctl " + key + ": this kernel (" + "namespace '" + ns.name() +
@@ -82,9 +82,8 @@ void write_sysctl(const netns& ns, const std::string& key, const std::string& va
       throw lab_error(
           errno_message("opening sysctl " + key + " in namespace '" + ns.name() + "'", err));
     }
-    ssize_t n = ::write(fd, value.data(), value.size());
+    ssize_t n = ::write(fd.get(), value.data(), value.size());
     int err = errno;
-    ::close(fd);
     if (n != static_cast<ssize_t>(value.size()))
       throw lab_error(errno_message("sysctl " + key + "=" + value +
                                         " refused by the kernel in "

@@ -160,14 +160,10 @@ counter_map delta(const counter_snapshot& before, const counter_snapshot& after)
 
 counter_reader::counter_reader(const lab::netns* ns) {
   auto open_both = [this] {
-    netstat_fd_ = ::open("/proc/thread-self/net/netstat", O_RDONLY | O_CLOEXEC);
-    if (netstat_fd_ < 0) throw lab_error(errno_message("open /proc/net/netstat", errno));
-    snmp_fd_ = ::open("/proc/thread-self/net/snmp", O_RDONLY | O_CLOEXEC);
-    if (snmp_fd_ < 0) {
-      int err = errno;
-      close_all();
-      throw lab_error(errno_message("open /proc/net/snmp", err));
-    }
+    netstat_fd_.reset(::open("/proc/thread-self/net/netstat", O_RDONLY | O_CLOEXEC));
+    if (!netstat_fd_) throw lab_error(errno_message("open /proc/net/netstat", errno));
+    snmp_fd_.reset(::open("/proc/thread-self/net/snmp", O_RDONLY | O_CLOEXEC));
+    if (!snmp_fd_) throw lab_error(errno_message("open /proc/net/snmp", errno));
   };
   if (ns) {
     lab::netns_scope in(*ns);
@@ -179,36 +175,7 @@ counter_reader::counter_reader(const lab::netns* ns) {
   snmp_text_.reserve(16384);
 }
 
-counter_reader::counter_reader(counter_reader&& other) noexcept
-    : netstat_fd_(other.netstat_fd_), snmp_fd_(other.snmp_fd_),
-      netstat_text_(std::move(other.netstat_text_)), snmp_text_(std::move(other.snmp_text_)) {
-  other.netstat_fd_ = other.snmp_fd_ = -1;
-}
-
-counter_reader& counter_reader::operator=(counter_reader&& other) noexcept {
-  if (this != &other) {
-    close_all();
-    netstat_fd_ = other.netstat_fd_;
-    snmp_fd_ = other.snmp_fd_;
-    netstat_text_ = std::move(other.netstat_text_);
-    snmp_text_ = std::move(other.snmp_text_);
-    other.netstat_fd_ = other.snmp_fd_ = -1;
-  }
-  return *this;
-}
-
-counter_reader::~counter_reader() {
-  close_all();
-}
-
-void counter_reader::close_all() noexcept {
-  if (netstat_fd_ >= 0) ::close(netstat_fd_);
-  if (snmp_fd_ >= 0) ::close(snmp_fd_);
-  netstat_fd_ = snmp_fd_ = -1;
-}
-
-void counter_reader::read_file(int fd, const char* name) {
-  std::string& text = fd == netstat_fd_ ? netstat_text_ : snmp_text_;
+void counter_reader::read_file(int fd, std::string& text, const char* name) {
   text.resize(text.capacity() < 16384 ? 16384 : text.capacity());
   std::size_t used = 0;
   for (;;) {
@@ -226,8 +193,8 @@ void counter_reader::read_file(int fd, const char* name) {
 }
 
 void counter_reader::read(counter_snapshot& out) {
-  read_file(netstat_fd_, "/proc/net/netstat");
-  read_file(snmp_fd_, "/proc/net/snmp");
+  read_file(netstat_fd_.get(), netstat_text_, "/proc/net/netstat");
+  read_file(snmp_fd_.get(), snmp_text_, "/proc/net/snmp");
   out.taken = std::chrono::steady_clock::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::size_t fields = 0;

@@ -55,11 +55,6 @@ class counter_reader {
 public:
   /// Opens /proc/thread-self/net/{netstat,snmp} inside `ns` (nullptr: the current namespace).
   explicit counter_reader(const lab::netns* ns = nullptr);
-  counter_reader(counter_reader&& other) noexcept;
-  counter_reader& operator=(counter_reader&& other) noexcept;
-  counter_reader(const counter_reader&) = delete;
-  counter_reader& operator=(const counter_reader&) = delete;
-  ~counter_reader();
 
   /// Reads both files into `out`, reusing its map nodes (no allocation in steady state).
   /// Throws lab_error if a file cannot be read or parsed.
@@ -68,11 +63,10 @@ public:
   counter_snapshot read();
 
 private:
-  void read_file(int fd, const char* name);
-  void close_all() noexcept;
+  void read_file(int fd, std::string& text, const char* name);
 
-  int netstat_fd_ = -1;
-  int snmp_fd_ = -1;
+  unique_fd netstat_fd_;
+  unique_fd snmp_fd_;
   std::string netstat_text_;
   std::string snmp_text_;
 };

@@ -11,9 +11,13 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <system_error>
 #include <thread>
 #include <unordered_set>
+
+#include "harness/core/processes.hpp"
+#include "harness/core/unique_fd.hpp"
 
 namespace backlog_lab::observer {
 namespace {
@@ -105,21 +109,6 @@ std::string cgroup_of(pid_t pid) {
 
 namespace {
 
-// The numeric entries of /proc: every process (thread group) of the pid namespace.
-std::vector<pid_t> list_pids() {
-  std::vector<pid_t> pids;
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return pids;
-  while (dirent* pe = ::readdir(proc)) {
-    if (pe->d_name[0] < '1' || pe->d_name[0] > '9') continue;
-    char* end = nullptr;
-    long pid = std::strtol(pe->d_name, &end, 10);
-    if (*end == '\0') pids.push_back(static_cast<pid_t>(pid));
-  }
-  ::closedir(proc);
-  return pids;
-}
-
 // The socket descriptors of one process whose inode is in `wanted` (every one if null), appended
 // to `out`. A process that exits or cannot be read (permissions) contributes nothing.
 void scan_process(pid_t pid, const std::unordered_set<std::uint32_t>* wanted,
@@ -127,14 +116,12 @@ void scan_process(pid_t pid, const std::unordered_set<std::uint32_t>* wanted,
   char path[64];
   char link[64];
   std::snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
-  int dfd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return;
-  DIR* fds = ::fdopendir(dfd);
-  if (!fds) {
-    ::close(dfd);
-    return;
-  }
-  while (dirent* fe = ::readdir(fds)) {
+  unique_fd dir_fd(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return;
+  std::unique_ptr<DIR, int (*)(DIR*)> fds(::fdopendir(dir_fd.get()), ::closedir);
+  if (!fds) return;
+  const int dfd = dir_fd.release(); // the stream owns it now
+  while (dirent* fe = ::readdir(fds.get())) {
     if (fe->d_name[0] < '0' || fe->d_name[0] > '9') continue;
     ssize_t n = ::readlinkat(dfd, fe->d_name, link, sizeof link - 1);
     // "socket:[12345]"
@@ -144,7 +131,6 @@ void scan_process(pid_t pid, const std::unordered_set<std::uint32_t>* wanted,
     if (wanted && !wanted->count(ino)) continue;
     out.push_back({ino, pid, std::atoi(fe->d_name)});
   }
-  ::closedir(fds);
 }
 
 std::vector<socket_fd> scan(const std::unordered_set<std::uint32_t>* wanted, unsigned threads) {

@@ -292,49 +292,25 @@ sock_diag_reader::sock_diag_reader(const lab::netns* ns, std::size_t buffer_byte
   open_socket();
 }
 
-sock_diag_reader::sock_diag_reader(sock_diag_reader&& other) noexcept
-    : fd_(other.fd_), ns_(std::move(other.ns_)), buffer_(std::move(other.buffer_)),
-      buffer_bytes_(other.buffer_bytes_), seq_(other.seq_), combined_(other.combined_) {
-  other.fd_ = -1;
-}
-
-sock_diag_reader& sock_diag_reader::operator=(sock_diag_reader&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    ns_ = std::move(other.ns_);
-    buffer_ = std::move(other.buffer_);
-    buffer_bytes_ = other.buffer_bytes_;
-    seq_ = other.seq_;
-    combined_ = other.combined_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-sock_diag_reader::~sock_diag_reader() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 void sock_diag_reader::open_socket() {
   auto make = [] { return ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); };
-  int fd;
+  unique_fd fd;
   if (ns_.inode() != lab::netns::current().inode()) {
     // A netlink socket answers for the namespace it was created in, wherever it is used later.
     lab::netns_scope in(ns_);
-    fd = make();
+    fd.reset(make());
   } else {
-    fd = make(); // already there: no setns, so no privilege is needed
+    fd.reset(make()); // already there: no setns, so no privilege is needed
   }
-  if (fd < 0) throw lab_error(errno_message("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", errno));
+  if (!fd) throw lab_error(errno_message("socket(AF_NETLINK, NETLINK_SOCK_DIAG)", errno));
   // A hang guard: the kernel always answers a dump, so a 5 s silence means something is broken.
   timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  fd_ = fd;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  fd_ = std::move(fd);
 }
 
 std::size_t sock_diag_reader::dump(const dump_filter& filter, socket_visitor visit) {
-  if (fd_ < 0) open_socket();
+  if (!fd_) open_socket();
   if (filter.family == AF_INET || filter.family == AF_INET6)
     return dump_family(filter.family, filter, visit);
   if (combined_) {
@@ -352,13 +328,10 @@ std::size_t sock_diag_reader::dump_family(std::uint8_t family, const dump_filter
   // If anything below throws mid-dump, the rest of the dump would still be queued on the
   // socket: drop the socket and open a fresh one next time instead of draining it.
   struct reset_on_throw {
-    int& fd;
+    unique_fd& fd;
     bool armed = true;
     ~reset_on_throw() {
-      if (armed && fd >= 0) {
-        ::close(fd);
-        fd = -1;
-      }
+      if (armed) fd.reset();
     }
   } guard{fd_};
 
@@ -368,8 +341,8 @@ std::size_t sock_diag_reader::dump_family(std::uint8_t family, const dump_filter
   kernel.nl_family = AF_NETLINK;
   ssize_t sent;
   do {
-    sent = ::sendto(fd_, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
-                    sizeof kernel);
+    sent = ::sendto(fd_.get(), request.data(), request.size(), 0,
+                    reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
   } while (sent < 0 && errno == EINTR);
   if (sent != static_cast<ssize_t>(request.size()))
     throw lab_error(errno_message("sending the sock_diag dump request", errno));
@@ -380,7 +353,7 @@ std::size_t sock_diag_reader::dump_family(std::uint8_t family, const dump_filter
     msghdr mh{};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    ssize_t n = ::recvmsg(fd_, &mh, 0);
+    ssize_t n = ::recvmsg(fd_.get(), &mh, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw lab_error(errno_message("receiving the sock_diag dump", errno));

@@ -148,11 +148,6 @@ public:
   /// Opens the socket in `ns` (nullptr: the calling thread's namespace, no setns needed).
   /// `buffer_bytes` is the receive buffer; the kernel sends at most ~32 KiB per datagram.
   explicit sock_diag_reader(const lab::netns* ns = nullptr, std::size_t buffer_bytes = 1 << 20);
-  sock_diag_reader(sock_diag_reader&& other) noexcept;
-  sock_diag_reader& operator=(sock_diag_reader&& other) noexcept;
-  sock_diag_reader(const sock_diag_reader&) = delete;
-  sock_diag_reader& operator=(const sock_diag_reader&) = delete;
-  ~sock_diag_reader();
 
   /// Dumps every TCP socket of the namespace (IPv4, then IPv6) in kernel order, calling `visit`
   /// for each; returns how many. Throws lab_error on a kernel error or a malformed reply.
@@ -165,7 +160,7 @@ private:
   std::size_t dump_family(std::uint8_t family, const dump_filter& filter, socket_visitor visit,
                           bool* unsupported = nullptr);
 
-  int fd_ = -1;
+  unique_fd fd_;
   lab::netns ns_; ///< the namespace the socket belongs to (reopened there if needed)
   std::unique_ptr<std::byte[]> buffer_;
   std::size_t buffer_bytes_ = 0;

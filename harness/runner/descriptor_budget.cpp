@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "harness/core/error.hpp"
 #include "harness/lab/netns.hpp"
@@ -109,10 +110,9 @@ void check_descriptor_budget(const scenario::scenario& s, std::uint64_t availabl
 std::uint64_t available_descriptors() {
   std::uint64_t limit = lab::raise_fd_limit();
   std::uint64_t open = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (const dirent* entry = ::readdir(d))
+  if (std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir("/proc/self/fd"), ::closedir); d) {
+    while (const dirent* entry = ::readdir(d.get()))
       if (entry->d_name[0] != '.') ++open;
-    ::closedir(d);
     if (open > 0) --open; // the directory's own descriptor
   }
   return limit > open ? limit - open : 0;

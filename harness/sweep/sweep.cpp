@@ -1,6 +1,5 @@
 #include "harness/sweep/sweep.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -17,6 +16,7 @@
 #include <iostream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/unique_fd.hpp"
 #include "harness/expect/expect.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/sweep/report.hpp"
@@ -236,7 +236,7 @@ double cpu_now_ms() {
 struct child_run {
   run_slot slot;
   pid_t pid = -1;
-  int fd = -1;
+  unique_fd fd; ///< the read end of the pipe its result comes through
   std::string data;
   clock::time_point started;
 };
@@ -395,8 +395,8 @@ sweep_result run_sweep(const plan& p, const sweep_options& o) {
       }
       while (!stopping && next < slots.size() && children.size() < out.parallel.jobs) {
         const run_slot& s = slots[next++];
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) {
+        pipe_ends result_pipe = make_pipe();
+        if (!result_pipe.read) {
           cell_error(s, std::string("pipe: ") + std::strerror(errno));
           stop_all();
           break;
@@ -407,39 +407,38 @@ sweep_result run_sweep(const plan& p, const sweep_options& o) {
         pid_t pid = ::fork();
         if (pid == 0) {
           for (auto& c : children)
-            ::close(c.fd);
-          ::close(fds[0]);
-          child_main(fds[1], p.cells[s.cell], ro);
+            c.fd.reset();
+          result_pipe.read.reset();
+          child_main(result_pipe.write.get(), p.cells[s.cell], ro);
         }
-        ::close(fds[1]);
+        result_pipe.write.reset();
         if (pid < 0) {
-          ::close(fds[0]);
           cell_error(s, std::string("fork: ") + std::strerror(errno));
           stop_all();
           break;
         }
-        children.push_back({s, pid, fds[0], {}, clock::now()});
+        children.push_back({s, pid, std::move(result_pipe.read), {}, clock::now()});
         ++running;
         report(&s);
       }
       if (children.empty()) break;
       std::vector<pollfd> polls;
       for (auto& c : children)
-        polls.push_back({c.fd, POLLIN, 0});
+        polls.push_back({c.fd.get(), POLLIN, 0});
       int ready = ::poll(polls.data(), polls.size(), 100);
       if (ready <= 0) continue;
       for (std::size_t k = children.size(); k-- > 0;) {
         if (!(polls[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         auto& c = children[k];
         char buf[65536];
-        ssize_t n = ::read(c.fd, buf, sizeof buf);
+        ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n > 0) {
           c.data.append(buf, static_cast<std::size_t>(n));
           continue;
         }
         // End of its output: the child is done.
-        ::close(c.fd);
+        c.fd.reset();
         int status = 0;
         rusage usage{};
         while (::wait4(c.pid, &status, 0, &usage) < 0 && errno == EINTR) {

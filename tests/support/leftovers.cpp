@@ -118,6 +118,19 @@ std::vector<std::string> named_namespaces() {
   return names;
 }
 
+std::size_t open_descriptors() {
+  return list_dir("/proc/self/fd").size();
+}
+
+unsigned long descriptor_limit_allowing(int more) {
+  int free_below = 0;
+  for (int fd = 0;; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0) continue;
+    if (free_below == more) return static_cast<unsigned long>(fd);
+    ++free_below;
+  }
+}
+
 std::string lines(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items)

@@ -30,6 +30,14 @@ std::vector<std::string> current_links();
 /// Names that `ip netns list` prints.
 std::vector<std::string> named_namespaces();
 
+/// How many descriptors this process holds open (the listing's own included, so two counts
+/// compare equal when nothing was leaked between them).
+std::size_t open_descriptors();
+
+/// The RLIMIT_NOFILE soft limit under which this process can open exactly `more` descriptors
+/// more (the kernel hands out the lowest free number first).
+unsigned long descriptor_limit_allowing(int more);
+
 /// One item per line, for failure messages.
 std::string lines(const std::vector<std::string>& items);
 

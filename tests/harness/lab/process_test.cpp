@@ -1,8 +1,6 @@
 // lab::child_process and lab::run_command while the owner lives on: a destroyed or replaced child
 // is killed and reaped at once (not left to PR_SET_PDEATHSIG, which acts only when the owner
 // exits), and a failing command leaks no descriptor.
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -31,15 +29,6 @@ child_process sleeper() {
 // Whether `pid` is gone entirely: not running, and not a zombie waiting to be reaped by us.
 bool reaped(pid_t pid) {
   return ::waitpid(pid, nullptr, WNOHANG) < 0 && errno == ECHILD && ::kill(pid, 0) < 0;
-}
-
-size_t open_fds() {
-  size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (dirent* e = ::readdir(d))
-    n += e->d_name[0] != '.';
-  ::closedir(d);
-  return n;
 }
 
 TEST(child_process, destructor_kills_and_reaps_while_the_owner_lives) {
@@ -78,23 +67,19 @@ TEST(child_process, move_construction_keeps_one_owner) {
 }
 
 TEST(run_command, failures_leak_no_descriptor) {
-  size_t before = open_fds();
+  size_t before = testing::open_descriptors();
   for (int i = 0; i < 20; ++i)
     EXPECT_THROW(run_command(nullptr, {"backlog-lab-no-such-program"}), lab_error);
-  EXPECT_EQ(open_fds(), before);
+  EXPECT_EQ(testing::open_descriptors(), before);
   // Room for the first pipe but not the others: the ones already made must be closed again.
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  int lowest_free = ::dup(0);
-  ASSERT_GE(lowest_free, 0);
-  ::close(lowest_free);
-  ASSERT_LT(::fcntl(lowest_free + 1, F_GETFD), 0) << "the test needs two free descriptors in a row";
   rlimit tight = saved;
-  tight.rlim_cur = static_cast<rlim_t>(lowest_free) + 2; // exactly one pipe fits
+  tight.rlim_cur = testing::descriptor_limit_allowing(2); // exactly one pipe fits
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
   EXPECT_THROW(run_command(nullptr, {"true"}), lab_error);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
-  EXPECT_EQ(open_fds(), before);
+  EXPECT_EQ(testing::open_descriptors(), before);
 }
 
 TEST(run_command, input_to_a_program_that_does_not_read_it_is_no_sigpipe) {

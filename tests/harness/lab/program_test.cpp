@@ -1,6 +1,7 @@
 // A user's program as one process tree: nginx (a master that forks workers) frozen, resumed and
 // killed whole; a tree outliving nothing when its owner is SIGKILLed; clear start failures.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,6 +143,29 @@ TEST(program, missing_program_and_early_exit_are_clear) {
   EXPECT_EQ(p.exit_code(), 3);
   EXPECT_EQ(p.last_lines(true), "bad config line 3");
   EXPECT_EQ(p.last_lines(false), "starting");
+}
+
+TEST(program, start_failures_leak_no_descriptor) {
+  BACKLOG_LAB_REQUIRE_LAB();
+  const std::size_t before = testing::open_descriptors();
+  EXPECT_THROW(program::start(nullptr, {"x", {"no-such-program-xyz"}, {}, {}, {}}), lab_error);
+  EXPECT_EQ(testing::open_descriptors(), before);
+  // Room for the two logs and the exec-error pipe but not the pid pipe: everything made before
+  // the refusal must be closed again.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit tight = saved;
+  tight.rlim_cur = testing::descriptor_limit_allowing(4);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::string error;
+  try {
+    program::start(nullptr, {"sleeper", {"sleep", "30"}, {}, {}, {}});
+  } catch (const lab_error& e) {
+    error = e.what();
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_NE(error.find("pipe for sleeper"), std::string::npos) << error;
+  EXPECT_EQ(testing::open_descriptors(), before);
 }
 
 TEST(program, env_is_added_and_readiness_times_out) {
